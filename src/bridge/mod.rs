@@ -1,0 +1,173 @@
+//! The box's one door: a PostgreSQL Unix socket in a private directory, forwarded to the
+//! clone's TCP address.
+//!
+//! The bridge speaks just enough of the protocol to keep secrets out of the box: it
+//! answers the client's startup itself, logs in to the clone with the clone's password
+//! ([`startup`]), and only then relays bytes. While relaying it reads the server's
+//! messages ([`relay`]) to learn the backend process ids of the box's sessions (for the
+//! lock sampler) and the SQLSTATE of every error the server sends (so a failure's code
+//! comes from the server, not from anything the box prints).
+
+mod relay;
+mod startup;
+
+use crate::secret::Secret;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+use tokio::net::UnixListener;
+use tokio::task::JoinSet;
+
+/// Where and as whom the bridge logs in.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub database: String,
+    pub password: Secret,
+}
+
+/// An error the server sent to a box session. `message` and `detail` can carry data
+/// from the clone: they belong in the full report only.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServerError {
+    pub sqlstate: String,
+    pub severity: String,
+    pub message: String,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct LogState {
+    live_pids: BTreeSet<i32>,
+    errors: Vec<ServerError>,
+    sessions: u64,
+    failures: Vec<String>,
+}
+
+/// What the bridge learned, shared with the observers.
+#[derive(Debug, Default)]
+pub struct BridgeLog {
+    state: Mutex<LogState>,
+}
+
+/// What happened on the bridge since the last [`BridgeLog::take`].
+#[derive(Debug, Default)]
+pub struct BridgeEvents {
+    pub errors: Vec<ServerError>,
+    pub sessions: u64,
+    /// Sessions the bridge could not connect (clone down, login refused).
+    pub failures: Vec<String>,
+}
+
+impl BridgeLog {
+    fn with<R>(&self, f: impl FnOnce(&mut LogState) -> R) -> R {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Backend process ids of the box's sessions that are connected now.
+    pub fn live_pids(&self) -> Vec<i32> {
+        self.with(|s| s.live_pids.iter().copied().collect())
+    }
+
+    /// Takes the events recorded so far.
+    pub fn take(&self) -> BridgeEvents {
+        self.with(|s| BridgeEvents {
+            errors: std::mem::take(&mut s.errors),
+            sessions: std::mem::take(&mut s.sessions),
+            failures: std::mem::take(&mut s.failures),
+        })
+    }
+
+    fn session_started(&self, pid: i32) {
+        self.with(|s| {
+            s.live_pids.insert(pid);
+            s.sessions += 1;
+        });
+    }
+
+    fn session_ended(&self, pid: Option<i32>) {
+        if let Some(pid) = pid {
+            self.with(|s| s.live_pids.remove(&pid));
+        }
+    }
+
+    fn error(&self, e: ServerError) {
+        self.with(|s| s.errors.push(e));
+    }
+
+    fn failure(&self, what: String) {
+        self.with(|s| s.failures.push(what));
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum BridgeError {
+    #[error("cannot listen on the bridge socket {path}: {source}")]
+    Listen {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A running bridge; [`Bridge::stop`] closes it and every session.
+pub struct Bridge {
+    pub socket_dir: PathBuf,
+    pub log: Arc<BridgeLog>,
+    tasks: JoinSet<()>,
+}
+
+/// The socket's file name, as PostgreSQL clients expect it for port 5432.
+pub const SOCKET_NAME: &str = ".s.PGSQL.5432";
+
+impl Bridge {
+    /// Listens on `socket_dir/.s.PGSQL.5432` and forwards every session to `upstream`.
+    pub fn start(socket_dir: &Path, upstream: Upstream) -> Result<Bridge, BridgeError> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = socket_dir.join(SOCKET_NAME);
+        let listen_err = |source| BridgeError::Listen {
+            path: path.clone(),
+            source,
+        };
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).map_err(listen_err)?;
+        // The box runs as an unprivileged user; the directory itself is private to the run.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).map_err(listen_err)?;
+
+        let log = Arc::new(BridgeLog::default());
+        let upstream = Arc::new(upstream);
+        let mut tasks = JoinSet::new();
+        let accept_log = log.clone();
+        tasks.spawn(async move {
+            let mut sessions = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let (up, log) = (upstream.clone(), accept_log.clone());
+                        sessions.spawn(async move {
+                            if let Err(e) = relay::session(stream, &up, &log).await {
+                                log.failure(e);
+                            }
+                        });
+                    }
+                    Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+                }
+            }
+        });
+        Ok(Bridge {
+            socket_dir: socket_dir.to_path_buf(),
+            log,
+            tasks,
+        })
+    }
+
+    /// Closes the socket and every session through it.
+    pub async fn stop(mut self) {
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        let _ = std::fs::remove_file(self.socket_dir.join(SOCKET_NAME));
+    }
+}

@@ -1,0 +1,160 @@
+//! The bridge's side of connection startup: answer the box client's startup packet
+//! (declining SSL and GSS encryption, which a local socket does not need), then log in
+//! to the clone with the real credentials. The client's own user, database and
+//! `replication` settings are ignored; the rest of its parameters are passed on.
+
+use super::Upstream;
+use bytes::{Buf, BytesMut};
+use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
+use postgres_protocol::message::{backend, frontend};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+const SSL_REQUEST: i32 = 80877103;
+const GSSENC_REQUEST: i32 = 80877104;
+const CANCEL_REQUEST: i32 = 80877102;
+const PROTOCOL_3: i32 = 196608;
+
+/// What the box client asked for.
+pub enum ClientStart {
+    /// A normal session with these startup parameters.
+    Session(Vec<(String, String)>),
+    /// A cancel request, passed on verbatim (it carries the backend's key).
+    Cancel(Vec<u8>),
+}
+
+pub async fn read_client_start<S: AsyncRead + AsyncWrite + Unpin>(client: &mut S) -> Result<ClientStart, String> {
+    loop {
+        let len = client.read_i32().await.map_err(|e| format!("reading startup: {e}"))?;
+        if !(8..=10_000).contains(&len) {
+            return Err(format!("startup packet of {len} bytes"));
+        }
+        let mut body = vec![0u8; len as usize - 4];
+        client
+            .read_exact(&mut body)
+            .await
+            .map_err(|e| format!("reading startup: {e}"))?;
+        let code = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+        match code {
+            SSL_REQUEST | GSSENC_REQUEST => {
+                client.write_all(b"N").await.map_err(|e| e.to_string())?;
+            }
+            CANCEL_REQUEST => {
+                let mut packet = len.to_be_bytes().to_vec();
+                packet.extend_from_slice(&body);
+                return Ok(ClientStart::Cancel(packet));
+            }
+            PROTOCOL_3 => {
+                let fields: Vec<String> = body[4..]
+                    .split(|b| *b == 0)
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect();
+                let params = fields
+                    .chunks(2)
+                    .filter(|kv| kv.len() == 2 && !kv[0].is_empty())
+                    .map(|kv| (kv[0].clone(), kv[1].clone()))
+                    .filter(|(k, _)| !matches!(k.as_str(), "user" | "database" | "replication"))
+                    .collect();
+                return Ok(ClientStart::Session(params));
+            }
+            other => return Err(format!("unsupported startup code {other}")),
+        }
+    }
+}
+
+/// Reads one whole backend message (type byte, length, body) into `buf`'s front and
+/// returns its bytes.
+pub async fn read_message<S: AsyncRead + Unpin>(server: &mut S, buf: &mut BytesMut) -> Result<BytesMut, String> {
+    loop {
+        if buf.len() >= 5 {
+            let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+            if buf.len() > len {
+                return Ok(buf.split_to(len + 1));
+            }
+        }
+        let n = server
+            .read_buf(buf)
+            .await
+            .map_err(|e| format!("reading from the clone: {e}"))?;
+        if n == 0 {
+            return Err("the clone closed the connection during login".into());
+        }
+    }
+}
+
+/// Logs in to the clone. On success the server's next bytes are the session's
+/// parameter status messages. On a server error the raw error message is returned so it
+/// can be passed to the client.
+pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
+    server: &mut S,
+    up: &Upstream,
+    params: &[(String, String)],
+    buf: &mut BytesMut,
+) -> Result<(), LoginFailure> {
+    let mut out = BytesMut::new();
+    let mut all: Vec<(&str, &str)> = vec![("user", &up.user), ("database", &up.database)];
+    all.extend(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    frontend::startup_message(all.into_iter(), &mut out).map_err(|e| LoginFailure::Io(e.to_string()))?;
+    send(server, &mut out).await?;
+
+    let password = up.password.expose().as_bytes();
+    let mut scram: Option<ScramSha256> = None;
+    loop {
+        let raw = read_message(server, buf).await.map_err(LoginFailure::Io)?;
+        let mut parse_buf = raw.clone();
+        let msg = backend::Message::parse(&mut parse_buf)
+            .map_err(|e| LoginFailure::Io(e.to_string()))?
+            .ok_or_else(|| LoginFailure::Io("incomplete message".into()))?;
+        match msg {
+            backend::Message::AuthenticationOk => return Ok(()),
+            backend::Message::AuthenticationCleartextPassword => {
+                frontend::password_message(password, &mut out).map_err(|e| LoginFailure::Io(e.to_string()))?;
+            }
+            backend::Message::AuthenticationMd5Password(body) => {
+                let hash = postgres_protocol::authentication::md5_hash(up.user.as_bytes(), password, body.salt());
+                frontend::password_message(hash.as_bytes(), &mut out).map_err(|e| LoginFailure::Io(e.to_string()))?;
+            }
+            backend::Message::AuthenticationSasl(body) => {
+                let mut mechanisms = body.mechanisms();
+                let mut has_scram = false;
+                while let Ok(Some(m)) = fallible_iterator::FallibleIterator::next(&mut mechanisms) {
+                    has_scram |= m == "SCRAM-SHA-256";
+                }
+                if !has_scram {
+                    return Err(LoginFailure::Io("the clone offers no SCRAM-SHA-256 login".into()));
+                }
+                let s = ScramSha256::new(password, ChannelBinding::unsupported());
+                frontend::sasl_initial_response("SCRAM-SHA-256", s.message(), &mut out)
+                    .map_err(|e| LoginFailure::Io(e.to_string()))?;
+                scram = Some(s);
+            }
+            backend::Message::AuthenticationSaslContinue(body) => {
+                let s = scram.as_mut().ok_or_else(|| LoginFailure::Io("SASL out of order".into()))?;
+                s.update(body.data()).map_err(|e| LoginFailure::Io(e.to_string()))?;
+                frontend::sasl_response(s.message(), &mut out).map_err(|e| LoginFailure::Io(e.to_string()))?;
+            }
+            backend::Message::AuthenticationSaslFinal(body) => {
+                let s = scram.as_mut().ok_or_else(|| LoginFailure::Io("SASL out of order".into()))?;
+                s.finish(body.data()).map_err(|e| LoginFailure::Io(e.to_string()))?;
+                continue;
+            }
+            backend::Message::ErrorResponse(_) => return Err(LoginFailure::Refused(raw)),
+            _ => continue,
+        }
+        send(server, &mut out).await?;
+    }
+}
+
+async fn send<S: AsyncWrite + Unpin>(server: &mut S, out: &mut BytesMut) -> Result<(), LoginFailure> {
+    server
+        .write_all(out)
+        .await
+        .map_err(|e| LoginFailure::Io(format!("writing to the clone: {e}")))?;
+    out.advance(out.len());
+    Ok(())
+}
+
+pub enum LoginFailure {
+    Io(String),
+    /// The server's raw ErrorResponse.
+    Refused(BytesMut),
+}

@@ -1,0 +1,117 @@
+//! The command line: `preflight run` (the CI job) and `preflight demo` (the same job on
+//! built-in defaults). Flags win over CI variables (read through `env = ...`), which
+//! win over the configuration file.
+
+use crate::secret::Secret;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "preflight",
+    version,
+    about = "Rehearses a merge request's database migrations on a thin clone of production, \
+             inside a container with no network, and posts a summary that is safe to read.",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The CI job: rehearse the migrations an MR adds and post the summary on the MR.
+    ///
+    /// Reads the MR's coordinates from GitLab CI variables, finds the migrations present
+    /// at the MR head and absent at the merge base, runs them in a box with no network
+    /// against a fresh clone, writes the full report to the artifacts directory and
+    /// posts (or updates) one note on the MR. Exit codes: 0 success, 1 a migration
+    /// failed, 2 configuration error, 3 infrastructure error, 4 cancelled.
+    Run(RunArgs),
+    /// Rehearse the bundled example migrations on a generated dataset and print the MR
+    /// comment that `run` would post. Needs Docker and PostgreSQL 15, nothing else.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Trusted configuration file (YAML). Missing keys take their defaults.
+    #[arg(long, env = "PREFLIGHT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// The MR's checkout (read-only inside the box).
+    #[arg(long, env = "CI_PROJECT_DIR", value_name = "DIR")]
+    pub checkout: Option<PathBuf>,
+
+    /// Merge base of the MR with its target branch: migrations absent there are new.
+    #[arg(long, env = "CI_MERGE_REQUEST_DIFF_BASE_SHA", value_name = "SHA")]
+    pub base_sha: Option<String>,
+
+    /// Target branch, used to compute the merge base when no base SHA is given.
+    #[arg(long, env = "CI_MERGE_REQUEST_TARGET_BRANCH_NAME", value_name = "BRANCH")]
+    pub target_branch: Option<String>,
+
+    /// The MR head commit (shown in the report).
+    #[arg(long, env = "CI_COMMIT_SHA", value_name = "SHA")]
+    pub head_sha: Option<String>,
+
+    /// Rehearse every migration in the checkout, not only those the MR adds.
+    #[arg(long)]
+    pub all_migrations: bool,
+
+    /// GitLab base URL, e.g. https://gitlab.example.com.
+    #[arg(long, env = "CI_SERVER_URL", value_name = "URL")]
+    pub gitlab_url: Option<String>,
+
+    /// Token with `api` scope, used only to post the note. Never enters the box.
+    #[arg(long, env = "PREFLIGHT_GITLAB_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub gitlab_token: Option<Secret>,
+
+    /// Project (numeric id or full path) the MR belongs to.
+    #[arg(long, env = "CI_MERGE_REQUEST_PROJECT_ID", value_name = "ID")]
+    pub project: Option<String>,
+
+    /// The MR's internal id (IID).
+    #[arg(long, env = "CI_MERGE_REQUEST_IID", value_name = "IID")]
+    pub mr_iid: Option<u64>,
+
+    /// Link to this (protected) job, shown in the note as the place for full detail.
+    #[arg(long, env = "CI_JOB_URL", value_name = "URL")]
+    pub job_url: Option<String>,
+
+    /// Clone engine URL (Database Lab API); implies `engine.kind: dle`.
+    #[arg(long, env = "PREFLIGHT_ENGINE_URL", value_name = "URL")]
+    pub engine_url: Option<String>,
+
+    /// Clone engine verification token.
+    #[arg(long, env = "PREFLIGHT_ENGINE_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub engine_token: Option<Secret>,
+
+    /// Where the full report goes (JSON, Markdown and per-migration logs).
+    #[arg(long, env = "PREFLIGHT_ARTIFACTS_DIR", value_name = "DIR")]
+    pub artifacts_dir: Option<PathBuf>,
+
+    /// Print the MR note instead of posting it (no GitLab variables needed).
+    #[arg(long)]
+    pub print_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Rows in the generated `accounts` table.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+
+    /// Where the full report goes.
+    #[arg(long, default_value = "preflight-artifacts", value_name = "DIR")]
+    pub artifacts_dir: PathBuf,
+
+    /// The built-in engine's working directory (golden copy and clones).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+
+    /// Box image to run the migrations in.
+    #[arg(long, default_value = "preflight-box:bookworm", value_name = "IMAGE")]
+    pub image: String,
+}

@@ -1,0 +1,263 @@
+//! A client for the Database Lab clone API (see shared/reference/dle-api.md): create a
+//! clone, poll until it is `OK` (fast at first, then backing off, within a deadline),
+//! destroy it. The verification token only travels in its header and never appears in
+//! an error.
+
+use super::{CloneEngine, CloneError, CloneInfo, CloneRequest};
+use crate::secret::{mask, Secret};
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use url::Url;
+
+pub struct DleEngine {
+    base: Url,
+    token: Secret,
+    http: reqwest::Client,
+}
+
+#[derive(Debug, Deserialize)]
+struct Status {
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DbInfo {
+    #[serde(default)]
+    host: String,
+    #[serde(default)]
+    port: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SnapshotRef {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    data_state_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CloneBody {
+    status: Status,
+    #[serde(default)]
+    db: Option<DbInfo>,
+    #[serde(default)]
+    snapshot: Option<SnapshotRef>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+impl DleEngine {
+    pub fn new(base: Url, token: Secret) -> Self {
+        DleEngine {
+            base,
+            token,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("a TLS backend is compiled in"),
+        }
+    }
+
+    fn url(&self, path: &str) -> Url {
+        self.base
+            .join(path)
+            .unwrap_or_else(|_| self.base.clone())
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> CloneError {
+        CloneError::Unreachable {
+            url: self.base.to_string(),
+            reason: mask(&e.to_string(), &[&self.token]),
+        }
+    }
+
+    async fn rejected(&self, what: String, rsp: reqwest::Response) -> CloneError {
+        let status = rsp.status().as_u16();
+        let text = rsp.text().await.unwrap_or_default();
+        let body: ErrorBody = serde_json::from_str(&text).unwrap_or_default();
+        CloneError::Rejected {
+            what,
+            status,
+            code: body.code,
+            message: mask(&body.message, &[&self.token]),
+        }
+    }
+
+    async fn get_clone(&self, id: &str) -> Result<Option<CloneBody>, CloneError> {
+        let rsp = self
+            .http
+            .get(self.url(&format!("clone/{id}")))
+            .header("Verification-Token", self.token.expose())
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        match rsp.status().as_u16() {
+            404 => Ok(None),
+            200 => rsp.json().await.map(Some).map_err(|e| self.unreachable(e)),
+            _ => Err(self.rejected(format!("GET /clone/{id}"), rsp).await),
+        }
+    }
+}
+
+fn port_of(v: &serde_json::Value) -> Option<u16> {
+    match v {
+        serde_json::Value::String(s) => s.parse().ok(),
+        serde_json::Value::Number(n) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
+        _ => None,
+    }
+}
+
+/// Poll delays: 10 ms, growing by half each time, capped at one second.
+fn next_delay(d: Duration) -> Duration {
+    (d + d / 2).min(Duration::from_secs(1))
+}
+
+#[async_trait]
+impl CloneEngine for DleEngine {
+    fn describe(&self) -> String {
+        format!("clone engine at {}", self.base)
+    }
+
+    async fn create(&self, req: &CloneRequest, deadline: Duration) -> Result<CloneInfo, CloneError> {
+        let started = Instant::now();
+        let mut body = json!({
+            "id": req.id,
+            "protected": false,
+            "db": {
+                "username": req.username,
+                "password": req.password.expose(),
+                "restricted": req.restricted,
+                "db_name": req.db_name,
+            }
+        });
+        if let Some(snap) = &req.snapshot {
+            body["snapshot"] = json!({ "id": snap });
+        }
+        let rsp = self
+            .http
+            .post(self.url("clone"))
+            .header("Verification-Token", self.token.expose())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if !rsp.status().is_success() {
+            return Err(self.rejected("POST /clone".into(), rsp).await);
+        }
+
+        let mut delay = Duration::from_millis(10);
+        let mut last_status: String;
+        loop {
+            // Transient errors while polling are retried until the deadline.
+            match self.get_clone(&req.id).await {
+                Ok(Some(c)) => {
+                    last_status = format!("{}: {}", c.status.code, c.status.message);
+                    match c.status.code.as_str() {
+                        "OK" => {
+                            let db = c.db.unwrap_or(DbInfo {
+                                host: String::new(),
+                                port: serde_json::Value::Null,
+                            });
+                            let port = port_of(&db.port).ok_or_else(|| CloneError::Fatal {
+                                id: req.id.clone(),
+                                message: format!("the engine reported no usable port ({})", db.port),
+                            })?;
+                            let snap = c.snapshot.unwrap_or(SnapshotRef {
+                                id: None,
+                                data_state_at: None,
+                            });
+                            return Ok(CloneInfo {
+                                id: req.id.clone(),
+                                host: if db.host.is_empty() {
+                                    self.base.host_str().unwrap_or("127.0.0.1").to_string()
+                                } else {
+                                    db.host
+                                },
+                                port,
+                                db_name: req.db_name.clone(),
+                                username: req.username.clone(),
+                                password: req.password.clone(),
+                                snapshot_id: snap.id,
+                                data_state_at: snap.data_state_at,
+                                ready_seconds: started.elapsed().as_secs_f64(),
+                            });
+                        }
+                        "FATAL" => {
+                            return Err(CloneError::Fatal {
+                                id: req.id.clone(),
+                                message: c.status.message,
+                            })
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(None) => last_status = "gone (404)".into(),
+                Err(e @ CloneError::Unreachable { .. }) => last_status = e.to_string(),
+                Err(e) => return Err(e),
+            }
+            if started.elapsed() + delay > deadline {
+                return Err(CloneError::Timeout {
+                    id: req.id.clone(),
+                    waited: started.elapsed(),
+                    last_status,
+                });
+            }
+            tokio::time::sleep(delay).await;
+            delay = next_delay(delay);
+        }
+    }
+
+    async fn destroy(&self, id: &str) -> Result<(), CloneError> {
+        let rsp = self
+            .http
+            .delete(self.url(&format!("clone/{id}")))
+            .header("Verification-Token", self.token.expose())
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        match rsp.status().as_u16() {
+            200..=299 | 404 => Ok(()),
+            _ => Err(self.rejected(format!("DELETE /clone/{id}"), rsp).await),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polling_backs_off_to_one_second() {
+        let mut d = Duration::from_millis(10);
+        let mut total = Duration::ZERO;
+        for _ in 0..8 {
+            total += d;
+            d = next_delay(d);
+        }
+        assert!(total < Duration::from_millis(500), "fast at first: {total:?}");
+        for _ in 0..20 {
+            d = next_delay(d);
+        }
+        assert_eq!(d, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn port_is_read_from_string_or_number() {
+        assert_eq!(port_of(&json!("6001")), Some(6001));
+        assert_eq!(port_of(&json!(6002)), Some(6002));
+        assert_eq!(port_of(&json!("")), None);
+    }
+}

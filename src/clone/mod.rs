@@ -1,0 +1,82 @@
+//! Clones: the [`CloneEngine`] trait every engine implements, with two engines behind
+//! it: [`dle::DleEngine`], a client for the Database Lab clone API (used with Database
+//! Lab Engine or `preflight engine serve`), and [`builtin::BuiltinEngine`], which runs
+//! in-process for `demo` and the tests.
+
+pub mod builtin;
+pub mod dle;
+
+use crate::secret::Secret;
+use async_trait::async_trait;
+use std::time::Duration;
+use thiserror::Error;
+
+/// What a run asks of an engine.
+#[derive(Debug, Clone)]
+pub struct CloneRequest {
+    pub id: String,
+    pub db_name: String,
+    pub username: String,
+    pub password: Secret,
+    /// A non-superuser that owns the database and its objects.
+    pub restricted: bool,
+    pub snapshot: Option<String>,
+}
+
+/// A clone that is ready to accept connections.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CloneInfo {
+    pub id: String,
+    pub host: String,
+    pub port: u16,
+    pub db_name: String,
+    pub username: String,
+    #[serde(skip)]
+    pub password: Secret,
+    pub snapshot_id: Option<String>,
+    pub data_state_at: Option<String>,
+    /// Seconds from the create request to ready.
+    pub ready_seconds: f64,
+}
+
+#[derive(Debug, Error)]
+pub enum CloneError {
+    #[error("the clone engine at {url} is not reachable: {reason}; check that it runs and that PREFLIGHT_ENGINE_URL is right")]
+    Unreachable { url: String, reason: String },
+    #[error("the clone engine rejected {what} with HTTP {status} ({code}): {message}")]
+    Rejected {
+        what: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("clone {id} failed to start (status FATAL): {message}")]
+    Fatal { id: String, message: String },
+    #[error("clone {id} was not ready after {waited:?}; the engine's last status: {last_status}; raise engine.ready_timeout or check the engine's load")]
+    Timeout {
+        id: String,
+        waited: Duration,
+        last_status: String,
+    },
+    #[error("the built-in engine failed to {action}: {reason}")]
+    Builtin { action: String, reason: String },
+}
+
+impl CloneError {
+    pub(crate) fn builtin(action: impl Into<String>, reason: impl ToString) -> Self {
+        CloneError::Builtin {
+            action: action.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+pub trait CloneEngine: Send + Sync {
+    /// A short description for logs ("built-in engine in /var/lib/...", "DLE at ...").
+    fn describe(&self) -> String;
+    /// Creates a clone and waits until it accepts connections, at most `deadline`.
+    async fn create(&self, req: &CloneRequest, deadline: Duration) -> Result<CloneInfo, CloneError>;
+    /// Destroys a clone; an unknown id counts as destroyed.
+    async fn destroy(&self, id: &str) -> Result<(), CloneError>;
+}

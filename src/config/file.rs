@@ -1,0 +1,255 @@
+//! The trusted configuration file (YAML): its schema and defaults.
+//!
+//! Every key is optional; a missing file means all defaults. The README's
+//! "Configuration" section documents each key with its default, and a test keeps the
+//! two in step. Unknown keys are an error, so a typo never silently falls back to a
+//! default.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    pub gitlab: GitlabSection,
+    pub engine: EngineSection,
+    pub builtin: BuiltinSection,
+    pub databases: Option<Vec<DatabaseSection>>,
+    #[serde(rename = "box")]
+    pub sandbox: BoxSection,
+    pub observe: ObserveSection,
+    pub report: ReportSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitlabSection {
+    /// Base URL of the GitLab instance; `CI_SERVER_URL` wins.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// The engine built into preflight, run in-process.
+    #[default]
+    Builtin,
+    /// A Database Lab Engine (or `preflight engine serve`) over HTTP.
+    Dle,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSection {
+    pub kind: EngineKind,
+    pub url: Option<String>,
+    pub snapshot: Option<String>,
+    #[serde(with = "humantime_serde")]
+    pub ready_timeout: Duration,
+    pub restricted: bool,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        EngineSection {
+            kind: EngineKind::Builtin,
+            url: None,
+            snapshot: None,
+            ready_timeout: Duration::from_secs(120),
+            restricted: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BuiltinSection {
+    pub work_dir: PathBuf,
+    pub pg_bin_dir: PathBuf,
+    pub source: SourceSection,
+}
+
+impl Default for BuiltinSection {
+    fn default() -> Self {
+        BuiltinSection {
+            work_dir: std::env::temp_dir().join("preflight-engine"),
+            pg_bin_dir: PathBuf::from("/usr/lib/postgresql/15/bin"),
+            source: SourceSection::default(),
+        }
+    }
+}
+
+/// Where the built-in engine's golden copy comes from.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum SourceSection {
+    /// The demo dataset: generated accounts and orders.
+    Demo {
+        #[serde(default = "default_demo_rows")]
+        rows: u64,
+    },
+    /// A SQL file (schema and data) run on an empty database.
+    SqlFile { path: PathBuf },
+    /// A logical copy (`pg_dump` / `pg_restore`) of a database reachable at this URL.
+    Url { url: String },
+}
+
+fn default_demo_rows() -> u64 {
+    1_000_000
+}
+
+impl Default for SourceSection {
+    fn default() -> Self {
+        SourceSection::Demo {
+            rows: default_demo_rows(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LayoutChoice {
+    #[default]
+    Auto,
+    Numbered,
+    Flyway,
+    Directory,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    pub name: String,
+    #[serde(default = "default_db_name")]
+    pub db_name: String,
+    #[serde(default = "default_migrations_path")]
+    pub migrations: PathBuf,
+    #[serde(default)]
+    pub layout: LayoutChoice,
+}
+
+pub fn default_db_name() -> String {
+    "app".to_string()
+}
+
+pub fn default_migrations_path() -> PathBuf {
+    PathBuf::from("db/migrations")
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        DatabaseSection {
+            name: "main".to_string(),
+            db_name: default_db_name(),
+            migrations: default_migrations_path(),
+            layout: LayoutChoice::Auto,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BoxSection {
+    pub image: String,
+    #[serde(with = "humantime_serde")]
+    pub migration_timeout: Duration,
+    pub output_limit_bytes: u64,
+}
+
+impl Default for BoxSection {
+    fn default() -> Self {
+        BoxSection {
+            image: "preflight-box:bookworm".to_string(),
+            migration_timeout: Duration::from_secs(3600),
+            output_limit_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObserveSection {
+    #[serde(with = "humantime_serde")]
+    pub lock_sample_interval: Duration,
+}
+
+impl Default for ObserveSection {
+    fn default() -> Self {
+        ObserveSection {
+            lock_sample_interval: Duration::from_millis(20),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportSection {
+    pub artifacts_dir: PathBuf,
+    pub templates_dir: Option<PathBuf>,
+}
+
+impl Default for ReportSection {
+    fn default() -> Self {
+        ReportSection {
+            artifacts_dir: PathBuf::from("preflight-artifacts"),
+            templates_dir: None,
+        }
+    }
+}
+
+impl FileConfig {
+    /// Parses the YAML text of a configuration file.
+    pub fn from_yaml(text: &str) -> Result<Self, serde_yaml::Error> {
+        if text.trim().is_empty() {
+            return Ok(FileConfig::default());
+        }
+        serde_yaml::from_str(text)
+    }
+
+    /// The databases to rehearse; one called `main` when the file names none.
+    pub fn databases(&self) -> Vec<DatabaseSection> {
+        self.databases
+            .clone()
+            .unwrap_or_else(|| vec![DatabaseSection::default()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_means_defaults() {
+        let c = FileConfig::from_yaml("").unwrap();
+        assert_eq!(c.engine.kind, EngineKind::Builtin);
+        assert!(c.engine.restricted);
+        assert_eq!(c.databases()[0].name, "main");
+        assert_eq!(c.observe.lock_sample_interval, Duration::from_millis(20));
+    }
+
+    #[test]
+    fn durations_and_sources_parse() {
+        let c = FileConfig::from_yaml(
+            "engine: {kind: dle, url: 'http://127.0.0.1:2345', ready_timeout: 90s}\n\
+             builtin: {source: {kind: sql_file, path: seed.sql}}\n\
+             box: {migration_timeout: 5m}\n",
+        )
+        .unwrap();
+        assert_eq!(c.engine.kind, EngineKind::Dle);
+        assert_eq!(c.engine.ready_timeout, Duration::from_secs(90));
+        assert_eq!(c.sandbox.migration_timeout, Duration::from_secs(300));
+        assert_eq!(
+            c.builtin.source,
+            SourceSection::SqlFile {
+                path: "seed.sql".into()
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = FileConfig::from_yaml("engine: {knd: dle}").unwrap_err();
+        assert!(err.to_string().contains("knd"), "{err}");
+    }
+}

@@ -1,0 +1,38 @@
+//! The MR's migrations: finding them in the checkout ([`layout`]) and choosing the ones
+//! the MR adds ([`selection`]).
+//!
+//! A [`Migration`] carries the SQL to run. The rehearsal decides *how* it runs (a `psql`
+//! file today, a framework command later), so a `command` mode can be added without
+//! changing discovery.
+
+pub mod layout;
+pub mod selection;
+
+pub use layout::{discover, Layout};
+pub use selection::{select_new, SelectionError};
+
+use std::path::PathBuf;
+
+/// One migration as found in the checkout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// The entry's name in the migrations directory (file or directory name): the
+    /// identity used to compare with the merge base, and the name shown in reports.
+    pub entry: String,
+    /// The version part used for ordering (`0007`, `7.1`, `2024-01-01-000000`).
+    pub version: String,
+    /// Path of the SQL file, relative to the checkout.
+    pub path: PathBuf,
+    /// The SQL to apply (for dbmate files, only the `-- migrate:up` section).
+    pub sql: String,
+}
+
+impl Migration {
+    /// The name shown in reports: the entry without its `.sql` / `.up.sql` suffix.
+    pub fn name(&self) -> &str {
+        self.entry
+            .strip_suffix(".up.sql")
+            .or_else(|| self.entry.strip_suffix(".sql"))
+            .unwrap_or(&self.entry)
+    }
+}
