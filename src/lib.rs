@@ -11,5 +11,7 @@ pub mod clone;
 pub mod config;
 pub mod exit;
 pub mod migrations;
+pub mod observe;
+pub mod report;
 pub mod sandbox;
 pub mod secret;

@@ -1,0 +1,112 @@
+//! The lock sampler: its own connection (tagged `preflight-lock-sampler`), polling
+//! `pg_locks` every few milliseconds for the relation locks the box's sessions hold.
+//! Each (relation, mode) becomes one hold with the time it was first and last seen, so
+//! a hold time is accurate to about one sampling interval.
+
+use super::lock_mode::LockMode;
+use super::queries;
+use crate::bridge::BridgeLog;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// One lock the migration held.
+#[derive(Debug, Clone, Serialize)]
+pub struct LockHold {
+    pub relation: String,
+    pub relkind: String,
+    pub mode: LockMode,
+    /// Milliseconds from the migration's start to the first sample that saw it.
+    pub first_seen_ms: f64,
+    /// From the first to the last sample that saw it, plus one interval.
+    pub held_ms: f64,
+    /// The relation existed before the migration began (others are invisible to the
+    /// application until the migration commits).
+    pub preexisting: bool,
+}
+
+pub struct LockSampler {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<Vec<LockHold>, tokio_postgres::Error>>,
+}
+
+#[derive(Debug)]
+struct Seen {
+    relation: String,
+    relkind: String,
+    first: Duration,
+    last: Duration,
+}
+
+impl LockSampler {
+    /// Starts sampling on `client` (a connection of its own) until [`LockSampler::finish`].
+    pub fn start(
+        client: tokio_postgres::Client,
+        bridge: Arc<BridgeLog>,
+        preexisting: Arc<HashSet<i64>>,
+        interval: Duration,
+    ) -> LockSampler {
+        let (stop, mut stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let statement = client.prepare(queries::LOCKS).await?;
+            let started = Instant::now();
+            let mut seen: BTreeMap<(i64, LockMode), Seen> = BTreeMap::new();
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = ticker.tick() => {}
+                }
+                let pids = bridge.live_pids();
+                if pids.is_empty() {
+                    continue;
+                }
+                let now = started.elapsed();
+                for row in client.query(&statement, &[&pids]).await? {
+                    let oid: i64 = row.get(1);
+                    let Some(mode) = LockMode::from_pg(row.get(2)) else { continue };
+                    seen.entry((oid, mode))
+                        .and_modify(|s| s.last = now)
+                        .or_insert_with(|| Seen {
+                            relation: row.get(3),
+                            relkind: row.get(4),
+                            first: now,
+                            last: now,
+                        });
+                }
+            }
+            Ok(seen
+                .into_iter()
+                .map(|((oid, mode), s)| LockHold {
+                    relation: s.relation,
+                    relkind: s.relkind,
+                    mode,
+                    first_seen_ms: s.first.as_secs_f64() * 1000.0,
+                    held_ms: (s.last - s.first + interval).as_secs_f64() * 1000.0,
+                    preexisting: preexisting.contains(&oid),
+                })
+                .collect())
+        });
+        LockSampler { stop, task }
+    }
+
+    /// Stops sampling and returns the holds, strongest and longest first.
+    pub async fn finish(self) -> Result<Vec<LockHold>, String> {
+        let _ = self.stop.send(());
+        let mut holds = self
+            .task
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        holds.sort_by(|a, b| {
+            b.mode
+                .cmp(&a.mode)
+                .then(b.held_ms.total_cmp(&a.held_ms))
+        });
+        Ok(holds)
+    }
+}

@@ -1,0 +1,31 @@
+//! Every SQL statement the observers run, in one place, with bind parameters. The
+//! statement statistics leave these out by exact text, so observation never shows up as
+//! the migration's own work.
+
+pub const DATABASE_SIZE: &str = "SELECT pg_database_size(current_database())";
+
+pub const RELATION_OIDS: &str = "SELECT oid::int8 FROM pg_class";
+
+pub const WAL_LSN: &str = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8";
+
+pub const RESET_STATEMENTS: &str = "SELECT pg_stat_statements_reset()";
+
+pub const STATEMENTS: &str = "SELECT query, calls, total_exec_time, mean_exec_time, max_exec_time, rows \
+     FROM pg_stat_statements \
+     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND toplevel \
+     ORDER BY total_exec_time DESC";
+
+pub const LOCKS: &str = "SELECT l.pid, l.relation::int8, l.mode, \
+            coalesce(c.relname::text, l.relation::regclass::text), coalesce(c.relkind::text, '') \
+     FROM pg_locks l \
+     LEFT JOIN pg_class c ON c.oid = l.relation \
+     WHERE l.locktype = 'relation' AND l.granted AND l.pid = ANY($1) \
+       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+       AND coalesce(c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'pg_toast'::regnamespace, \
+                                            'information_schema'::regnamespace), true)";
+
+/// True for the observers' own statements.
+pub fn is_own(query: &str) -> bool {
+    let q = query.trim();
+    [DATABASE_SIZE, RELATION_OIDS, WAL_LSN, RESET_STATEMENTS, STATEMENTS, LOCKS].contains(&q)
+}

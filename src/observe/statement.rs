@@ -1,0 +1,112 @@
+//! Statement texts, understood by PostgreSQL's own parser (libpg_query): data
+//! statements are normalized (constants become `$n`) and fingerprinted; utility
+//! statements (DDL) are reduced to their kind and the objects they name, because their
+//! text can carry literals verbatim.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Classified {
+    /// `SELECT`, `UPDATE`, `CREATE INDEX`, `ALTER TABLE`, ...
+    pub kind: String,
+    /// A data statement (SELECT, INSERT, UPDATE, DELETE, MERGE).
+    pub is_dml: bool,
+    /// Normalized text, for data statements only.
+    pub normalized: Option<String>,
+    pub fingerprint: Option<String>,
+    /// Relations the statement names.
+    pub objects: Vec<String>,
+}
+
+/// Statement kinds that are session noise, left out of statistics as GitLab does.
+const NOISE: &[&str] = &["VariableSetStmt", "VariableShowStmt", "TransactionStmt"];
+
+fn kind_name(node: &str) -> String {
+    let special = match node {
+        "CreateStmt" => Some("CREATE TABLE"),
+        "IndexStmt" => Some("CREATE INDEX"),
+        "ViewStmt" => Some("CREATE VIEW"),
+        "CreateTableAsStmt" => Some("CREATE TABLE AS"),
+        "DropStmt" => Some("DROP"),
+        "RenameStmt" => Some("RENAME"),
+        "DoStmt" => Some("DO"),
+        "VacuumStmt" => Some("VACUUM"),
+        "CopyStmt" => Some("COPY"),
+        _ => None,
+    };
+    if let Some(s) = special {
+        return s.to_string();
+    }
+    let base = node.strip_suffix("Stmt").unwrap_or(node);
+    let mut out = String::new();
+    for (i, c) in base.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+/// Classifies one statement; `None` for session noise (SET, SHOW, BEGIN, COMMIT, ...).
+pub fn classify(query: &str) -> Option<Classified> {
+    let Ok(parsed) = pg_query::parse(query, 0) else {
+        return Some(Classified {
+            kind: "UNPARSED".into(),
+            is_dml: false,
+            normalized: None,
+            fingerprint: None,
+            objects: vec![],
+        });
+    };
+    let types = parsed.statement_types();
+    if !types.is_empty() && types.iter().all(|t| NOISE.contains(t)) {
+        return None;
+    }
+    let first = types.first().copied().unwrap_or("UtilityStmt");
+    let is_dml = matches!(
+        first,
+        "SelectStmt" | "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt"
+    );
+    let mut objects = parsed.tables();
+    objects.dedup();
+    Some(Classified {
+        kind: kind_name(first),
+        is_dml,
+        normalized: if is_dml { pg_query::normalize(query).ok() } else { None },
+        fingerprint: pg_query::fingerprint(query, 0, 0).ok().map(|f| f.hex),
+        objects,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_statements_are_normalized() {
+        let c = classify("UPDATE accounts SET plan = 'x' WHERE id < 10").unwrap();
+        assert_eq!(c.kind, "UPDATE");
+        assert!(c.is_dml);
+        assert_eq!(c.normalized.as_deref(), Some("UPDATE accounts SET plan = $1 WHERE id < $2"));
+        assert_eq!(c.objects, vec!["accounts".to_string()]);
+        assert_eq!(c.fingerprint, classify("update accounts set plan='y' where id<3").unwrap().fingerprint);
+    }
+
+    #[test]
+    fn ddl_keeps_kind_and_objects_only() {
+        let c = classify("ALTER TABLE accounts ALTER COLUMN plan SET DEFAULT 'secret'").unwrap();
+        assert_eq!(c.kind, "ALTER TABLE");
+        assert!(!c.is_dml);
+        assert_eq!(c.normalized, None);
+        assert_eq!(c.objects, vec!["accounts".to_string()]);
+        assert_eq!(classify("CREATE INDEX i ON t (a)").unwrap().kind, "CREATE INDEX");
+    }
+
+    #[test]
+    fn session_noise_is_dropped() {
+        assert_eq!(classify("SET lock_timeout = '1s'"), None);
+        assert_eq!(classify("BEGIN"), None);
+        assert!(classify("SELECT 1").is_some());
+    }
+}

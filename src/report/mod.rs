@@ -1,0 +1,13 @@
+//! Reports: one result ([`model::RunReport`]), two renderings. The full report goes to
+//! the artifacts and the job log; the public summary ([`public::PublicSummary`]) is the
+//! only thing posted on the MR. Wording lives in the templates ([`render`]).
+
+pub mod model;
+pub mod public;
+pub mod render;
+pub mod rounding;
+pub mod sqlstate;
+
+pub use model::{DatabaseReport, MigrationOutcome, MigrationReport, RunReport};
+pub use public::{PublicSummary, SourceWords, NOTE_MARKER};
+pub use render::Renderer;

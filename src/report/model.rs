@@ -1,0 +1,101 @@
+//! The result of a run, in full: what the maintainers see in the job log and the
+//! artifacts. It holds server messages, box output paths and raw statement text, so it
+//! is never rendered into the MR note; [`super::public`] builds the note's own type.
+
+use crate::bridge::ServerError;
+use crate::clone::CloneInfo;
+use crate::migrations::Layout;
+use crate::observe::locks::LockHold;
+use crate::observe::StatementStat;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub head_sha: Option<String>,
+    pub base_sha: Option<String>,
+    pub started_at: String,
+    pub job_url: Option<String>,
+    pub databases: Vec<DatabaseReport>,
+    pub cancelled: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseReport {
+    pub name: String,
+    pub layout: Option<Layout>,
+    pub clone: Option<CloneInfo>,
+    pub migrations: Vec<MigrationReport>,
+    /// An infrastructure error that stopped this database's rehearsal.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MigrationOutcome {
+    Succeeded,
+    Failed,
+    TimedOut,
+    /// Not run, because an earlier migration failed or the run was cancelled.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationReport {
+    pub name: String,
+    pub path: String,
+    pub outcome: MigrationOutcome,
+    pub exit_code: Option<i64>,
+    /// The SQLSTATE of the error that ended the migration, from the server.
+    pub sqlstate: Option<String>,
+    pub server_errors: Vec<ServerError>,
+    pub wall_s: f64,
+    pub size_before: i64,
+    pub size_after: i64,
+    pub wal_bytes: i64,
+    pub statements: Vec<StatementStat>,
+    pub locks: Vec<LockHold>,
+    pub log_file: Option<String>,
+    pub output_bytes: u64,
+    pub output_cut: u64,
+}
+
+impl MigrationReport {
+    pub fn skipped(name: String, path: String) -> Self {
+        MigrationReport {
+            name,
+            path,
+            outcome: MigrationOutcome::Skipped,
+            exit_code: None,
+            sqlstate: None,
+            server_errors: vec![],
+            wall_s: 0.0,
+            size_before: 0,
+            size_after: 0,
+            wal_bytes: 0,
+            statements: vec![],
+            locks: vec![],
+            log_file: None,
+            output_bytes: 0,
+            output_cut: 0,
+        }
+    }
+}
+
+impl RunReport {
+    pub fn any_failed(&self) -> bool {
+        self.databases.iter().any(|d| {
+            d.migrations
+                .iter()
+                .any(|m| matches!(m.outcome, MigrationOutcome::Failed | MigrationOutcome::TimedOut))
+        })
+    }
+
+    pub fn infrastructure_error(&self) -> Option<&str> {
+        self.databases.iter().find_map(|d| d.error.as_deref())
+    }
+
+    pub fn migration_count(&self) -> usize {
+        self.databases.iter().map(|d| d.migrations.len()).sum()
+    }
+}

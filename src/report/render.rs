@@ -1,0 +1,93 @@
+//! Rendering with tera: the public summary and the full report come from the templates
+//! in `report-templates/` (compiled in; a trusted `report.templates_dir` may override
+//! them). Undefined variables are errors, and the `md` filter escapes anything that
+//! reaches Markdown.
+
+use super::model::RunReport;
+use super::public::PublicSummary;
+use std::collections::HashMap;
+use std::path::Path;
+use tera::{Tera, Value};
+use thiserror::Error;
+
+const SUMMARY: &str = "summary.md.tera";
+const FULL: &str = "full.md.tera";
+
+#[derive(Debug, Error)]
+pub enum RenderError {
+    #[error("cannot read report template {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("report template error: {0}")]
+    Template(String),
+}
+
+fn tera_err(e: tera::Error) -> RenderError {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    RenderError::Template(msg)
+}
+
+/// Escapes Markdown and HTML so a value renders as plain text inside a table cell.
+fn md_escape(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let s = tera::try_get_value!("md", "value", String, value);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '~' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' => out.push(' '),
+            _ => out.push(c),
+        }
+    }
+    Ok(Value::String(out))
+}
+
+pub struct Renderer {
+    tera: Tera,
+}
+
+impl Renderer {
+    /// The built-in templates, or those in `dir` where it has a file of the same name.
+    pub fn new(dir: Option<&Path>) -> Result<Renderer, RenderError> {
+        let mut tera = Tera::default();
+        tera.autoescape_on(vec![]);
+        tera.register_filter("md", md_escape);
+        for (name, builtin) in [
+            (SUMMARY, include_str!("../../report-templates/summary.md.tera")),
+            (FULL, include_str!("../../report-templates/full.md.tera")),
+        ] {
+            let text = match dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
+                Some(path) => std::fs::read_to_string(&path).map_err(|source| RenderError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+                None => builtin.to_string(),
+            };
+            tera.add_raw_template(name, &text).map_err(tera_err)?;
+        }
+        Ok(Renderer { tera })
+    }
+
+    pub fn summary(&self, summary: &PublicSummary) -> Result<String, RenderError> {
+        let ctx = tera::Context::from_serialize(summary).map_err(tera_err)?;
+        self.tera.render(SUMMARY, &ctx).map_err(tera_err)
+    }
+
+    pub fn full(&self, report: &RunReport) -> Result<String, RenderError> {
+        let ctx = tera::Context::from_serialize(report).map_err(tera_err)?;
+        self.tera.render(FULL, &ctx).map_err(tera_err)
+    }
+}
