@@ -2,16 +2,36 @@
 //! production database, inside a box with no network, and reports a summary that is
 //! safe for anyone to read while the full detail stays with the maintainers.
 //!
-//! The binary is a thin shell over [`job`]: `main.rs` parses the command line, builds a
-//! [`config::Plan`] and hands it to the job.
+//! The binary is a thin shell over [`commands`]: it parses the command line, and each
+//! command builds a validated [`config::Plan`] and hands it to the [`job`].
 
 pub mod bridge;
 pub mod cli;
 pub mod clone;
+pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod gitlab;
+pub mod job;
 pub mod migrations;
 pub mod observe;
+pub mod rehearsal;
 pub mod report;
 pub mod sandbox;
 pub mod secret;
+pub mod teardown;
+
+/// An error and its sources, joined: "db error: ERROR: relation \"x\" does not exist".
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
+}

@@ -1,1 +1,47 @@
-fn main() {}
+//! The `preflight` binary: parse the command line, wire Ctrl-C and SIGTERM to one
+//! cancellation token, run the subcommand, exit with its documented code.
+
+use clap::Parser;
+use preflight::cli::{Cli, Command};
+use preflight::commands;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PREFLIGHT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("preflight=info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(preflight::exit::Outcome::Infrastructure);
+        }
+    };
+    runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        let watcher = cancel.clone();
+        tokio::spawn(async move {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            }
+            eprintln!("preflight: cancelling; cleaning up ...");
+            watcher.cancel();
+        });
+        let outcome = match cli.command {
+            Command::Run(args) => commands::run(args, cancel).await,
+            Command::Demo(args) => commands::demo(args, cancel).await,
+        };
+        ExitCode::from(outcome)
+    })
+}

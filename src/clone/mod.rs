@@ -63,11 +63,16 @@ pub enum CloneError {
 }
 
 impl CloneError {
-    pub(crate) fn builtin(action: impl Into<String>, reason: impl ToString) -> Self {
+    pub(crate) fn builtin(action: impl Into<String>, reason: impl std::fmt::Display) -> Self {
         CloneError::Builtin {
             action: action.into(),
             reason: reason.to_string(),
         }
+    }
+
+    /// A database error with the server's message (tokio-postgres alone says "db error").
+    pub(crate) fn pg(action: impl Into<String>, e: tokio_postgres::Error) -> Self {
+        CloneError::builtin(action, crate::error_chain(&e))
     }
 }
 

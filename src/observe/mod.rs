@@ -18,7 +18,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
-#[error("observing the clone failed ({what}): {source}")]
+#[error("observing the clone failed ({what}): {}", crate::error_chain(.source))]
 pub struct ObserveError {
     what: &'static str,
     source: tokio_postgres::Error,

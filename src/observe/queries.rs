@@ -24,8 +24,29 @@ pub const LOCKS: &str = "SELECT l.pid, l.relation::int8, l.mode, \
        AND coalesce(c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'pg_toast'::regnamespace, \
                                             'information_schema'::regnamespace), true)";
 
-/// True for the observers' own statements.
+/// True for the observers' own statements. Compared by fingerprint, because
+/// pg_stat_statements stores them with their constants replaced by `$n`.
 pub fn is_own(query: &str) -> bool {
-    let q = query.trim();
-    [DATABASE_SIZE, RELATION_OIDS, WAL_LSN, RESET_STATEMENTS, STATEMENTS, LOCKS].contains(&q)
+    static OWN: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
+    let own = OWN.get_or_init(|| {
+        [DATABASE_SIZE, RELATION_OIDS, WAL_LSN, RESET_STATEMENTS, STATEMENTS, LOCKS]
+            .iter()
+            .filter_map(|q| pg_query::fingerprint(q, 0, 0).ok().map(|f| f.value))
+            .collect()
+    });
+    pg_query::fingerprint(query, 0, 0).is_ok_and(|f| own.contains(&f.value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_statements_are_recognised_after_normalization() {
+        let stored = LOCKS.replace("'relation'", "$3").replace("true)", "$7)");
+        assert!(is_own(&stored));
+        assert!(is_own(DATABASE_SIZE));
+        assert!(!is_own("SELECT * FROM pg_locks"));
+        assert!(!is_own("UPDATE accounts SET plan = $1"));
+    }
 }

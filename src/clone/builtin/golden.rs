@@ -109,25 +109,28 @@ impl GoldenStore {
         let admin = server.connect(port, "postgres").await?;
         let sql = admin
             .query_one(
-                "SELECT format('CREATE ROLE %I NOLOGIN; CREATE DATABASE %I OWNER %I', $1::text, $2::text, $1::text)",
+                "SELECT format('CREATE ROLE %I NOLOGIN', $1::text), format('CREATE DATABASE %I OWNER %I', $2::text, $1::text)",
                 &[&OWNER_ROLE, &db_name],
             )
             .await
-            .map_err(|e| CloneError::builtin("prepare the golden database", e))?;
-        admin
-            .batch_execute(sql.get::<_, &str>(0))
-            .await
-            .map_err(|e| CloneError::builtin("create the golden database", e))?;
+            .map_err(|e| CloneError::pg("prepare the golden database", e))?;
+        // CREATE DATABASE cannot share a transaction with anything: one call each.
+        for column in 0..2 {
+            admin
+                .batch_execute(sql.get::<_, &str>(column))
+                .await
+                .map_err(|e| CloneError::pg("create the golden database", e))?;
+        }
         let db = server.connect(port, db_name).await?;
         let setup = format!("CREATE EXTENSION pg_stat_statements; SET ROLE {OWNER_ROLE};");
         db.batch_execute(&setup)
             .await
-            .map_err(|e| CloneError::builtin("prepare the golden database", e))?;
+            .map_err(|e| CloneError::pg("prepare the golden database", e))?;
         match source {
             SourceSection::Demo { rows } => db
                 .batch_execute(&demo_sql(*rows))
                 .await
-                .map_err(|e| CloneError::builtin("generate the demo dataset", e))?,
+                .map_err(|e| CloneError::pg("generate the demo dataset", e))?,
             SourceSection::SqlFile { path } => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| CloneError::builtin(format!("read {}", path.display()), e))?;
@@ -139,7 +142,7 @@ impl GoldenStore {
         }
         db.batch_execute("RESET ROLE; ANALYZE; CHECKPOINT;")
             .await
-            .map_err(|e| CloneError::builtin("checkpoint the golden database", e))
+            .map_err(|e| CloneError::pg("checkpoint the golden database", e))
     }
 
     /// A logical copy: `pg_dump` from the source URL, `pg_restore` with the data owned by

@@ -99,10 +99,10 @@ impl BuiltinEngine {
                 &[&template, &req.username, &verifier, &req.db_name],
             )
             .await
-            .map_err(|e| CloneError::builtin("prepare the clone's role", e))?;
+            .map_err(|e| CloneError::pg("prepare the clone's role", e))?;
         db.batch_execute(row.get::<_, &str>(0))
             .await
-            .map_err(|e| CloneError::builtin(format!("create role {:?}", req.username), e))
+            .map_err(|e| CloneError::pg(format!("create role {:?}", req.username), e))
     }
 
     async fn start_clone(&self, req: &CloneRequest, deadline: Duration) -> Result<(PgServer, u16), CloneError> {

@@ -206,7 +206,7 @@ impl PgServer {
         let (client, conn) = config
             .connect(tokio_postgres::NoTls)
             .await
-            .map_err(|e| CloneError::builtin("connect to the server as superuser", e))?;
+            .map_err(|e| CloneError::pg("connect to the server as superuser", e))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });

@@ -1,0 +1,103 @@
+//! The subcommands as library functions, so the binary stays a thin shell: each turns
+//! its arguments into a plan, runs the job and says where everything went.
+
+use crate::cli::{DemoArgs, RunArgs};
+use crate::config::{Plan, PlanError};
+use crate::exit::Outcome;
+use crate::job;
+use tokio_util::sync::CancellationToken;
+
+/// The bundled example migrations `demo` rehearses.
+const EXAMPLES: &[(&str, &str)] = &[
+    ("0001_create_audit_log.sql", include_str!("../examples/migrations/0001_create_audit_log.sql")),
+    ("0002_index_accounts_plan.sql", include_str!("../examples/migrations/0002_index_accounts_plan.sql")),
+    ("0003_backfill_orders_total.sql", include_str!("../examples/migrations/0003_backfill_orders_total.sql")),
+    ("0004_unique_account_email.sql", include_str!("../examples/migrations/0004_unique_account_email.sql")),
+];
+
+fn report_outcome(outcome: Outcome) -> Outcome {
+    let what = match outcome {
+        Outcome::Success => "all migrations succeeded",
+        Outcome::MigrationFailed => "a migration failed",
+        Outcome::Usage => "configuration error",
+        Outcome::Infrastructure => "infrastructure error",
+        Outcome::Cancelled => "cancelled",
+    };
+    eprintln!("preflight: {what} (exit {})", outcome.code());
+    outcome
+}
+
+/// `preflight run`.
+pub async fn run(args: RunArgs, cancel: CancellationToken) -> Outcome {
+    let print_only = args.print_only;
+    let plan = match Plan::for_run(args) {
+        Ok(plan) => plan,
+        Err(e @ (PlanError::Missing(_) | PlanError::Invalid(_) | PlanError::BadUrl { .. }))
+        | Err(e @ (PlanError::ReadConfig { .. } | PlanError::ParseConfig { .. })) => {
+            eprintln!("error: {e}");
+            return Outcome::Usage;
+        }
+    };
+    match job::run(plan, cancel).await {
+        Ok(result) => {
+            if print_only {
+                if let Some(note) = &result.note {
+                    println!("{note}");
+                }
+            }
+            if let Some(p) = &result.full_report {
+                eprintln!("preflight: full report in {}", p.display());
+            }
+            report_outcome(result.outcome)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Outcome::Usage
+        }
+    }
+}
+
+/// `preflight demo`.
+pub async fn demo(args: DemoArgs, cancel: CancellationToken) -> Outcome {
+    let checkout = match tempfile::Builder::new().prefix("preflight-demo-").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: cannot create a temporary directory: {e}");
+            return Outcome::Infrastructure;
+        }
+    };
+    let dir = checkout.path().join("migrations");
+    for (name, sql) in EXAMPLES {
+        if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join(name), sql)) {
+            eprintln!("error: cannot write the example migrations: {e}");
+            return Outcome::Infrastructure;
+        }
+    }
+    eprintln!(
+        "preflight demo: rehearsing {} example migrations on a generated dataset of {} accounts \
+         (the first run builds the dataset once) ...",
+        EXAMPLES.len(),
+        args.rows
+    );
+    let plan = Plan::for_demo(&args, checkout.path().to_path_buf());
+    match job::run(plan, cancel).await {
+        Ok(result) => {
+            println!("----- the comment preflight would post on the merge request -----\n");
+            println!("{}", result.note.unwrap_or_default());
+            println!("----- end of comment -----");
+            if let Some(p) = &result.full_report {
+                println!("Full report (maintainers only): {}", p.display());
+            }
+            let outcome = report_outcome(result.outcome);
+            // The demo's failing migration is expected; only infrastructure errors fail it.
+            match outcome {
+                Outcome::MigrationFailed => Outcome::Success,
+                other => other,
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Outcome::Usage
+        }
+    }
+}

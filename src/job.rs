@@ -1,0 +1,210 @@
+//! The job: one run of a plan from start to finish. Find the migrations, get an engine
+//! and Docker, rehearse each database, write the full report, post the public summary,
+//! and always clean up. Returns the [`Outcome`] the exit code is made from.
+
+use crate::clone::builtin::BuiltinEngine;
+use crate::clone::dle::DleEngine;
+use crate::clone::CloneEngine;
+use crate::config::{EnginePlan, Plan, Publish};
+use crate::exit::Outcome;
+use crate::gitlab::{client::GitlabNotes, upsert_note, NoteAction};
+use crate::migrations::{discover, select_new, selection::base_commit};
+use crate::rehearsal::{self, DatabaseWork};
+use crate::report::{PublicSummary, Renderer, RunReport, SourceWords};
+use crate::sandbox;
+use crate::teardown::Teardown;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long one cleanup step may take, even after cancellation.
+const CLEANUP_STEP: Duration = Duration::from_secs(60);
+
+/// Where the run's files went, for the caller to print.
+pub struct JobResult {
+    pub outcome: Outcome,
+    pub note: Option<String>,
+    pub full_report: Option<PathBuf>,
+}
+
+fn section(name: &str, title: &str, body: &str) {
+    let now = chrono::Utc::now().timestamp();
+    // GitLab collapsible section in the (protected) job log.
+    println!("\x1b[0Ksection_start:{now}:{name}[collapsed=true]\r\x1b[0K{title}");
+    println!("{body}");
+    println!("\x1b[0Ksection_end:{now}:{name}\r\x1b[0K");
+}
+
+/// Finds each database's new migrations. Errors here are the user's to fix.
+fn find_work(plan: &Plan) -> Result<(Option<String>, Vec<DatabaseWork>), String> {
+    let base = base_commit(&plan.checkout, &plan.selection).map_err(|e| e.to_string())?;
+    let mut work = Vec::new();
+    for db in &plan.databases {
+        let (layout, all) = discover(&plan.checkout, &db.migrations, db.layout)
+            .map_err(|e| format!("database {:?}: {e}", db.name))?;
+        let migrations = select_new(&plan.checkout, &db.migrations, base.as_deref(), all)
+            .map_err(|e| format!("database {:?}: {e}", db.name))?;
+        work.push(DatabaseWork {
+            db: db.clone(),
+            layout,
+            migrations,
+        });
+    }
+    Ok((base, work))
+}
+
+async fn make_engine(plan: &Plan, work: &[DatabaseWork]) -> Result<Arc<dyn CloneEngine>, String> {
+    match &plan.engine {
+        EnginePlan::Dle { url, token } => Ok(Arc::new(DleEngine::new(url.clone(), token.clone()))),
+        EnginePlan::Builtin(section) => {
+            let engine = BuiltinEngine::new(section).map_err(|e| e.to_string())?;
+            for w in work.iter().filter(|w| !w.migrations.is_empty()) {
+                engine.prepare(&w.db.db_name).await.map_err(|e| e.to_string())?;
+            }
+            Ok(Arc::new(engine))
+        }
+    }
+}
+
+fn private_run_dir(run_id: &str) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join("preflight-runs").join(run_id);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("cannot secure {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Rehearses every database; infrastructure errors land in the report.
+async fn rehearse_all(plan: &Plan, work: &[DatabaseWork], report: &mut RunReport, cancel: &CancellationToken) {
+    let infra_report = |report: &mut RunReport, e: String| {
+        for w in work {
+            report.databases.push(crate::report::DatabaseReport {
+                name: w.db.name.clone(),
+                layout: Some(w.layout),
+                clone: None,
+                migrations: w
+                    .migrations
+                    .iter()
+                    .map(|m| crate::report::MigrationReport::skipped(m.name().into(), m.path.display().to_string()))
+                    .collect(),
+                error: Some(e.clone()),
+            });
+        }
+    };
+    let docker = match sandbox::connect_docker().await {
+        Ok(d) => d,
+        Err(e) => return infra_report(report, e.to_string()),
+    };
+    let engine = match make_engine(plan, work).await {
+        Ok(e) => e,
+        Err(e) => return infra_report(report, e),
+    };
+    let run_dir = match private_run_dir(&plan.run_id) {
+        Ok(d) => d,
+        Err(e) => return infra_report(report, e),
+    };
+    for w in work {
+        let mut teardown = Teardown::default();
+        let cx = rehearsal::Context {
+            plan,
+            engine: engine.clone(),
+            docker: &docker,
+            run_dir: &run_dir,
+            cancel,
+        };
+        let db_report = rehearsal::rehearse(&cx, w, &mut teardown).await;
+        let failures = teardown.run(CLEANUP_STEP).await;
+        report.databases.push(db_report);
+        if !failures.is_empty() {
+            tracing::error!("cleanup left things behind: {}", failures.join("; "));
+        }
+        if cancel.is_cancelled() {
+            break;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&run_dir);
+}
+
+fn write_artifacts(dir: &Path, report: &RunReport, full_md: &str) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("report.json"), json).map_err(|e| format!("cannot write report.json: {e}"))?;
+    let md = dir.join("report.md");
+    std::fs::write(&md, full_md).map_err(|e| format!("cannot write report.md: {e}"))?;
+    Ok(md)
+}
+
+async fn publish(plan: &Plan, note: &str) -> Result<(), String> {
+    match &plan.publish {
+        Publish::Print => Ok(()),
+        Publish::GitLab(target) => {
+            let api = GitlabNotes::connect(target).await.map_err(|e| e.to_string())?;
+            match upsert_note(&api, note).await.map_err(|e| e.to_string())? {
+                NoteAction::Created(id) => tracing::info!("posted note {id} on !{}", target.mr_iid),
+                NoteAction::Edited(id) => tracing::info!("updated note {id} on !{}", target.mr_iid),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Runs the plan. `Err` only for problems found before anything started (exit 2).
+pub async fn run(plan: Plan, cancel: CancellationToken) -> Result<JobResult, String> {
+    let (base, work) = find_work(&plan)?;
+    let renderer = Renderer::new(plan.templates_dir.as_deref()).map_err(|e| e.to_string())?;
+    let words = SourceWords::from_sources(work.iter().flat_map(|w| w.migrations.iter().map(|m| m.sql.as_str())));
+    let mut report = RunReport {
+        run_id: plan.run_id.clone(),
+        head_sha: plan.head_sha.clone(),
+        base_sha: base,
+        started_at: chrono::Utc::now().to_rfc3339(),
+        job_url: plan.job_url.clone(),
+        databases: Vec::new(),
+        cancelled: false,
+    };
+    let pending: usize = work.iter().map(|w| w.migrations.len()).sum();
+    if pending > 0 {
+        rehearse_all(&plan, &work, &mut report, &cancel).await;
+    }
+    report.cancelled = cancel.is_cancelled();
+
+    let mut outcome = if report.cancelled {
+        Outcome::Cancelled
+    } else if report.infrastructure_error().is_some() {
+        Outcome::Infrastructure
+    } else if report.any_failed() {
+        Outcome::MigrationFailed
+    } else {
+        Outcome::Success
+    };
+    if let Some(e) = report.infrastructure_error() {
+        eprintln!("error: {e}");
+    }
+
+    let full_md = renderer.full(&report).map_err(|e| e.to_string())?;
+    let full_report = match write_artifacts(&plan.artifacts_dir, &report, &full_md) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("error: {e}");
+            outcome = Outcome::Infrastructure;
+            None
+        }
+    };
+    if matches!(plan.publish, Publish::GitLab(_)) {
+        section("preflight_full_report", "preflight: full report (maintainers only)", &full_md);
+    }
+
+    let summary = PublicSummary::build(&report, &words);
+    let note = renderer.summary(&summary).map_err(|e| e.to_string())?;
+    if let Err(e) = publish(&plan, &note).await {
+        eprintln!("error: could not post the summary: {e}");
+        outcome = Outcome::Infrastructure;
+    }
+    Ok(JobResult {
+        outcome,
+        note: Some(note),
+        full_report,
+    })
+}

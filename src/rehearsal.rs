@@ -1,0 +1,278 @@
+//! Rehearsing one database: clone, bridge, box, then each migration in order under the
+//! observers, stopping at the first failure as a migration tool would. Every resource
+//! is registered with the [`Teardown`] as soon as it exists.
+//!
+//! How a migration runs is one function ([`migration_command`]): for SQL layouts it is
+//! `psql -v ON_ERROR_STOP=1 -f <file>` inside the box; a framework command mode would
+//! replace that function and nothing else.
+
+use crate::bridge::{Bridge, BridgeLog, Upstream};
+use crate::clone::{CloneEngine, CloneRequest};
+use crate::config::{DatabasePlan, Plan};
+use crate::migrations::{Layout, Migration};
+use crate::observe::Observer;
+use crate::report::{DatabaseReport, MigrationOutcome, MigrationReport};
+use crate::sandbox::output::CappedLog;
+use crate::sandbox::{BoxSpec, ExecEnd, Sandbox, MIGRATIONS_MOUNT, SOCKET_MOUNT};
+use crate::secret::Secret;
+use crate::teardown::Teardown;
+use bollard::Docker;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The role the migrations run as on the clone.
+pub const MIGRATION_USER: &str = "preflight";
+
+/// One database's migrations, chosen and ready to run.
+pub struct DatabaseWork {
+    pub db: DatabasePlan,
+    pub layout: Layout,
+    pub migrations: Vec<Migration>,
+}
+
+pub struct Context<'a> {
+    pub plan: &'a Plan,
+    pub engine: Arc<dyn CloneEngine>,
+    pub docker: &'a Docker,
+    pub run_dir: &'a Path,
+    pub cancel: &'a CancellationToken,
+}
+
+fn staged_name(index: usize, m: &Migration) -> String {
+    let safe: String = m
+        .name()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .collect();
+    format!("{:03}_{safe}.sql", index + 1)
+}
+
+/// The command that applies one staged migration file inside the box.
+fn migration_command(staged: &str) -> Vec<String> {
+    ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-f"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([format!("{MIGRATIONS_MOUNT}/{staged}")])
+        .collect()
+}
+
+/// The box's whole environment: where the socket is, and nothing secret.
+fn box_env(db_name: &str) -> Vec<String> {
+    vec![
+        format!("PGHOST={SOCKET_MOUNT}"),
+        format!("PGUSER={MIGRATION_USER}"),
+        format!("PGDATABASE={db_name}"),
+        "PGAPPNAME=preflight-migration".into(),
+        "HOME=/tmp".into(),
+    ]
+}
+
+fn mkdir(path: &Path, mode: u32) -> Result<(), String> {
+    std::fs::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("cannot set permissions on {}: {e}", path.display()))
+}
+
+/// Writes each migration's SQL where the box will see it, read-only.
+fn stage(dir: &Path, migrations: &[Migration]) -> Result<Vec<String>, String> {
+    mkdir(dir, 0o755)?;
+    migrations
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let name = staged_name(i, m);
+            let path = dir.join(&name);
+            std::fs::write(&path, &m.sql).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| format!("cannot set permissions on {}: {e}", path.display()))?;
+            Ok(name)
+        })
+        .collect()
+}
+
+/// Rehearses one database; resources go on `teardown`. Infrastructure errors end up in
+/// the report's `error`, so the run still reports what it has.
+pub async fn rehearse(cx: &Context<'_>, work: &DatabaseWork, teardown: &mut Teardown) -> DatabaseReport {
+    let mut report = DatabaseReport {
+        name: work.db.name.clone(),
+        layout: Some(work.layout),
+        clone: None,
+        migrations: Vec::new(),
+        error: None,
+    };
+    if let Err(e) = run_all(cx, work, teardown, &mut report).await {
+        report.error = Some(e);
+    }
+    // Whatever did not run is listed as skipped.
+    for m in work.migrations.iter().skip(report.migrations.len()) {
+        report
+            .migrations
+            .push(MigrationReport::skipped(m.name().to_string(), m.path.display().to_string()));
+    }
+    report
+}
+
+async fn run_all(
+    cx: &Context<'_>,
+    work: &DatabaseWork,
+    teardown: &mut Teardown,
+    report: &mut DatabaseReport,
+) -> Result<(), String> {
+    let db_dir = cx.run_dir.join(&work.db.name);
+    let staged = stage(&db_dir.join("migrations"), &work.migrations)?;
+    let socket_dir = db_dir.join("sock");
+    mkdir(&socket_dir, 0o755)?;
+
+    let request = CloneRequest {
+        id: format!("{}-{}", cx.plan.run_id, work.db.name),
+        db_name: work.db.db_name.clone(),
+        username: MIGRATION_USER.into(),
+        password: Secret::generate(32),
+        restricted: cx.plan.clone.restricted,
+        snapshot: cx.plan.clone.snapshot.clone(),
+    };
+    // Registered before the request: a clone that fails half-way, or a request cut
+    // short by cancellation, is still destroyed by id (an unknown id is no error).
+    {
+        let (engine, id) = (cx.engine.clone(), request.id.clone());
+        teardown.push(format!("clone {id}"), move || async move {
+            engine.destroy(&id).await.map_err(|e| e.to_string())
+        });
+    }
+    tracing::info!(database = %work.db.name, "requesting clone {} from the {}", request.id, cx.engine.describe());
+    let clone = tokio::select! {
+        c = cx.engine.create(&request, cx.plan.clone.ready_timeout) => c,
+        _ = cx.cancel.cancelled() => return Err("cancelled while waiting for the clone".into()),
+    };
+    let clone = clone.map_err(|e| e.to_string())?;
+    report.clone = Some(clone.clone());
+
+    let upstream = Upstream {
+        host: clone.host.clone(),
+        port: clone.port,
+        user: clone.username.clone(),
+        database: clone.db_name.clone(),
+        password: clone.password.clone(),
+    };
+    let bridge = Bridge::start(&socket_dir, upstream.clone()).map_err(|e| e.to_string())?;
+    let bridge_log: Arc<BridgeLog> = bridge.log.clone();
+    teardown.push(format!("bridge {}", socket_dir.display()), move || async move {
+        bridge.stop().await;
+        Ok(())
+    });
+
+    let spec = BoxSpec {
+        image: cx.plan.sandbox.image.clone(),
+        run_id: cx.plan.run_id.clone(),
+        name: format!("{}-{}", cx.plan.run_id, work.db.name),
+        checkout: std::fs::canonicalize(&cx.plan.checkout).unwrap_or(cx.plan.checkout.clone()),
+        migrations_dir: db_dir.join("migrations"),
+        socket_dir: socket_dir.clone(),
+    };
+    let sandbox = Sandbox::create(cx.docker, &spec).await.map_err(|e| e.to_string())?;
+    let sandbox = Arc::new(sandbox);
+    {
+        let sandbox = sandbox.clone();
+        teardown.push(format!("box {}", spec.name), move || async move {
+            sandbox.remove().await.map_err(|e| e.to_string())
+        });
+    }
+
+    let observer = Observer::connect(&upstream, cx.plan.lock_sample_interval)
+        .await
+        .map_err(|e| e.to_string())?;
+    let log_dir = cx.plan.artifacts_dir.join(&work.db.name);
+    std::fs::create_dir_all(&log_dir).map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
+
+    for (m, staged) in work.migrations.iter().zip(&staged) {
+        if cx.cancel.is_cancelled() {
+            return Err("cancelled".into());
+        }
+        tracing::info!(database = %work.db.name, "rehearsing {}", m.name());
+        let log_path = log_dir.join(staged.replace(".sql", ".log"));
+        let result = rehearse_one(cx, &sandbox, &observer, &bridge_log, work, m, staged, &log_path).await?;
+        let stop = result.outcome != MigrationOutcome::Succeeded;
+        report.migrations.push(result);
+        if stop {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn rehearse_one(
+    cx: &Context<'_>,
+    sandbox: &Sandbox,
+    observer: &Observer,
+    bridge_log: &Arc<BridgeLog>,
+    work: &DatabaseWork,
+    m: &Migration,
+    staged: &str,
+    log_path: &PathBuf,
+) -> Result<MigrationReport, String> {
+    let baseline = observer.before().await.map_err(|e| e.to_string())?;
+    bridge_log.take();
+    let sampler = observer
+        .sample_locks(bridge_log.clone(), &baseline)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut log = CappedLog::create(log_path, cx.plan.sandbox.output_limit_bytes)
+        .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
+
+    let started = Instant::now();
+    let end = tokio::select! {
+        end = sandbox.exec(migration_command(staged), box_env(&work.db.db_name), cx.plan.sandbox.migration_timeout, &mut log) => end,
+        _ = cx.cancel.cancelled() => Err(crate::sandbox::BoxError::Docker {
+            action: "finish the migration".into(),
+            reason: "the job was cancelled".into(),
+        }),
+    };
+    let wall_s = started.elapsed().as_secs_f64();
+    let locks = sampler.finish().await.unwrap_or_else(|e| {
+        tracing::warn!("lock sampler failed: {e}");
+        Vec::new()
+    });
+    let (output_bytes, output_cut) = log.finish().unwrap_or((0, 0));
+    let end = end.map_err(|e| e.to_string())?;
+    let events = bridge_log.take();
+    let measured = observer.after().await.map_err(|e| e.to_string())?;
+
+    let outcome = match end {
+        ExecEnd::Exited(0) => MigrationOutcome::Succeeded,
+        ExecEnd::Exited(_) => MigrationOutcome::Failed,
+        ExecEnd::TimedOut => MigrationOutcome::TimedOut,
+    };
+    let sqlstate = match outcome {
+        MigrationOutcome::Failed => events
+            .errors
+            .iter()
+            .rev()
+            .find(|e| matches!(e.severity.as_str(), "ERROR" | "FATAL" | "PANIC"))
+            .map(|e| e.sqlstate.clone()),
+        _ => None,
+    };
+    Ok(MigrationReport {
+        name: m.name().to_string(),
+        path: m.path.display().to_string(),
+        outcome,
+        exit_code: match end {
+            ExecEnd::Exited(code) => Some(code),
+            ExecEnd::TimedOut => None,
+        },
+        sqlstate,
+        server_errors: events.errors,
+        wall_s,
+        size_before: baseline.size_bytes,
+        size_after: measured.size_bytes,
+        wal_bytes: measured.wal_bytes - baseline.wal_bytes,
+        statements: measured.statements,
+        locks,
+        log_file: Some(log_path.display().to_string()),
+        output_bytes,
+        output_cut,
+    })
+}
