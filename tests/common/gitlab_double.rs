@@ -1,0 +1,260 @@
+//! A GitLab API double: a local HTTP server on 127.0.0.1 that records every request and
+//! answers the few endpoints preflight uses with GitLab's documented response shapes
+//! (`GET /user`, the merge request notes list with offset pagination, create and edit
+//! note), checks `PRIVATE-TOKEN`, and can be told to fail the next requests with a
+//! given status (401, 404, 429, 500).
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub token: Option<String>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredNote {
+    pub id: u64,
+    pub body: String,
+    pub system: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: Vec<Recorded>,
+    notes: Vec<StoredNote>,
+    next_id: u64,
+    faults: VecDeque<u16>,
+}
+
+#[derive(Clone)]
+pub struct GitlabDouble {
+    inner: Arc<Mutex<Inner>>,
+    token: String,
+    project: String,
+    mr_iid: u64,
+    pub url: String,
+}
+
+fn note_json(n: &StoredNote) -> Value {
+    json!({
+        "id": n.id, "type": null, "body": n.body, "attachment": null,
+        "author": {"id": 1, "username": "preflight-bot", "name": "preflight", "state": "active"},
+        "created_at": "2026-11-21T10:00:00.000Z", "updated_at": "2026-11-21T10:00:00.000Z",
+        "system": n.system, "noteable_id": 1, "noteable_type": "MergeRequest", "noteable_iid": 7,
+        "resolvable": false, "confidential": false, "internal": false
+    })
+}
+
+fn form_field(body: &str, key: &str) -> Option<String> {
+    url::form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+        .or_else(|| serde_json::from_str::<Value>(body).ok()?.get(key)?.as_str().map(String::from))
+}
+
+fn query_num(query: &str, key: &str, default: usize) -> usize {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn error(status: u16, message: &str) -> Response {
+    (StatusCode::from_u16(status).unwrap(), Json(json!({ "message": message }))).into_response()
+}
+
+impl GitlabDouble {
+    /// Starts the double on a free loopback port.
+    pub async fn start(token: &str, project: &str, mr_iid: u64) -> GitlabDouble {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let double = GitlabDouble {
+            inner: Arc::new(Mutex::new(Inner {
+                next_id: 1000,
+                ..Default::default()
+            })),
+            token: token.to_string(),
+            project: project.to_string(),
+            mr_iid,
+            url,
+        };
+        let app = Router::new()
+            .route("/api/v4/user", get(user))
+            .route("/api/v4/projects/{project}/merge_requests/{iid}/notes", any(notes))
+            .route("/api/v4/projects/{project}/merge_requests/{iid}/notes/{note}", any(note))
+            .fallback(fallback)
+            .with_state(double.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        double
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.inner.lock().unwrap().requests.clone()
+    }
+
+    pub fn notes(&self) -> Vec<StoredNote> {
+        self.inner.lock().unwrap().notes.clone()
+    }
+
+    /// Adds an existing note (someone else's comment, or an old one of ours).
+    pub fn add_note(&self, body: &str, system: bool) -> u64 {
+        let mut inner = self.inner.lock().unwrap();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        inner.notes.push(StoredNote {
+            id,
+            body: body.to_string(),
+            system,
+        });
+        id
+    }
+
+    /// The next requests answer with these statuses, in order.
+    pub fn fail_next(&self, statuses: &[u16]) {
+        self.inner.lock().unwrap().faults.extend(statuses);
+    }
+
+    fn record(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Option<Response> {
+        let mut inner = self.inner.lock().unwrap();
+        let token = headers
+            .get("PRIVATE-TOKEN")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        inner.requests.push(Recorded {
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            query: uri.query().unwrap_or("").to_string(),
+            token: token.clone(),
+            body: String::from_utf8_lossy(body).into_owned(),
+        });
+        if let Some(status) = inner.faults.pop_front() {
+            return Some(error(status, "injected fault"));
+        }
+        if token.as_deref() != Some(self.token.as_str()) {
+            return Some(error(401, "401 Unauthorized"));
+        }
+        None
+    }
+
+    fn mr_known(&self, project: &str, iid: u64) -> bool {
+        project == self.project && iid == self.mr_iid
+    }
+}
+
+async fn user(State(d): State<GitlabDouble>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(r) = d.record(&method, &uri, &headers, &body) {
+        return r;
+    }
+    Json(json!({"id": 1, "username": "preflight-bot", "name": "preflight", "state": "active",
+                "avatar_url": null, "web_url": format!("{}/preflight-bot", d.url)}))
+    .into_response()
+}
+
+async fn notes(
+    State(d): State<GitlabDouble>,
+    Path((project, iid)): Path<(String, u64)>,
+    RawQuery(query): RawQuery,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = d.record(&method, &uri, &headers, &body) {
+        return r;
+    }
+    if !d.mr_known(&project, iid) {
+        return error(404, "404 Not found");
+    }
+    let query = query.unwrap_or_default();
+    match method {
+        Method::GET => {
+            let per_page = query_num(&query, "per_page", 20).clamp(1, 100);
+            let page = query_num(&query, "page", 1).max(1);
+            let inner = d.inner.lock().unwrap();
+            let total = inner.notes.len();
+            let pages = total.div_ceil(per_page).max(1);
+            let items: Vec<Value> = inner
+                .notes
+                .iter()
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .map(note_json)
+                .collect();
+            let mut response = Json(Value::Array(items)).into_response();
+            let h = response.headers_mut();
+            h.insert("x-page", page.to_string().parse().unwrap());
+            h.insert("x-per-page", per_page.to_string().parse().unwrap());
+            h.insert("x-total", total.to_string().parse().unwrap());
+            h.insert("x-total-pages", pages.to_string().parse().unwrap());
+            let next = if page < pages { (page + 1).to_string() } else { String::new() };
+            h.insert("x-next-page", next.parse().unwrap());
+            if page < pages {
+                let link = format!(
+                    "<{}{}?page={}&per_page={per_page}>; rel=\"next\"",
+                    d.url,
+                    uri.path(),
+                    page + 1
+                );
+                h.insert("link", link.parse().unwrap());
+            }
+            response
+        }
+        Method::POST => {
+            let Some(text) = form_field(&String::from_utf8_lossy(&body), "body") else {
+                return error(400, "400 Bad request - body is missing");
+            };
+            let id = d.add_note(&text, false);
+            let n = d.notes().into_iter().find(|n| n.id == id).unwrap();
+            (StatusCode::CREATED, Json(note_json(&n))).into_response()
+        }
+        _ => error(405, "405 Method Not Allowed"),
+    }
+}
+
+async fn note(
+    State(d): State<GitlabDouble>,
+    Path((project, iid, note_id)): Path<(String, u64, u64)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = d.record(&method, &uri, &headers, &body) {
+        return r;
+    }
+    if !d.mr_known(&project, iid) || method != Method::PUT {
+        return error(404, "404 Not found");
+    }
+    let Some(text) = form_field(&String::from_utf8_lossy(&body), "body") else {
+        return error(400, "400 Bad request - body is missing");
+    };
+    let mut inner = d.inner.lock().unwrap();
+    match inner.notes.iter_mut().find(|n| n.id == note_id) {
+        Some(n) => {
+            n.body = text;
+            Json(note_json(n)).into_response()
+        }
+        None => error(404, "404 Note Not Found"),
+    }
+}
+
+async fn fallback(State(d): State<GitlabDouble>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(r) = d.record(&method, &uri, &headers, &body) {
+        return r;
+    }
+    error(404, "404 Not found")
+}

@@ -1,0 +1,111 @@
+//! Helpers shared by the integration tests: the GitLab double, a git checkout with a
+//! merge base and an MR head, running the real `preflight` binary with a clean
+//! environment, and checks that nothing was left behind.
+#![allow(dead_code)]
+
+pub mod gitlab_double;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git").arg("-C").arg(dir).args(args).output().expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A repository whose `main` has `base` migrations and whose checked-out `feature`
+/// branch adds `head` ones, under `db/migrations`.
+pub fn repo_with_migrations(root: &Path, base: &[(&str, &str)], head: &[(&str, &str)]) -> PathBuf {
+    let repo = root.join("repo");
+    let dir = repo.join("db/migrations");
+    std::fs::create_dir_all(&dir).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["config", "user.email", "dev@example.com"]);
+    git(&repo, &["config", "user.name", "dev"]);
+    std::fs::write(repo.join("README.md"), "app\n").unwrap();
+    for (name, sql) in base {
+        std::fs::write(dir.join(name), sql).unwrap();
+    }
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-qm", "base"]);
+    git(&repo, &["checkout", "-qb", "feature"]);
+    for (name, sql) in head {
+        std::fs::write(dir.join(name), sql).unwrap();
+    }
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-qm", "head", "--allow-empty"]);
+    repo
+}
+
+/// A configuration file for the built-in engine, loading `seed_sql` as production.
+pub fn builtin_config(root: &Path, seed_sql: &str) -> PathBuf {
+    let seed = root.join("seed.sql");
+    std::fs::write(&seed, seed_sql).unwrap();
+    let config = root.join("preflight.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "builtin:\n  work_dir: {}\n  source: {{kind: sql_file, path: {}}}\n\
+             databases:\n  - {{name: main, db_name: app, migrations: db/migrations}}\n\
+             box:\n  migration_timeout: 60s\n",
+            root.join("engine").display(),
+            seed.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// `preflight` with only the environment a test gives it (plus PATH and Docker's).
+pub fn preflight(envs: &[(&str, String)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_preflight"));
+    cmd.env_clear();
+    for key in ["PATH", "HOME", "DOCKER_HOST", "TMPDIR"] {
+        if let Ok(v) = std::env::var(key) {
+            cmd.env(key, v);
+        }
+    }
+    cmd.env("PREFLIGHT_LOG", "preflight=info");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.args(args).output().expect("the preflight binary runs")
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The run id recorded in the full report.
+pub fn run_id(artifacts: &Path) -> String {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(artifacts.join("report.json")).unwrap()).unwrap();
+    json["run_id"].as_str().unwrap().to_string()
+}
+
+/// Asserts that a run left no box, clone directory, run directory or server process.
+pub async fn assert_nothing_left(run_id: &str, engine_dir: &Path) {
+    let docker = preflight::sandbox::connect_docker().await.unwrap();
+    let boxes = preflight::sandbox::boxes_of_run(&docker, run_id).await.unwrap();
+    assert!(boxes.is_empty(), "boxes left behind: {boxes:?}");
+    let clones = engine_dir.join("clones");
+    let left: Vec<_> = std::fs::read_dir(&clones)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "clone directories left behind: {left:?}");
+    assert!(
+        !std::env::temp_dir().join("preflight-runs").join(run_id).exists(),
+        "run directory (bridge socket, staged migrations) left behind"
+    );
+    let ps = Command::new("pgrep").args(["-f", &clones.display().to_string()]).output().unwrap();
+    assert!(
+        ps.stdout.is_empty(),
+        "server processes left behind: {}",
+        String::from_utf8_lossy(&ps.stdout)
+    );
+}

@@ -1,0 +1,132 @@
+//! `preflight run` end to end, as the pipeline runs it: a git checkout whose MR adds two
+//! migrations, the built-in engine with real PostgreSQL, a real Docker box, and the
+//! GitLab double. Checks the posted note, the edit in place on a second run, that
+//! production data never reaches GitLab, and that nothing is left behind.
+
+mod common;
+
+use common::gitlab_double::GitlabDouble;
+use common::*;
+
+const CANARY: &str = "canary-7f3a9c@secret.example";
+
+fn seed() -> String {
+    format!(
+        "CREATE TABLE customers (id bigint PRIMARY KEY, email text NOT NULL, note text);
+         INSERT INTO customers SELECT g, 'c' || g || '@example.com', 'ok' FROM generate_series(1, 20000) g;
+         INSERT INTO customers VALUES (20001, '{CANARY}', 'x'), (20002, '{CANARY}', 'y');"
+    )
+}
+
+const BASE: &[(&str, &str)] = &[(
+    "0001_create_customers.sql",
+    "CREATE TABLE customers (id bigint PRIMARY KEY, email text NOT NULL, note text);",
+)];
+
+const HEAD: &[(&str, &str)] = &[
+    (
+        "0002_index_customers_note.sql",
+        "BEGIN;\nCREATE INDEX customers_note_idx ON customers (note);\nSELECT pg_sleep(0.3);\nCOMMIT;",
+    ),
+    (
+        "0003_unique_customer_email.sql",
+        "ALTER TABLE customers ADD CONSTRAINT customers_email_key UNIQUE (email);",
+    ),
+];
+
+fn unescape(md: &str) -> String {
+    md.replace('\\', "")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_posts_the_summary_then_edits_it_in_place_and_leaves_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = repo_with_migrations(root.path(), BASE, HEAD);
+    let config = builtin_config(root.path(), &seed());
+    let gl = GitlabDouble::start("glpat-e2e-secret", "42", 7).await;
+    let artifacts = root.path().join("artifacts");
+    let env = vec![
+        ("CI_SERVER_URL", gl.url.clone()),
+        ("PREFLIGHT_GITLAB_TOKEN", "glpat-e2e-secret".to_string()),
+        ("CI_MERGE_REQUEST_PROJECT_ID", "42".to_string()),
+        ("CI_MERGE_REQUEST_IID", "7".to_string()),
+        ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main".to_string()),
+        ("CI_PROJECT_DIR", repo.display().to_string()),
+        ("CI_JOB_URL", "https://gitlab.example.com/db/preflight/-/jobs/99".to_string()),
+        ("PREFLIGHT_CONFIG", config.display().to_string()),
+        ("PREFLIGHT_ARTIFACTS_DIR", artifacts.display().to_string()),
+    ];
+
+    let first = preflight(&env, &["run"]);
+    assert_eq!(first.status.code(), Some(1), "a migration fails: {}", text(&first));
+    let run1 = run_id(&artifacts);
+
+    let posts: Vec<_> = gl.requests().into_iter().filter(|r| r.method == "POST").collect();
+    assert_eq!(posts.len(), 1, "one note posted");
+    let notes = gl.notes();
+    assert_eq!(notes.len(), 1);
+    let note = unescape(&notes[0].body);
+    assert!(note.contains("<!-- preflight:summary -->"), "{note}");
+    assert!(note.contains("0002_index_customers_note |"), "row for the clean migration: {note}");
+    assert!(note.contains("success"), "{note}");
+    assert!(note.contains("0003_unique_customer_email |"), "row for the failing one: {note}");
+    assert!(note.contains("`23505` unique_violation"), "SQLSTATE and condition: {note}");
+    assert!(!note.contains("0001_create_customers"), "migrations at the merge base are not rehearsed: {note}");
+    assert!(
+        note.contains("| 0002_index_customers_note | `customers` | SHARE | writes |"),
+        "the write-blocking lock: {note}"
+    );
+    assert!(note.contains("jobs/99"), "links the protected job: {note}");
+
+    // The full report has the server's DETAIL (so the canary was there to leak) ...
+    let full = std::fs::read_to_string(artifacts.join("report.md")).unwrap();
+    assert!(full.contains(CANARY), "the full report keeps the server's DETAIL");
+    assert!(artifacts.join("main/002_0003_unique_customer_email.log").exists());
+    // ... and nothing that reached GitLab does.
+    for r in gl.requests() {
+        assert!(!r.body.contains("canary-7f3a9c"), "production data reached GitLab: {r:?}");
+        assert!(!r.body.contains("glpat-e2e-secret"), "the token reached a request body");
+    }
+    assert!(!String::from_utf8_lossy(&first.stdout).contains("glpat-e2e-secret"));
+    assert!(!String::from_utf8_lossy(&first.stderr).contains("glpat-e2e-secret"));
+    assert_nothing_left(&run1, &root.path().join("engine")).await;
+
+    // Second run: the same note is edited, none added.
+    let second = preflight(&env, &["run"]);
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    let run2 = run_id(&artifacts);
+    assert_ne!(run1, run2);
+    let requests = gl.requests();
+    assert_eq!(requests.iter().filter(|r| r.method == "POST").count(), 1, "no second note");
+    let puts: Vec<_> = requests.iter().filter(|r| r.method == "PUT").collect();
+    assert_eq!(puts.len(), 1);
+    assert!(puts[0].path.ends_with(&format!("/notes/{}", notes[0].id)), "{:?}", puts[0]);
+    assert_eq!(gl.notes().len(), 1);
+    assert_nothing_left(&run2, &root.path().join("engine")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mr_without_new_migrations_gets_a_short_note_and_succeeds() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = repo_with_migrations(root.path(), BASE, &[]);
+    let config = builtin_config(root.path(), &seed());
+    let gl = GitlabDouble::start("tok", "42", 7).await;
+    let out = preflight(
+        &[
+            ("CI_SERVER_URL", gl.url.clone()),
+            ("PREFLIGHT_GITLAB_TOKEN", "tok".into()),
+            ("CI_MERGE_REQUEST_PROJECT_ID", "42".into()),
+            ("CI_MERGE_REQUEST_IID", "7".into()),
+            ("CI_MERGE_REQUEST_DIFF_BASE_SHA", "main".into()),
+            ("CI_PROJECT_DIR", repo.display().to_string()),
+            ("PREFLIGHT_CONFIG", config.display().to_string()),
+            ("PREFLIGHT_ARTIFACTS_DIR", root.path().join("a").display().to_string()),
+        ],
+        &["run"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let notes = gl.notes();
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].body.contains("no new migrations"), "{}", notes[0].body);
+    assert!(!root.path().join("engine").exists(), "no clone was made for nothing");
+}
