@@ -28,7 +28,7 @@ pub enum Command {
     /// against a fresh clone, writes the full report to the artifacts directory and
     /// posts (or updates) one note on the MR. Exit codes: 0 success, 1 a migration
     /// failed, 2 configuration error, 3 infrastructure error, 4 cancelled.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Rehearse the bundled example migrations on a generated dataset and print the MR
     /// comment that `run` would post. Needs Docker and PostgreSQL 15, nothing else.
     Demo(DemoArgs),
@@ -49,7 +49,11 @@ pub struct RunArgs {
     pub base_sha: Option<String>,
 
     /// Target branch, used to compute the merge base when no base SHA is given.
-    #[arg(long, env = "CI_MERGE_REQUEST_TARGET_BRANCH_NAME", value_name = "BRANCH")]
+    #[arg(
+        long,
+        env = "CI_MERGE_REQUEST_TARGET_BRANCH_NAME",
+        value_name = "BRANCH"
+    )]
     pub target_branch: Option<String>,
 
     /// The MR head commit (shown in the report).
@@ -65,7 +69,12 @@ pub struct RunArgs {
     pub gitlab_url: Option<String>,
 
     /// Token with `api` scope, used only to post the note. Never enters the box.
-    #[arg(long, env = "PREFLIGHT_GITLAB_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PREFLIGHT_GITLAB_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub gitlab_token: Option<Secret>,
 
     /// Project (numeric id or full path) the MR belongs to.
@@ -85,7 +94,12 @@ pub struct RunArgs {
     pub engine_url: Option<String>,
 
     /// Clone engine verification token.
-    #[arg(long, env = "PREFLIGHT_ENGINE_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PREFLIGHT_ENGINE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub engine_token: Option<Secret>,
 
     /// Where the full report goes (JSON, Markdown and per-migration logs).

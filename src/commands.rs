@@ -9,10 +9,22 @@ use tokio_util::sync::CancellationToken;
 
 /// The bundled example migrations `demo` rehearses.
 const EXAMPLES: &[(&str, &str)] = &[
-    ("0001_create_audit_log.sql", include_str!("../examples/migrations/0001_create_audit_log.sql")),
-    ("0002_index_accounts_plan.sql", include_str!("../examples/migrations/0002_index_accounts_plan.sql")),
-    ("0003_backfill_orders_total.sql", include_str!("../examples/migrations/0003_backfill_orders_total.sql")),
-    ("0004_unique_account_email.sql", include_str!("../examples/migrations/0004_unique_account_email.sql")),
+    (
+        "0001_create_audit_log.sql",
+        include_str!("../examples/migrations/0001_create_audit_log.sql"),
+    ),
+    (
+        "0002_index_accounts_plan.sql",
+        include_str!("../examples/migrations/0002_index_accounts_plan.sql"),
+    ),
+    (
+        "0003_backfill_orders_total.sql",
+        include_str!("../examples/migrations/0003_backfill_orders_total.sql"),
+    ),
+    (
+        "0004_unique_account_email.sql",
+        include_str!("../examples/migrations/0004_unique_account_email.sql"),
+    ),
 ];
 
 fn report_outcome(outcome: Outcome) -> Outcome {
@@ -68,7 +80,9 @@ pub async fn demo(args: DemoArgs, cancel: CancellationToken) -> Outcome {
     };
     let dir = checkout.path().join("migrations");
     for (name, sql) in EXAMPLES {
-        if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join(name), sql)) {
+        if let Err(e) =
+            std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join(name), sql))
+        {
             eprintln!("error: cannot write the example migrations: {e}");
             return Outcome::Infrastructure;
         }

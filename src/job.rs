@@ -60,7 +60,10 @@ async fn make_engine(plan: &Plan, work: &[DatabaseWork]) -> Result<Arc<dyn Clone
         EnginePlan::Builtin(section) => {
             let engine = BuiltinEngine::new(section).map_err(|e| e.to_string())?;
             for w in work.iter().filter(|w| !w.migrations.is_empty()) {
-                engine.prepare(&w.db.db_name).await.map_err(|e| e.to_string())?;
+                engine
+                    .prepare(&w.db.db_name)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             Ok(Arc::new(engine))
         }
@@ -77,7 +80,12 @@ fn private_run_dir(run_id: &str) -> Result<PathBuf, String> {
 }
 
 /// Rehearses every database; infrastructure errors land in the report.
-async fn rehearse_all(plan: &Plan, work: &[DatabaseWork], report: &mut RunReport, cancel: &CancellationToken) {
+async fn rehearse_all(
+    plan: &Plan,
+    work: &[DatabaseWork],
+    report: &mut RunReport,
+    cancel: &CancellationToken,
+) {
     let infra_report = |report: &mut RunReport, e: String| {
         for w in work {
             report.databases.push(crate::report::DatabaseReport {
@@ -87,7 +95,12 @@ async fn rehearse_all(plan: &Plan, work: &[DatabaseWork], report: &mut RunReport
                 migrations: w
                     .migrations
                     .iter()
-                    .map(|m| crate::report::MigrationReport::skipped(m.name().into(), m.path.display().to_string()))
+                    .map(|m| {
+                        crate::report::MigrationReport::skipped(
+                            m.name().into(),
+                            m.path.display().to_string(),
+                        )
+                    })
                     .collect(),
                 error: Some(e.clone()),
             });
@@ -130,7 +143,8 @@ async fn rehearse_all(plan: &Plan, work: &[DatabaseWork], report: &mut RunReport
 fn write_artifacts(dir: &Path, report: &RunReport, full_md: &str) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("report.json"), json).map_err(|e| format!("cannot write report.json: {e}"))?;
+    std::fs::write(dir.join("report.json"), json)
+        .map_err(|e| format!("cannot write report.json: {e}"))?;
     let md = dir.join("report.md");
     std::fs::write(&md, full_md).map_err(|e| format!("cannot write report.md: {e}"))?;
     Ok(md)
@@ -140,7 +154,9 @@ async fn publish(plan: &Plan, note: &str) -> Result<(), String> {
     match &plan.publish {
         Publish::Print => Ok(()),
         Publish::GitLab(target) => {
-            let api = GitlabNotes::connect(target).await.map_err(|e| e.to_string())?;
+            let api = GitlabNotes::connect(target)
+                .await
+                .map_err(|e| e.to_string())?;
             match upsert_note(&api, note).await.map_err(|e| e.to_string())? {
                 NoteAction::Created(id) => tracing::info!("posted note {id} on !{}", target.mr_iid),
                 NoteAction::Edited(id) => tracing::info!("updated note {id} on !{}", target.mr_iid),
@@ -154,7 +170,10 @@ async fn publish(plan: &Plan, note: &str) -> Result<(), String> {
 pub async fn run(plan: Plan, cancel: CancellationToken) -> Result<JobResult, String> {
     let (base, work) = find_work(&plan)?;
     let renderer = Renderer::new(plan.templates_dir.as_deref()).map_err(|e| e.to_string())?;
-    let words = SourceWords::from_sources(work.iter().flat_map(|w| w.migrations.iter().map(|m| m.sql.as_str())));
+    let words = SourceWords::from_sources(
+        work.iter()
+            .flat_map(|w| w.migrations.iter().map(|m| m.sql.as_str())),
+    );
     let mut report = RunReport {
         run_id: plan.run_id.clone(),
         head_sha: plan.head_sha.clone(),
@@ -193,7 +212,11 @@ pub async fn run(plan: Plan, cancel: CancellationToken) -> Result<JobResult, Str
         }
     };
     if matches!(plan.publish, Publish::GitLab(_)) {
-        section("preflight_full_report", "preflight: full report (maintainers only)", &full_md);
+        section(
+            "preflight_full_report",
+            "preflight: full report (maintainers only)",
+            &full_md,
+        );
     }
 
     let summary = PublicSummary::build(&report, &words);

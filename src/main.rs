@@ -27,10 +27,11 @@ fn main() -> ExitCode {
         let cancel = CancellationToken::new();
         let watcher = cancel.clone();
         tokio::spawn(async move {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return,
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {},
                 _ = term.recv() => {},
@@ -39,7 +40,7 @@ fn main() -> ExitCode {
             watcher.cancel();
         });
         let outcome = match cli.command {
-            Command::Run(args) => commands::run(args, cancel).await,
+            Command::Run(args) => commands::run(*args, cancel).await,
             Command::Demo(args) => commands::demo(args, cancel).await,
         };
         ExitCode::from(outcome)

@@ -18,7 +18,7 @@ use crate::secret::Secret;
 use crate::teardown::Teardown;
 use bollard::Docker;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -45,7 +45,13 @@ fn staged_name(index: usize, m: &Migration) -> String {
     let safe: String = m
         .name()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{:03}_{safe}.sql", index + 1)
 }
@@ -85,7 +91,8 @@ fn stage(dir: &Path, migrations: &[Migration]) -> Result<Vec<String>, String> {
         .map(|(i, m)| {
             let name = staged_name(i, m);
             let path = dir.join(&name);
-            std::fs::write(&path, &m.sql).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            std::fs::write(&path, &m.sql)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
                 .map_err(|e| format!("cannot set permissions on {}: {e}", path.display()))?;
             Ok(name)
@@ -95,7 +102,11 @@ fn stage(dir: &Path, migrations: &[Migration]) -> Result<Vec<String>, String> {
 
 /// Rehearses one database; resources go on `teardown`. Infrastructure errors end up in
 /// the report's `error`, so the run still reports what it has.
-pub async fn rehearse(cx: &Context<'_>, work: &DatabaseWork, teardown: &mut Teardown) -> DatabaseReport {
+pub async fn rehearse(
+    cx: &Context<'_>,
+    work: &DatabaseWork,
+    teardown: &mut Teardown,
+) -> DatabaseReport {
     let mut report = DatabaseReport {
         name: work.db.name.clone(),
         layout: Some(work.layout),
@@ -108,9 +119,10 @@ pub async fn rehearse(cx: &Context<'_>, work: &DatabaseWork, teardown: &mut Tear
     }
     // Whatever did not run is listed as skipped.
     for m in work.migrations.iter().skip(report.migrations.len()) {
-        report
-            .migrations
-            .push(MigrationReport::skipped(m.name().to_string(), m.path.display().to_string()));
+        report.migrations.push(MigrationReport::skipped(
+            m.name().to_string(),
+            m.path.display().to_string(),
+        ));
     }
     report
 }
@@ -159,10 +171,13 @@ async fn run_all(
     };
     let bridge = Bridge::start(&socket_dir, upstream.clone()).map_err(|e| e.to_string())?;
     let bridge_log: Arc<BridgeLog> = bridge.log.clone();
-    teardown.push(format!("bridge {}", socket_dir.display()), move || async move {
-        bridge.stop().await;
-        Ok(())
-    });
+    teardown.push(
+        format!("bridge {}", socket_dir.display()),
+        move || async move {
+            bridge.stop().await;
+            Ok(())
+        },
+    );
 
     let spec = BoxSpec {
         image: cx.plan.sandbox.image.clone(),
@@ -172,7 +187,9 @@ async fn run_all(
         migrations_dir: db_dir.join("migrations"),
         socket_dir: socket_dir.clone(),
     };
-    let sandbox = Sandbox::create(cx.docker, &spec).await.map_err(|e| e.to_string())?;
+    let sandbox = Sandbox::create(cx.docker, &spec)
+        .await
+        .map_err(|e| e.to_string())?;
     let sandbox = Arc::new(sandbox);
     {
         let sandbox = sandbox.clone();
@@ -185,7 +202,8 @@ async fn run_all(
         .await
         .map_err(|e| e.to_string())?;
     let log_dir = cx.plan.artifacts_dir.join(&work.db.name);
-    std::fs::create_dir_all(&log_dir).map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
+    std::fs::create_dir_all(&log_dir)
+        .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
 
     for (m, staged) in work.migrations.iter().zip(&staged) {
         if cx.cancel.is_cancelled() {
@@ -193,7 +211,17 @@ async fn run_all(
         }
         tracing::info!(database = %work.db.name, "rehearsing {}", m.name());
         let log_path = log_dir.join(staged.replace(".sql", ".log"));
-        let result = rehearse_one(cx, &sandbox, &observer, &bridge_log, work, m, staged, &log_path).await?;
+        let result = rehearse_one(
+            cx,
+            &sandbox,
+            &observer,
+            &bridge_log,
+            work,
+            m,
+            staged,
+            &log_path,
+        )
+        .await?;
         let stop = result.outcome != MigrationOutcome::Succeeded;
         report.migrations.push(result);
         if stop {
@@ -212,7 +240,7 @@ async fn rehearse_one(
     work: &DatabaseWork,
     m: &Migration,
     staged: &str,
-    log_path: &PathBuf,
+    log_path: &Path,
 ) -> Result<MigrationReport, String> {
     let baseline = observer.before().await.map_err(|e| e.to_string())?;
     bridge_log.take();

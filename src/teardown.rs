@@ -48,7 +48,11 @@ impl Drop for Teardown {
             tracing::error!(
                 "{} resources were never cleaned up: {}",
                 self.steps.len(),
-                self.steps.iter().map(|(w, _)| w.as_str()).collect::<Vec<_>>().join(", ")
+                self.steps
+                    .iter()
+                    .map(|(w, _)| w.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
     }

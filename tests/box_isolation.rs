@@ -28,10 +28,18 @@ fn tcp_probe(host: &str, port: u16) -> Vec<String> {
     vec!["bash".into(), "-c".into(), script]
 }
 
-async fn exec(sandbox: &Sandbox, cmd: Vec<String>, env: Vec<String>, dir: &std::path::Path) -> (ExecEnd, String) {
+async fn exec(
+    sandbox: &Sandbox,
+    cmd: Vec<String>,
+    env: Vec<String>,
+    dir: &std::path::Path,
+) -> (ExecEnd, String) {
     let path = dir.join(format!("out-{}", rand_suffix()));
     let mut log = CappedLog::create(&path, 1 << 20).unwrap();
-    let end = sandbox.exec(cmd, env, Duration::from_secs(30), &mut log).await.unwrap();
+    let end = sandbox
+        .exec(cmd, env, Duration::from_secs(30), &mut log)
+        .await
+        .unwrap();
     log.finish().unwrap();
     (end, std::fs::read_to_string(path).unwrap())
 }
@@ -43,7 +51,9 @@ fn rand_suffix() -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn box_reaches_the_database_socket_and_nothing_else() {
     let root = tempfile::tempdir().unwrap();
-    let docker = connect_docker().await.expect("Docker must run for this test (see README)");
+    let docker = connect_docker()
+        .await
+        .expect("Docker must run for this test (see README)");
 
     // A clone with one known row, and the bridge into a private socket directory.
     let seed = root.path().join("seed.sql");
@@ -118,11 +128,18 @@ async fn box_reaches_the_database_socket_and_nothing_else() {
     // Control: a container on the test's network reaches the listener.
     let control = docker
         .create_container(
-            Some(CreateContainerOptions { name: Some(format!("{net}-control")), ..Default::default() }),
+            Some(CreateContainerOptions {
+                name: Some(format!("{net}-control")),
+                ..Default::default()
+            }),
             ContainerCreateBody {
                 image: Some(IMAGE.into()),
                 cmd: Some(vec!["sleep".into(), "infinity".into()]),
-                host_config: Some(HostConfig { network_mode: Some(net.clone()), init: Some(true), ..Default::default() }),
+                host_config: Some(HostConfig {
+                    network_mode: Some(net.clone()),
+                    init: Some(true),
+                    ..Default::default()
+                }),
                 ..Default::default()
             },
         )
@@ -152,12 +169,15 @@ async fn box_reaches_the_database_socket_and_nothing_else() {
             let container = container.to_string();
             async move {
                 let exec = docker
-                    .create_exec(&container, bollard::exec::CreateExecOptions {
-                        cmd: Some(cmd),
-                        attach_stdout: Some(true),
-                        attach_stderr: Some(true),
-                        ..Default::default()
-                    })
+                    .create_exec(
+                        &container,
+                        bollard::exec::CreateExecOptions {
+                            cmd: Some(cmd),
+                            attach_stdout: Some(true),
+                            attach_stderr: Some(true),
+                            ..Default::default()
+                        },
+                    )
                     .await
                     .unwrap();
                 let mut out = String::new();
@@ -173,27 +193,44 @@ async fn box_reaches_the_database_socket_and_nothing_else() {
             }
         };
         let control_out = exec_in(&control.id).await;
-        assert!(control_out.contains("PROBE-CONNECTED"), "control could not reach the listener: {control_out}");
+        assert!(
+            control_out.contains("PROBE-CONNECTED"),
+            "control could not reach the listener: {control_out}"
+        );
         let seen_by_control = accepted.load(Ordering::SeqCst);
         assert!(seen_by_control >= 1);
 
         let (_, box_out) = exec(&sandbox, tcp_probe(&gateway, port), vec![], root.path()).await;
-        assert!(box_out.contains("PROBE-UNREACHABLE"), "the box reached the host listener: {box_out}");
+        assert!(
+            box_out.contains("PROBE-UNREACHABLE"),
+            "the box reached the host listener: {box_out}"
+        );
         let (_, loopback) = exec(&sandbox, tcp_probe("127.0.0.1", port), vec![], root.path()).await;
         assert!(loopback.contains("PROBE-UNREACHABLE"), "{loopback}");
-        assert_eq!(accepted.load(Ordering::SeqCst), seen_by_control, "no connection came from the box");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            seen_by_control,
+            "no connection came from the box"
+        );
 
         let (end, rows) = exec(
             &sandbox,
             vec!["psql".into(), "-XtAc".into(), "SELECT id FROM t".into()],
-            vec!["PGHOST=/run/preflight".into(), "PGUSER=nobody".into(), "PGDATABASE=whatever".into()],
+            vec![
+                "PGHOST=/run/preflight".into(),
+                "PGUSER=nobody".into(),
+                "PGDATABASE=whatever".into(),
+            ],
             root.path(),
         )
         .await;
         assert_eq!(end, ExecEnd::Exited(0), "{rows}");
         assert_eq!(rows.trim(), "42");
         let (_, env) = exec(&sandbox, vec!["env".into()], vec![], root.path()).await;
-        assert!(!env.contains(clone.password.expose()), "the clone password entered the box");
+        assert!(
+            !env.contains(clone.password.expose()),
+            "the clone password entered the box"
+        );
     }
     .await;
 

@@ -52,26 +52,50 @@ async fn run_posts_the_summary_then_edits_it_in_place_and_leaves_nothing() {
         ("CI_MERGE_REQUEST_IID", "7".to_string()),
         ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main".to_string()),
         ("CI_PROJECT_DIR", repo.display().to_string()),
-        ("CI_JOB_URL", "https://gitlab.example.com/db/preflight/-/jobs/99".to_string()),
+        (
+            "CI_JOB_URL",
+            "https://gitlab.example.com/db/preflight/-/jobs/99".to_string(),
+        ),
         ("PREFLIGHT_CONFIG", config.display().to_string()),
         ("PREFLIGHT_ARTIFACTS_DIR", artifacts.display().to_string()),
     ];
 
     let first = preflight(&env, &["run"]);
-    assert_eq!(first.status.code(), Some(1), "a migration fails: {}", text(&first));
+    assert_eq!(
+        first.status.code(),
+        Some(1),
+        "a migration fails: {}",
+        text(&first)
+    );
     let run1 = run_id(&artifacts);
 
-    let posts: Vec<_> = gl.requests().into_iter().filter(|r| r.method == "POST").collect();
+    let posts: Vec<_> = gl
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
     assert_eq!(posts.len(), 1, "one note posted");
     let notes = gl.notes();
     assert_eq!(notes.len(), 1);
     let note = unescape(&notes[0].body);
     assert!(note.contains("<!-- preflight:summary -->"), "{note}");
-    assert!(note.contains("0002_index_customers_note |"), "row for the clean migration: {note}");
+    assert!(
+        note.contains("0002_index_customers_note |"),
+        "row for the clean migration: {note}"
+    );
     assert!(note.contains("success"), "{note}");
-    assert!(note.contains("0003_unique_customer_email |"), "row for the failing one: {note}");
-    assert!(note.contains("`23505` unique_violation"), "SQLSTATE and condition: {note}");
-    assert!(!note.contains("0001_create_customers"), "migrations at the merge base are not rehearsed: {note}");
+    assert!(
+        note.contains("0003_unique_customer_email |"),
+        "row for the failing one: {note}"
+    );
+    assert!(
+        note.contains("`23505` unique_violation"),
+        "SQLSTATE and condition: {note}"
+    );
+    assert!(
+        !note.contains("0001_create_customers"),
+        "migrations at the merge base are not rehearsed: {note}"
+    );
     assert!(
         note.contains("| 0002_index_customers_note | `customers` | SHARE | writes |"),
         "the write-blocking lock: {note}"
@@ -80,12 +104,23 @@ async fn run_posts_the_summary_then_edits_it_in_place_and_leaves_nothing() {
 
     // The full report has the server's DETAIL (so the canary was there to leak) ...
     let full = std::fs::read_to_string(artifacts.join("report.md")).unwrap();
-    assert!(full.contains(CANARY), "the full report keeps the server's DETAIL");
-    assert!(artifacts.join("main/002_0003_unique_customer_email.log").exists());
+    assert!(
+        full.contains(CANARY),
+        "the full report keeps the server's DETAIL"
+    );
+    assert!(artifacts
+        .join("main/002_0003_unique_customer_email.log")
+        .exists());
     // ... and nothing that reached GitLab does.
     for r in gl.requests() {
-        assert!(!r.body.contains("canary-7f3a9c"), "production data reached GitLab: {r:?}");
-        assert!(!r.body.contains("glpat-e2e-secret"), "the token reached a request body");
+        assert!(
+            !r.body.contains("canary-7f3a9c"),
+            "production data reached GitLab: {r:?}"
+        );
+        assert!(
+            !r.body.contains("glpat-e2e-secret"),
+            "the token reached a request body"
+        );
     }
     assert!(!String::from_utf8_lossy(&first.stdout).contains("glpat-e2e-secret"));
     assert!(!String::from_utf8_lossy(&first.stderr).contains("glpat-e2e-secret"));
@@ -97,10 +132,18 @@ async fn run_posts_the_summary_then_edits_it_in_place_and_leaves_nothing() {
     let run2 = run_id(&artifacts);
     assert_ne!(run1, run2);
     let requests = gl.requests();
-    assert_eq!(requests.iter().filter(|r| r.method == "POST").count(), 1, "no second note");
+    assert_eq!(
+        requests.iter().filter(|r| r.method == "POST").count(),
+        1,
+        "no second note"
+    );
     let puts: Vec<_> = requests.iter().filter(|r| r.method == "PUT").collect();
     assert_eq!(puts.len(), 1);
-    assert!(puts[0].path.ends_with(&format!("/notes/{}", notes[0].id)), "{:?}", puts[0]);
+    assert!(
+        puts[0].path.ends_with(&format!("/notes/{}", notes[0].id)),
+        "{:?}",
+        puts[0]
+    );
     assert_eq!(gl.notes().len(), 1);
     assert_nothing_left(&run2, &root.path().join("engine")).await;
 }
@@ -120,13 +163,23 @@ async fn an_mr_without_new_migrations_gets_a_short_note_and_succeeds() {
             ("CI_MERGE_REQUEST_DIFF_BASE_SHA", "main".into()),
             ("CI_PROJECT_DIR", repo.display().to_string()),
             ("PREFLIGHT_CONFIG", config.display().to_string()),
-            ("PREFLIGHT_ARTIFACTS_DIR", root.path().join("a").display().to_string()),
+            (
+                "PREFLIGHT_ARTIFACTS_DIR",
+                root.path().join("a").display().to_string(),
+            ),
         ],
         &["run"],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let notes = gl.notes();
     assert_eq!(notes.len(), 1);
-    assert!(notes[0].body.contains("no new migrations"), "{}", notes[0].body);
-    assert!(!root.path().join("engine").exists(), "no clone was made for nothing");
+    assert!(
+        notes[0].body.contains("no new migrations"),
+        "{}",
+        notes[0].body
+    );
+    assert!(
+        !root.path().join("engine").exists(),
+        "no clone was made for nothing"
+    );
 }

@@ -29,12 +29,23 @@ fn a_bad_config_file_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("p.yml");
     std::fs::write(&cfg, "engine:\n  knd: dle\n").unwrap();
-    let out = preflight(&[("PREFLIGHT_CONFIG", cfg.display().to_string())], &["run", "--print-only", "--all-migrations"]);
+    let out = preflight(
+        &[("PREFLIGHT_CONFIG", cfg.display().to_string())],
+        &["run", "--print-only", "--all-migrations"],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("knd"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("knd"),
+        "{}",
+        text(&out)
+    );
 }
 
-fn env_for(gl: &GitlabDouble, repo: &std::path::Path, root: &std::path::Path) -> Vec<(&'static str, String)> {
+fn env_for(
+    gl: &GitlabDouble,
+    repo: &std::path::Path,
+    root: &std::path::Path,
+) -> Vec<(&'static str, String)> {
     vec![
         ("CI_SERVER_URL", gl.url.clone()),
         ("PREFLIGHT_GITLAB_TOKEN", "tok".into()),
@@ -42,8 +53,16 @@ fn env_for(gl: &GitlabDouble, repo: &std::path::Path, root: &std::path::Path) ->
         ("CI_MERGE_REQUEST_IID", "7".into()),
         ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main".into()),
         ("CI_PROJECT_DIR", repo.display().to_string()),
-        ("PREFLIGHT_CONFIG", builtin_config(root, "CREATE TABLE t (id int);").display().to_string()),
-        ("PREFLIGHT_ARTIFACTS_DIR", root.join("artifacts").display().to_string()),
+        (
+            "PREFLIGHT_CONFIG",
+            builtin_config(root, "CREATE TABLE t (id int);")
+                .display()
+                .to_string(),
+        ),
+        (
+            "PREFLIGHT_ARTIFACTS_DIR",
+            root.join("artifacts").display().to_string(),
+        ),
     ]
 }
 
@@ -60,12 +79,28 @@ async fn docker_unreachable_is_an_infrastructure_error_that_still_reports() {
     let out = preflight(&env, &["run"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("Docker is not reachable") && err.contains("no-docker.sock"), "{err}");
+    assert!(
+        err.contains("Docker is not reachable") && err.contains("no-docker.sock"),
+        "{err}"
+    );
     let notes = gl.notes();
     assert_eq!(notes.len(), 1, "the MR still hears about it");
-    assert!(notes[0].body.contains("could not finish"), "{}", notes[0].body);
-    assert!(!notes[0].body.contains("no-docker.sock"), "infrastructure detail stays in the job log");
-    assert!(!root.path().join("engine/clones").exists() || std::fs::read_dir(root.path().join("engine/clones")).unwrap().next().is_none());
+    assert!(
+        notes[0].body.contains("could not finish"),
+        "{}",
+        notes[0].body
+    );
+    assert!(
+        !notes[0].body.contains("no-docker.sock"),
+        "infrastructure detail stays in the job log"
+    );
+    assert!(
+        !root.path().join("engine/clones").exists()
+            || std::fs::read_dir(root.path().join("engine/clones"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -74,14 +109,21 @@ async fn an_unreachable_clone_engine_is_named_with_its_address() {
     let repo = repo_with_migrations(root.path(), &[], HEAD);
     let gl = GitlabDouble::start("tok", "42", 7).await;
     // A loopback port this test owned a moment ago and closed: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut env = env_for(&gl, &repo, root.path());
     env.push(("PREFLIGHT_ENGINE_URL", format!("http://127.0.0.1:{port}")));
     env.push(("PREFLIGHT_ENGINE_TOKEN", "engine-secret-token".into()));
     let out = preflight(&env, &["run"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not reachable") && err.contains(&port.to_string()), "{err}");
+    assert!(
+        err.contains("not reachable") && err.contains(&port.to_string()),
+        "{err}"
+    );
     assert!(!err.contains("engine-secret-token"));
     let run = run_id(&root.path().join("artifacts"));
     assert_nothing_left(&run, &root.path().join("engine")).await;
@@ -90,11 +132,17 @@ async fn an_unreachable_clone_engine_is_named_with_its_address() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_cancels_cleans_up_and_still_posts_a_note() {
     let root = tempfile::tempdir().unwrap();
-    let repo = repo_with_migrations(root.path(), &[], &[("0001_slow.sql", "SELECT pg_sleep(60);")]);
+    let repo = repo_with_migrations(
+        root.path(),
+        &[],
+        &[("0001_slow.sql", "SELECT pg_sleep(60);")],
+    );
     let gl = GitlabDouble::start("tok", "42", 7).await;
     let env = env_for(&gl, &repo, root.path());
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_preflight"));
-    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap()).arg("run");
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .arg("run");
     for (k, v) in &env {
         cmd.env(k, v);
     }
@@ -108,22 +156,43 @@ async fn sigterm_cancels_cleans_up_and_still_posts_a_note() {
     let started = Instant::now();
     let engine_clones = root.path().join("engine/clones");
     loop {
-        let running = std::fs::read_dir(&engine_clones).map(|d| d.count() > 0).unwrap_or(false);
+        let running = std::fs::read_dir(&engine_clones)
+            .map(|d| d.count() > 0)
+            .unwrap_or(false);
         if running {
-            let id = std::fs::read_dir(&engine_clones).unwrap().next().unwrap().unwrap().file_name();
+            let id = std::fs::read_dir(&engine_clones)
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .file_name();
             let run: String = id.to_string_lossy().trim_end_matches("-main").to_string();
-            if !preflight::sandbox::boxes_of_run(&docker, &run).await.unwrap().is_empty() {
+            if !preflight::sandbox::boxes_of_run(&docker, &run)
+                .await
+                .unwrap()
+                .is_empty()
+            {
                 break;
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "the box never started");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the box never started"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
-    assert!(started.elapsed() < Duration::from_secs(50), "cancelled promptly, not after the sleep");
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "cancelled promptly, not after the sleep"
+    );
     let notes = gl.notes();
     assert_eq!(notes.len(), 1, "{}", text(&out));
     assert!(notes[0].body.contains("cancelled"), "{}", notes[0].body);

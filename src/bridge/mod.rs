@@ -134,7 +134,8 @@ impl Bridge {
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).map_err(listen_err)?;
         // The box runs as an unprivileged user; the directory itself is private to the run.
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).map_err(listen_err)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))
+            .map_err(listen_err)?;
 
         let log = Arc::new(BridgeLog::default());
         let upstream = Arc::new(upstream);

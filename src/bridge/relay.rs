@@ -165,7 +165,13 @@ mod tests {
 
     #[test]
     fn error_fields_are_read() {
-        let m = error_message(&[(b'S', "ERROR"), (b'V', "ERROR"), (b'C', "23505"), (b'M', "dup"), (b'D', "Key (x)=(1)")]);
+        let m = error_message(&[
+            (b'S', "ERROR"),
+            (b'V', "ERROR"),
+            (b'C', "23505"),
+            (b'M', "dup"),
+            (b'D', "Key (x)=(1)"),
+        ]);
         let e = parse_error(&m).unwrap();
         assert_eq!(e.sqlstate, "23505");
         assert_eq!(e.severity, "ERROR");
@@ -190,7 +196,9 @@ mod tests {
         let mut out = Vec::new();
         let log = BridgeLog::default();
         let mut pid = None;
-        relay_down(&mut rx, &mut out, BytesMut::new(), &log, &mut pid).await.unwrap();
+        relay_down(&mut rx, &mut out, BytesMut::new(), &log, &mut pid)
+            .await
+            .unwrap();
         writer.await.unwrap();
         assert_eq!(out, stream);
         assert_eq!(pid, Some(12345));

@@ -22,9 +22,14 @@ pub enum ClientStart {
     Cancel(Vec<u8>),
 }
 
-pub async fn read_client_start<S: AsyncRead + AsyncWrite + Unpin>(client: &mut S) -> Result<ClientStart, String> {
+pub async fn read_client_start<S: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut S,
+) -> Result<ClientStart, String> {
     loop {
-        let len = client.read_i32().await.map_err(|e| format!("reading startup: {e}"))?;
+        let len = client
+            .read_i32()
+            .await
+            .map_err(|e| format!("reading startup: {e}"))?;
         if !(8..=10_000).contains(&len) {
             return Err(format!("startup packet of {len} bytes"));
         }
@@ -63,7 +68,10 @@ pub async fn read_client_start<S: AsyncRead + AsyncWrite + Unpin>(client: &mut S
 
 /// Reads one whole backend message (type byte, length, body) into `buf`'s front and
 /// returns its bytes.
-pub async fn read_message<S: AsyncRead + Unpin>(server: &mut S, buf: &mut BytesMut) -> Result<BytesMut, String> {
+pub async fn read_message<S: AsyncRead + Unpin>(
+    server: &mut S,
+    buf: &mut BytesMut,
+) -> Result<BytesMut, String> {
     loop {
         if buf.len() >= 5 {
             let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
@@ -93,7 +101,7 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     let mut out = BytesMut::new();
     let mut all: Vec<(&str, &str)> = vec![("user", &up.user), ("database", &up.database)];
     all.extend(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    frontend::startup_message(all.into_iter(), &mut out).map_err(|e| LoginFailure::Io(e.to_string()))?;
+    frontend::startup_message(all, &mut out).map_err(|e| LoginFailure::Io(e.to_string()))?;
     send(server, &mut out).await?;
 
     let password = up.password.expose().as_bytes();
@@ -107,11 +115,17 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         match msg {
             backend::Message::AuthenticationOk => return Ok(()),
             backend::Message::AuthenticationCleartextPassword => {
-                frontend::password_message(password, &mut out).map_err(|e| LoginFailure::Io(e.to_string()))?;
+                frontend::password_message(password, &mut out)
+                    .map_err(|e| LoginFailure::Io(e.to_string()))?;
             }
             backend::Message::AuthenticationMd5Password(body) => {
-                let hash = postgres_protocol::authentication::md5_hash(up.user.as_bytes(), password, body.salt());
-                frontend::password_message(hash.as_bytes(), &mut out).map_err(|e| LoginFailure::Io(e.to_string()))?;
+                let hash = postgres_protocol::authentication::md5_hash(
+                    up.user.as_bytes(),
+                    password,
+                    body.salt(),
+                );
+                frontend::password_message(hash.as_bytes(), &mut out)
+                    .map_err(|e| LoginFailure::Io(e.to_string()))?;
             }
             backend::Message::AuthenticationSasl(body) => {
                 let mut mechanisms = body.mechanisms();
@@ -120,7 +134,9 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
                     has_scram |= m == "SCRAM-SHA-256";
                 }
                 if !has_scram {
-                    return Err(LoginFailure::Io("the clone offers no SCRAM-SHA-256 login".into()));
+                    return Err(LoginFailure::Io(
+                        "the clone offers no SCRAM-SHA-256 login".into(),
+                    ));
                 }
                 let s = ScramSha256::new(password, ChannelBinding::unsupported());
                 frontend::sasl_initial_response("SCRAM-SHA-256", s.message(), &mut out)
@@ -128,13 +144,20 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
                 scram = Some(s);
             }
             backend::Message::AuthenticationSaslContinue(body) => {
-                let s = scram.as_mut().ok_or_else(|| LoginFailure::Io("SASL out of order".into()))?;
-                s.update(body.data()).map_err(|e| LoginFailure::Io(e.to_string()))?;
-                frontend::sasl_response(s.message(), &mut out).map_err(|e| LoginFailure::Io(e.to_string()))?;
+                let s = scram
+                    .as_mut()
+                    .ok_or_else(|| LoginFailure::Io("SASL out of order".into()))?;
+                s.update(body.data())
+                    .map_err(|e| LoginFailure::Io(e.to_string()))?;
+                frontend::sasl_response(s.message(), &mut out)
+                    .map_err(|e| LoginFailure::Io(e.to_string()))?;
             }
             backend::Message::AuthenticationSaslFinal(body) => {
-                let s = scram.as_mut().ok_or_else(|| LoginFailure::Io("SASL out of order".into()))?;
-                s.finish(body.data()).map_err(|e| LoginFailure::Io(e.to_string()))?;
+                let s = scram
+                    .as_mut()
+                    .ok_or_else(|| LoginFailure::Io("SASL out of order".into()))?;
+                s.finish(body.data())
+                    .map_err(|e| LoginFailure::Io(e.to_string()))?;
                 continue;
             }
             backend::Message::ErrorResponse(_) => return Err(LoginFailure::Refused(raw)),
@@ -144,7 +167,10 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-async fn send<S: AsyncWrite + Unpin>(server: &mut S, out: &mut BytesMut) -> Result<(), LoginFailure> {
+async fn send<S: AsyncWrite + Unpin>(
+    server: &mut S,
+    out: &mut BytesMut,
+) -> Result<(), LoginFailure> {
     server
         .write_all(out)
         .await

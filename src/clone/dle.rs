@@ -72,9 +72,7 @@ impl DleEngine {
     }
 
     fn url(&self, path: &str) -> Url {
-        self.base
-            .join(path)
-            .unwrap_or_else(|_| self.base.clone())
+        self.base.join(path).unwrap_or_else(|_| self.base.clone())
     }
 
     fn unreachable(&self, e: reqwest::Error) -> CloneError {
@@ -131,7 +129,11 @@ impl CloneEngine for DleEngine {
         format!("clone engine at {}", self.base)
     }
 
-    async fn create(&self, req: &CloneRequest, deadline: Duration) -> Result<CloneInfo, CloneError> {
+    async fn create(
+        &self,
+        req: &CloneRequest,
+        deadline: Duration,
+    ) -> Result<CloneInfo, CloneError> {
         let started = Instant::now();
         let mut body = json!({
             "id": req.id,
@@ -173,7 +175,10 @@ impl CloneEngine for DleEngine {
                             });
                             let port = port_of(&db.port).ok_or_else(|| CloneError::Fatal {
                                 id: req.id.clone(),
-                                message: format!("the engine reported no usable port ({})", db.port),
+                                message: format!(
+                                    "the engine reported no usable port ({})",
+                                    db.port
+                                ),
                             })?;
                             let snap = c.snapshot.unwrap_or(SnapshotRef {
                                 id: None,
@@ -247,7 +252,10 @@ mod tests {
             total += d;
             d = next_delay(d);
         }
-        assert!(total < Duration::from_millis(500), "fast at first: {total:?}");
+        assert!(
+            total < Duration::from_millis(500),
+            "fast at first: {total:?}"
+        );
         for _ in 0..20 {
             d = next_delay(d);
         }

@@ -81,7 +81,8 @@ pub trait CloneEngine: Send + Sync {
     /// A short description for logs ("built-in engine in /var/lib/...", "DLE at ...").
     fn describe(&self) -> String;
     /// Creates a clone and waits until it accepts connections, at most `deadline`.
-    async fn create(&self, req: &CloneRequest, deadline: Duration) -> Result<CloneInfo, CloneError>;
+    async fn create(&self, req: &CloneRequest, deadline: Duration)
+        -> Result<CloneInfo, CloneError>;
     /// Destroys a clone; an unknown id counts as destroyed.
     async fn destroy(&self, id: &str) -> Result<(), CloneError>;
 }

@@ -50,16 +50,24 @@ impl GitlabNotes {
             let text = mask(&e.to_string(), &[&target.token]);
             match &e {
                 gitlab::GitlabError::Api { source } => match status_of(source) {
-                    Some(401) => GitlabError::Unauthorized { url: this_url.clone() },
+                    Some(401) => GitlabError::Unauthorized {
+                        url: this_url.clone(),
+                    },
                     Some(status) => GitlabError::Status {
                         url: this_url.clone(),
                         status,
                         what: "the token check (GET /user)".into(),
                         message: text,
                     },
-                    None => GitlabError::Unreachable { url: this_url.clone(), reason: text },
+                    None => GitlabError::Unreachable {
+                        url: this_url.clone(),
+                        reason: text,
+                    },
                 },
-                _ => GitlabError::Unreachable { url: this_url.clone(), reason: text },
+                _ => GitlabError::Unreachable {
+                    url: this_url.clone(),
+                    reason: text,
+                },
             }
         })?;
         Ok(GitlabNotes {
@@ -68,7 +76,11 @@ impl GitlabNotes {
         })
     }
 
-    fn error<E: std::error::Error + Send + Sync + 'static>(&self, what: &str, e: ApiError<E>) -> GitlabError {
+    fn error<E: std::error::Error + Send + Sync + 'static>(
+        &self,
+        what: &str,
+        e: ApiError<E>,
+    ) -> GitlabError {
         let url = self.target.base_url.to_string();
         let message = mask(&e.to_string(), &[&self.target.token]);
         match status_of(&e) {
@@ -86,7 +98,10 @@ impl GitlabNotes {
                 what: what.to_string(),
                 message,
             },
-            None => GitlabError::Unreachable { url, reason: message },
+            None => GitlabError::Unreachable {
+                url,
+                reason: message,
+            },
         }
     }
 }

@@ -94,6 +94,8 @@ pub async fn upsert_note(api: &dyn NoteApi, body: &str) -> Result<NoteAction, Gi
             retry(|| api.edit_note(note.id, body)).await?;
             Ok(NoteAction::Edited(note.id))
         }
-        None => retry(|| api.create_note(body)).await.map(NoteAction::Created),
+        None => retry(|| api.create_note(body))
+            .await
+            .map(NoteAction::Created),
     }
 }

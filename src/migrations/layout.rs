@@ -227,7 +227,10 @@ mod tests {
         ]);
         assert_eq!(
             names(&d, LayoutChoice::Auto),
-            (Layout::Numbered, vec!["0001_a".into(), "9_b".into(), "10_c".into()])
+            (
+                Layout::Numbered,
+                vec!["0001_a".into(), "9_b".into(), "10_c".into()]
+            )
         );
     }
 

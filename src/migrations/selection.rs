@@ -12,10 +12,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SelectionError {
     #[error("git could not be run in {dir}: {source}; install git or pass --all-migrations")]
-    GitMissing {
-        dir: String,
-        source: std::io::Error,
-    },
+    GitMissing { dir: String, source: std::io::Error },
     #[error("git {args} failed in {dir}: {stderr}")]
     Git {
         args: String,
@@ -47,7 +44,10 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, SelectionError> {
 }
 
 /// The commit migrations are compared against, or `None` for "all are new".
-pub fn base_commit(checkout: &Path, selection: &Selection) -> Result<Option<String>, SelectionError> {
+pub fn base_commit(
+    checkout: &Path,
+    selection: &Selection,
+) -> Result<Option<String>, SelectionError> {
     match selection {
         Selection::All => Ok(None),
         Selection::SinceCommit(sha) => Ok(Some(sha.clone())),
@@ -140,8 +140,13 @@ mod tests {
 
         let err = base_commit(p, &Selection::SinceBranch("nope".into())).unwrap_err();
         assert!(err.to_string().contains("fetch the target branch"), "{err}");
-        let err = select_new(p, dir, Some("0123456789abcdef0123456789abcdef01234567"), vec![])
-            .unwrap_err();
+        let err = select_new(
+            p,
+            dir,
+            Some("0123456789abcdef0123456789abcdef01234567"),
+            vec![],
+        )
+        .unwrap_err();
         assert!(matches!(err, SelectionError::Git { .. }));
     }
 }

@@ -73,7 +73,10 @@ mod tests {
 
     #[test]
     fn what_each_mode_blocks() {
-        assert_eq!(LockMode::from_pg("ShareLock").unwrap().blocks(), Some("writes"));
+        assert_eq!(
+            LockMode::from_pg("ShareLock").unwrap().blocks(),
+            Some("writes")
+        );
         assert_eq!(LockMode::AccessExclusive.blocks(), Some("reads and writes"));
         assert_eq!(LockMode::ShareUpdateExclusive.blocks(), None);
         assert_eq!(LockMode::RowExclusive.blocks(), None);

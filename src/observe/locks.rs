@@ -68,7 +68,9 @@ impl LockSampler {
                 let now = started.elapsed();
                 for row in client.query(&statement, &[&pids]).await? {
                     let oid: i64 = row.get(1);
-                    let Some(mode) = LockMode::from_pg(row.get(2)) else { continue };
+                    let Some(mode) = LockMode::from_pg(row.get(2)) else {
+                        continue;
+                    };
                     seen.entry((oid, mode))
                         .and_modify(|s| s.last = now)
                         .or_insert_with(|| Seen {
@@ -102,11 +104,7 @@ impl LockSampler {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        holds.sort_by(|a, b| {
-            b.mode
-                .cmp(&a.mode)
-                .then(b.held_ms.total_cmp(&a.held_ms))
-        });
+        holds.sort_by(|a, b| b.mode.cmp(&a.mode).then(b.held_ms.total_cmp(&a.held_ms)));
         Ok(holds)
     }
 }

@@ -56,7 +56,10 @@ pub struct Measured {
 }
 
 /// Opens a connection to the clone tagged with `application_name`.
-pub async fn connect(up: &Upstream, application_name: &str) -> Result<tokio_postgres::Client, ObserveError> {
+pub async fn connect(
+    up: &Upstream,
+    application_name: &str,
+) -> Result<tokio_postgres::Client, ObserveError> {
     let mut config = tokio_postgres::Config::new();
     config
         .host(&up.host)
@@ -92,7 +95,12 @@ impl Observer {
     }
 
     async fn scalar(&self, sql: &str, what: &'static str) -> Result<i64, ObserveError> {
-        Ok(self.client.query_one(sql, &[]).await.map_err(err(what))?.get(0))
+        Ok(self
+            .client
+            .query_one(sql, &[])
+            .await
+            .map_err(err(what))?
+            .get(0))
     }
 
     /// Records the baseline and resets the statement statistics.
@@ -118,7 +126,11 @@ impl Observer {
     }
 
     /// Starts the lock sampler on a connection of its own.
-    pub async fn sample_locks(&self, bridge: Arc<BridgeLog>, baseline: &Baseline) -> Result<LockSampler, ObserveError> {
+    pub async fn sample_locks(
+        &self,
+        bridge: Arc<BridgeLog>,
+        baseline: &Baseline,
+    ) -> Result<LockSampler, ObserveError> {
         let client = connect(&self.upstream, "preflight-lock-sampler").await?;
         Ok(LockSampler::start(
             client,

@@ -10,7 +10,8 @@ pub const WAL_LSN: &str = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8";
 
 pub const RESET_STATEMENTS: &str = "SELECT pg_stat_statements_reset()";
 
-pub const STATEMENTS: &str = "SELECT query, calls, total_exec_time, mean_exec_time, max_exec_time, rows \
+pub const STATEMENTS: &str =
+    "SELECT query, calls, total_exec_time, mean_exec_time, max_exec_time, rows \
      FROM pg_stat_statements \
      WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND toplevel \
      ORDER BY total_exec_time DESC";
@@ -29,10 +30,17 @@ pub const LOCKS: &str = "SELECT l.pid, l.relation::int8, l.mode, \
 pub fn is_own(query: &str) -> bool {
     static OWN: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
     let own = OWN.get_or_init(|| {
-        [DATABASE_SIZE, RELATION_OIDS, WAL_LSN, RESET_STATEMENTS, STATEMENTS, LOCKS]
-            .iter()
-            .filter_map(|q| pg_query::fingerprint(q, 0, 0).ok().map(|f| f.value))
-            .collect()
+        [
+            DATABASE_SIZE,
+            RELATION_OIDS,
+            WAL_LSN,
+            RESET_STATEMENTS,
+            STATEMENTS,
+            LOCKS,
+        ]
+        .iter()
+        .filter_map(|q| pg_query::fingerprint(q, 0, 0).ok().map(|f| f.value))
+        .collect()
     });
     pg_query::fingerprint(query, 0, 0).is_ok_and(|f| own.contains(&f.value))
 }

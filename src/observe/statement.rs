@@ -73,7 +73,11 @@ pub fn classify(query: &str) -> Option<Classified> {
     Some(Classified {
         kind: kind_name(first),
         is_dml,
-        normalized: if is_dml { pg_query::normalize(query).ok() } else { None },
+        normalized: if is_dml {
+            pg_query::normalize(query).ok()
+        } else {
+            None
+        },
         fingerprint: pg_query::fingerprint(query, 0, 0).ok().map(|f| f.hex),
         objects,
     })
@@ -88,9 +92,17 @@ mod tests {
         let c = classify("UPDATE accounts SET plan = 'x' WHERE id < 10").unwrap();
         assert_eq!(c.kind, "UPDATE");
         assert!(c.is_dml);
-        assert_eq!(c.normalized.as_deref(), Some("UPDATE accounts SET plan = $1 WHERE id < $2"));
+        assert_eq!(
+            c.normalized.as_deref(),
+            Some("UPDATE accounts SET plan = $1 WHERE id < $2")
+        );
         assert_eq!(c.objects, vec!["accounts".to_string()]);
-        assert_eq!(c.fingerprint, classify("update accounts set plan='y' where id<3").unwrap().fingerprint);
+        assert_eq!(
+            c.fingerprint,
+            classify("update accounts set plan='y' where id<3")
+                .unwrap()
+                .fingerprint
+        );
     }
 
     #[test]
@@ -100,7 +112,10 @@ mod tests {
         assert!(!c.is_dml);
         assert_eq!(c.normalized, None);
         assert_eq!(c.objects, vec!["accounts".to_string()]);
-        assert_eq!(classify("CREATE INDEX i ON t (a)").unwrap().kind, "CREATE INDEX");
+        assert_eq!(
+            classify("CREATE INDEX i ON t (a)").unwrap().kind,
+            "CREATE INDEX"
+        );
     }
 
     #[test]

@@ -85,9 +85,12 @@ impl MigrationReport {
 impl RunReport {
     pub fn any_failed(&self) -> bool {
         self.databases.iter().any(|d| {
-            d.migrations
-                .iter()
-                .any(|m| matches!(m.outcome, MigrationOutcome::Failed | MigrationOutcome::TimedOut))
+            d.migrations.iter().any(|m| {
+                matches!(
+                    m.outcome,
+                    MigrationOutcome::Failed | MigrationOutcome::TimedOut
+                )
+            })
         })
     }
 

@@ -24,10 +24,37 @@ const SLOW_STATEMENT_MS: f64 = 100.0;
 /// Type and function names that may appear in normalized statements although the MR's
 /// source does not spell them out.
 const BUILTIN_NAMES: &[&str] = &[
-    "text", "int", "int4", "int8", "bigint", "integer", "numeric", "bool", "boolean",
-    "jsonb", "json", "uuid", "timestamptz", "timestamp", "date", "interval", "now",
-    "count", "coalesce", "lower", "upper", "length", "sum", "min", "max", "avg",
-    "pg_sleep", "generate_series", "random", "md5", "row_number",
+    "text",
+    "int",
+    "int4",
+    "int8",
+    "bigint",
+    "integer",
+    "numeric",
+    "bool",
+    "boolean",
+    "jsonb",
+    "json",
+    "uuid",
+    "timestamptz",
+    "timestamp",
+    "date",
+    "interval",
+    "now",
+    "count",
+    "coalesce",
+    "lower",
+    "upper",
+    "length",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "pg_sleep",
+    "generate_series",
+    "random",
+    "md5",
+    "row_number",
 ];
 
 /// The words of the MR's migration source: the only names the summary may show.
@@ -139,12 +166,13 @@ pub struct PublicSummary {
 
 fn statement(s: &StatementStat, words: &SourceWords) -> PublicStatement {
     let c = &s.classified;
-    let text = c
-        .normalized
-        .as_ref()
-        .filter(|t| words.covers(t))
-        .cloned();
-    let objects: Vec<String> = c.objects.iter().filter(|o| words.knows(o)).cloned().collect();
+    let text = c.normalized.as_ref().filter(|t| words.covers(t)).cloned();
+    let objects: Vec<String> = c
+        .objects
+        .iter()
+        .filter(|o| words.knows(o))
+        .cloned()
+        .collect();
     PublicStatement {
         kind: c.kind.clone(),
         withheld: (c.is_dml && text.is_none()) || objects.len() < c.objects.len(),
@@ -168,7 +196,11 @@ fn result_name(o: MigrationOutcome) -> &'static str {
     }
 }
 
-fn migration(m: &MigrationReport, words: &SourceWords, warnings: &mut Vec<PublicWarning>) -> PublicMigration {
+fn migration(
+    m: &MigrationReport,
+    words: &SourceWords,
+    warnings: &mut Vec<PublicWarning>,
+) -> PublicMigration {
     let sqlstate = m.sqlstate.clone().filter(|c| is_sqlstate(c));
     let mut warn = |kind, value: String, threshold: String| {
         warnings.push(PublicWarning {
@@ -179,17 +211,30 @@ fn migration(m: &MigrationReport, words: &SourceWords, warnings: &mut Vec<Public
         })
     };
     match m.outcome {
-        MigrationOutcome::Failed => warn("failed", sqlstate.clone().unwrap_or_default(), String::new()),
+        MigrationOutcome::Failed => warn(
+            "failed",
+            sqlstate.clone().unwrap_or_default(),
+            String::new(),
+        ),
         MigrationOutcome::TimedOut => warn("timed_out", duration_s(m.wall_s), String::new()),
         _ => {}
     }
     if m.wall_s > SLOW_MIGRATION_S {
-        warn("slow_migration", duration_s(m.wall_s), duration_s(SLOW_MIGRATION_S));
+        warn(
+            "slow_migration",
+            duration_s(m.wall_s),
+            duration_s(SLOW_MIGRATION_S),
+        );
     }
-    let statements: Vec<PublicStatement> = m.statements.iter().map(|s| statement(s, words)).collect();
+    let statements: Vec<PublicStatement> =
+        m.statements.iter().map(|s| statement(s, words)).collect();
     if let Some(slowest) = m.statements.iter().map(|s| s.max_ms).reduce(f64::max) {
         if slowest > SLOW_STATEMENT_MS {
-            warn("slow_statement", duration_ms(slowest), duration_ms(SLOW_STATEMENT_MS));
+            warn(
+                "slow_statement",
+                duration_ms(slowest),
+                duration_ms(SLOW_STATEMENT_MS),
+            );
         }
     }
     let locks: Vec<PublicLock> = m
@@ -275,7 +320,7 @@ mod tests {
         let w = SourceWords::from_sources(["UPDATE Accounts SET region = 'x'"]);
         assert!(w.knows("accounts") && w.knows("Accounts") && w.knows("region"));
         assert!(!w.knows("secret_table"));
-        assert!(w.covers("UPDATE accounts SET region = $1 WHERE id > $2::bigint") == false);
+        assert!(!w.covers("UPDATE accounts SET region = $1 WHERE id > $2::bigint"));
         let w = SourceWords::from_sources(["UPDATE accounts SET region = 'x' WHERE id > 5"]);
         assert!(w.covers("UPDATE accounts SET region = $1 WHERE id > $2::bigint"));
         assert!(!w.covers("SELECT * FROM secret_table WHERE id = $1"));

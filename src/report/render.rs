@@ -66,14 +66,19 @@ impl Renderer {
         tera.autoescape_on(vec![]);
         tera.register_filter("md", md_escape);
         for (name, builtin) in [
-            (SUMMARY, include_str!("../../report-templates/summary.md.tera")),
+            (
+                SUMMARY,
+                include_str!("../../report-templates/summary.md.tera"),
+            ),
             (FULL, include_str!("../../report-templates/full.md.tera")),
         ] {
             let text = match dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
-                Some(path) => std::fs::read_to_string(&path).map_err(|source| RenderError::Read {
-                    path: path.display().to_string(),
-                    source,
-                })?,
+                Some(path) => {
+                    std::fs::read_to_string(&path).map_err(|source| RenderError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    })?
+                }
                 None => builtin.to_string(),
             };
             tera.add_raw_template(name, &text).map_err(tera_err)?;

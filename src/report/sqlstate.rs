@@ -119,7 +119,10 @@ const CLASSES: &[(&str, &str)] = &[
 
 /// A well-formed SQLSTATE: five characters, digits or upper-case letters.
 pub fn is_sqlstate(code: &str) -> bool {
-    code.len() == 5 && code.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    code.len() == 5
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
 }
 
 /// The condition name for a SQLSTATE (or its class), if known.
@@ -142,7 +145,10 @@ mod tests {
     fn names_and_class_fallback() {
         assert_eq!(condition_name("23505"), Some("unique_violation"));
         assert_eq!(condition_name("25001"), Some("active_sql_transaction"));
-        assert_eq!(condition_name("23999"), Some("integrity_constraint_violation"));
+        assert_eq!(
+            condition_name("23999"),
+            Some("integrity_constraint_violation")
+        );
         assert_eq!(condition_name("ZZ999"), None);
         assert_eq!(condition_name("x'; drop"), None);
     }

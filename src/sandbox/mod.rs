@@ -48,7 +48,8 @@ fn docker_err(action: &str) -> impl Fn(bollard::errors::Error) -> BoxError + '_ 
 
 /// Connects to the local Docker engine (honouring DOCKER_HOST) and checks it answers.
 pub async fn connect_docker() -> Result<Docker, BoxError> {
-    let endpoint = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let endpoint =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     let unreachable = |e: bollard::errors::Error| BoxError::Unreachable {
         endpoint: endpoint.clone(),
         reason: e.to_string(),
@@ -203,7 +204,12 @@ impl Sandbox {
         if tokio::time::timeout(timeout, drain).await.is_err() {
             let _ = self
                 .docker
-                .kill_container(&self.id, Some(KillContainerOptions { signal: "KILL".into() }))
+                .kill_container(
+                    &self.id,
+                    Some(KillContainerOptions {
+                        signal: "KILL".into(),
+                    }),
+                )
                 .await;
             return Ok(ExecEnd::TimedOut);
         }
@@ -229,17 +235,16 @@ pub async fn remove_container(docker: &Docker, id: &str) -> Result<(), BoxError>
     };
     match docker.remove_container(id, Some(options)).await {
         Ok(()) => Ok(()),
-        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
         Err(e) => Err(docker_err("remove the box")(e)),
     }
 }
 
 /// Ids of the boxes (running or not) labelled with `run_id`.
 pub async fn boxes_of_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, BoxError> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![format!("{LABEL_RUN}={run_id}")],
-    )]);
+    let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_RUN}={run_id}")])]);
     let list = docker
         .list_containers(Some(ListContainersOptions {
             all: true,

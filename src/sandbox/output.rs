@@ -51,7 +51,11 @@ impl CappedLog {
         let kept = self.written + self.tail.len() as u64;
         let cut = self.total - kept;
         if cut > 0 {
-            writeln!(self.file, "\n[preflight: {cut} bytes of output cut here; {} bytes in all]", self.total)?;
+            writeln!(
+                self.file,
+                "\n[preflight: {cut} bytes of output cut here; {} bytes in all]",
+                self.total
+            )?;
         }
         let (a, b) = self.tail.as_slices();
         self.file.write_all(a)?;

@@ -61,7 +61,13 @@ fn form_field(body: &str, key: &str) -> Option<String> {
     url::form_urlencoded::parse(body.as_bytes())
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())
-        .or_else(|| serde_json::from_str::<Value>(body).ok()?.get(key)?.as_str().map(String::from))
+        .or_else(|| {
+            serde_json::from_str::<Value>(body)
+                .ok()?
+                .get(key)?
+                .as_str()
+                .map(String::from)
+        })
 }
 
 fn query_num(query: &str, key: &str, default: usize) -> usize {
@@ -72,7 +78,11 @@ fn query_num(query: &str, key: &str, default: usize) -> usize {
 }
 
 fn error(status: u16, message: &str) -> Response {
-    (StatusCode::from_u16(status).unwrap(), Json(json!({ "message": message }))).into_response()
+    (
+        StatusCode::from_u16(status).unwrap(),
+        Json(json!({ "message": message })),
+    )
+        .into_response()
 }
 
 impl GitlabDouble {
@@ -92,8 +102,14 @@ impl GitlabDouble {
         };
         let app = Router::new()
             .route("/api/v4/user", get(user))
-            .route("/api/v4/projects/{project}/merge_requests/{iid}/notes", any(notes))
-            .route("/api/v4/projects/{project}/merge_requests/{iid}/notes/{note}", any(note))
+            .route(
+                "/api/v4/projects/{project}/merge_requests/{iid}/notes",
+                any(notes),
+            )
+            .route(
+                "/api/v4/projects/{project}/merge_requests/{iid}/notes/{note}",
+                any(note),
+            )
             .fallback(fallback)
             .with_state(double.clone());
         tokio::spawn(async move {
@@ -128,7 +144,13 @@ impl GitlabDouble {
         self.inner.lock().unwrap().faults.extend(statuses);
     }
 
-    fn record(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Option<Response> {
+    fn record(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Option<Response> {
         let mut inner = self.inner.lock().unwrap();
         let token = headers
             .get("PRIVATE-TOKEN")
@@ -155,12 +177,20 @@ impl GitlabDouble {
     }
 }
 
-async fn user(State(d): State<GitlabDouble>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn user(
+    State(d): State<GitlabDouble>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Some(r) = d.record(&method, &uri, &headers, &body) {
         return r;
     }
-    Json(json!({"id": 1, "username": "preflight-bot", "name": "preflight", "state": "active",
-                "avatar_url": null, "web_url": format!("{}/preflight-bot", d.url)}))
+    Json(
+        json!({"id": 1, "username": "preflight-bot", "name": "preflight", "state": "active",
+                "avatar_url": null, "web_url": format!("{}/preflight-bot", d.url)}),
+    )
     .into_response()
 }
 
@@ -200,7 +230,11 @@ async fn notes(
             h.insert("x-per-page", per_page.to_string().parse().unwrap());
             h.insert("x-total", total.to_string().parse().unwrap());
             h.insert("x-total-pages", pages.to_string().parse().unwrap());
-            let next = if page < pages { (page + 1).to_string() } else { String::new() };
+            let next = if page < pages {
+                (page + 1).to_string()
+            } else {
+                String::new()
+            };
             h.insert("x-next-page", next.parse().unwrap());
             if page < pages {
                 let link = format!(
@@ -252,7 +286,13 @@ async fn note(
     }
 }
 
-async fn fallback(State(d): State<GitlabDouble>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn fallback(
+    State(d): State<GitlabDouble>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Some(r) = d.record(&method, &uri, &headers, &body) {
         return r;
     }

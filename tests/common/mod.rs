@@ -9,8 +9,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git").arg("-C").arg(dir).args(args).output().expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A repository whose `main` has `base` migrations and whose checked-out `feature`
@@ -84,14 +93,17 @@ pub fn text(out: &Output) -> String {
 /// The run id recorded in the full report.
 pub fn run_id(artifacts: &Path) -> String {
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(artifacts.join("report.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(artifacts.join("report.json")).unwrap())
+            .unwrap();
     json["run_id"].as_str().unwrap().to_string()
 }
 
 /// Asserts that a run left no box, clone directory, run directory or server process.
 pub async fn assert_nothing_left(run_id: &str, engine_dir: &Path) {
     let docker = preflight::sandbox::connect_docker().await.unwrap();
-    let boxes = preflight::sandbox::boxes_of_run(&docker, run_id).await.unwrap();
+    let boxes = preflight::sandbox::boxes_of_run(&docker, run_id)
+        .await
+        .unwrap();
     assert!(boxes.is_empty(), "boxes left behind: {boxes:?}");
     let clones = engine_dir.join("clones");
     let left: Vec<_> = std::fs::read_dir(&clones)
@@ -99,10 +111,16 @@ pub async fn assert_nothing_left(run_id: &str, engine_dir: &Path) {
         .unwrap_or_default();
     assert!(left.is_empty(), "clone directories left behind: {left:?}");
     assert!(
-        !std::env::temp_dir().join("preflight-runs").join(run_id).exists(),
+        !std::env::temp_dir()
+            .join("preflight-runs")
+            .join(run_id)
+            .exists(),
         "run directory (bridge socket, staged migrations) left behind"
     );
-    let ps = Command::new("pgrep").args(["-f", &clones.display().to_string()]).output().unwrap();
+    let ps = Command::new("pgrep")
+        .args(["-f", &clones.display().to_string()])
+        .output()
+        .unwrap();
     assert!(
         ps.stdout.is_empty(),
         "server processes left behind: {}",

@@ -45,7 +45,11 @@ fn cache_key(source: &SourceSection, db_name: &str) -> Result<String, CloneError
 
 impl GoldenStore {
     /// The golden data directory for this source and database, built if missing.
-    pub async fn ensure(&self, source: &SourceSection, db_name: &str) -> Result<PathBuf, CloneError> {
+    pub async fn ensure(
+        &self,
+        source: &SourceSection,
+        db_name: &str,
+    ) -> Result<PathBuf, CloneError> {
         let key = cache_key(source, db_name)?;
         let done = self.root.join(&key);
         if done.join("data").is_dir() {
@@ -78,7 +82,12 @@ impl GoldenStore {
         Ok(done.join("data"))
     }
 
-    async fn build(&self, source: &SourceSection, db_name: &str, dir: &Path) -> Result<(), CloneError> {
+    async fn build(
+        &self,
+        source: &SourceSection,
+        db_name: &str,
+        dir: &Path,
+    ) -> Result<(), CloneError> {
         tracing::info!(dir = %dir.display(), "building the golden copy (once per source)");
         let sock = dir.join("sock");
         std::fs::create_dir_all(&sock)
@@ -147,7 +156,13 @@ impl GoldenStore {
 
     /// A logical copy: `pg_dump` from the source URL, `pg_restore` with the data owned by
     /// the golden owner role.
-    async fn restore_from(&self, url: &str, server: &PgServer, port: u16, db: &str) -> Result<(), CloneError> {
+    async fn restore_from(
+        &self,
+        url: &str,
+        server: &PgServer,
+        port: u16,
+        db: &str,
+    ) -> Result<(), CloneError> {
         let dump = server.data_dir.with_file_name("source.dump");
         let bin = self.bin_dir.clone();
         let (url, sock, db) = (url.to_string(), server.socket_dir.clone(), db.to_string());

@@ -80,7 +80,12 @@ impl BuiltinEngine {
     }
 
     /// Gives the requester a login role that owns the database and its data.
-    async fn grant(&self, server: &PgServer, port: u16, req: &CloneRequest) -> Result<(), CloneError> {
+    async fn grant(
+        &self,
+        server: &PgServer,
+        port: u16,
+        req: &CloneRequest,
+    ) -> Result<(), CloneError> {
         let db = server.connect(port, &req.db_name).await?;
         let verifier = postgres_protocol::password::scram_sha_256(req.password.expose().as_bytes());
         let extra = if req.restricted {
@@ -105,7 +110,11 @@ impl BuiltinEngine {
             .map_err(|e| CloneError::pg(format!("create role {:?}", req.username), e))
     }
 
-    async fn start_clone(&self, req: &CloneRequest, deadline: Duration) -> Result<(PgServer, u16), CloneError> {
+    async fn start_clone(
+        &self,
+        req: &CloneRequest,
+        deadline: Duration,
+    ) -> Result<(PgServer, u16), CloneError> {
         let golden = self.golden.ensure(&self.source, &req.db_name).await?;
         let dir = self.clone_dir(&req.id);
         self.copy_golden(golden, dir.clone()).await?;
@@ -117,9 +126,7 @@ impl BuiltinEngine {
             run_as: self.golden.run_as,
         };
         let port = free_port()?;
-        if let Err(e) = server.start(port, "127.0.0.1", deadline).await {
-            return Err(e);
-        }
+        server.start(port, "127.0.0.1", deadline).await?;
         if let Err(e) = self.grant(&server, port, req).await {
             let _ = server.stop(false).await;
             return Err(e);
@@ -134,7 +141,11 @@ impl CloneEngine for BuiltinEngine {
         format!("built-in engine in {}", self.work_dir.display())
     }
 
-    async fn create(&self, req: &CloneRequest, deadline: Duration) -> Result<CloneInfo, CloneError> {
+    async fn create(
+        &self,
+        req: &CloneRequest,
+        deadline: Duration,
+    ) -> Result<CloneInfo, CloneError> {
         if !valid_id(&req.id) {
             return Err(CloneError::builtin(
                 "create a clone",

@@ -102,7 +102,10 @@ impl PgServer {
                     if tail.is_empty() {
                         String::new()
                     } else {
-                        format!(" (server log: {})", tail.into_iter().rev().collect::<Vec<_>>().join(" | "))
+                        format!(
+                            " (server log: {})",
+                            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                        )
                     }
                 ),
             ));
@@ -117,7 +120,12 @@ impl PgServer {
         let mut cmd = self.command("initdb");
         cmd.arg("-D")
             .arg(&self.data_dir)
-            .args(["-U", SUPERUSER, "--auth-local=trust", "--auth-host=scram-sha-256"])
+            .args([
+                "-U",
+                SUPERUSER,
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ])
             .args(["-E", "UTF8", "--no-locale", "--no-sync"]);
         self.run(cmd, "initdb").await?;
         self.append_conf(&[
@@ -144,7 +152,12 @@ impl PgServer {
     }
 
     /// Starts the server and waits until it accepts connections.
-    pub async fn start(&self, port: u16, listen: &str, timeout: Duration) -> Result<(), CloneError> {
+    pub async fn start(
+        &self,
+        port: u16,
+        listen: &str,
+        timeout: Duration,
+    ) -> Result<(), CloneError> {
         self.append_conf(&[
             ("port", &port.to_string()),
             ("listen_addresses", &format!("'{listen}'")),
@@ -169,10 +182,13 @@ impl PgServer {
             return Ok(());
         }
         let mut cmd = self.command("pg_ctl");
-        cmd.arg("stop")
-            .arg("-D")
-            .arg(&self.data_dir)
-            .args(["-m", if fast { "fast" } else { "immediate" }, "-w", "-t", "30"]);
+        cmd.arg("stop").arg("-D").arg(&self.data_dir).args([
+            "-m",
+            if fast { "fast" } else { "immediate" },
+            "-w",
+            "-t",
+            "30",
+        ]);
         let result = self.run(cmd, "stop a PostgreSQL server").await;
         if result.is_err() {
             self.kill_postmaster();

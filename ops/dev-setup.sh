@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what preflight's demo and tests need on a fresh Debian 12 machine (idempotent):
+# the C toolchain pieces pg_query needs, PostgreSQL 15 (server, client, pg_stat_statements),
+# git, debootstrap and btrfs-progs; then builds the box image (cached, see box-image/).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+packages=(libclang-dev clang postgresql-15 postgresql-client-15 git debootstrap btrfs-progs procps ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null || { echo "error: cargo is not installed (https://rustup.rs)" >&2; exit 1; }
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+docker info >/dev/null 2>&1 || { echo "error: Docker is not reachable; start the Docker daemon" >&2; exit 1; }
+
+"$here/box-image/build.sh"
