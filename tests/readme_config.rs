@@ -5,16 +5,32 @@ use preflight::config::file::FileConfig;
 
 #[test]
 fn readme_configuration_block_is_complete_and_matches_the_defaults() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let start = readme.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
     let block = &readme[start..start + readme[start..].find("```").unwrap()];
     let documented = FileConfig::from_yaml(block).expect("the README's configuration parses");
     let defaults = FileConfig::default();
-    assert_eq!(format!("{:?}", documented.engine), format!("{:?}", defaults.engine));
-    assert_eq!(format!("{:?}", documented.sandbox), format!("{:?}", defaults.sandbox));
-    assert_eq!(format!("{:?}", documented.observe), format!("{:?}", defaults.observe));
-    assert_eq!(format!("{:?}", documented.report), format!("{:?}", defaults.report));
+    assert_eq!(
+        format!("{:?}", documented.engine),
+        format!("{:?}", defaults.engine)
+    );
+    assert_eq!(
+        format!("{:?}", documented.sandbox),
+        format!("{:?}", defaults.sandbox)
+    );
+    assert_eq!(
+        format!("{:?}", documented.observe),
+        format!("{:?}", defaults.observe)
+    );
+    assert_eq!(
+        format!("{:?}", documented.report),
+        format!("{:?}", defaults.report)
+    );
     assert_eq!(documented.builtin.source, defaults.builtin.source);
     assert_eq!(documented.builtin.pg_bin_dir, defaults.builtin.pg_bin_dir);
-    assert_eq!(format!("{:?}", documented.databases()), format!("{:?}", defaults.databases()));
+    assert_eq!(
+        format!("{:?}", documented.databases()),
+        format!("{:?}", defaults.databases())
+    );
 }

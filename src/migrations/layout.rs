@@ -91,14 +91,16 @@ fn classify(dir: &Path, name: &str, is_dir: bool) -> Option<Candidate> {
     })
 }
 
+/// A version as numbers, component by component (`01` and `1` are the same version).
+fn version_key(v: &str) -> Vec<u128> {
+    v.split(['.', '-'])
+        .map(|p| p.parse::<u128>().unwrap_or(u128::MAX))
+        .collect()
+}
+
 /// Orders versions the way each tool does: numerically component by component.
 fn compare_versions(a: &str, b: &str) -> Ordering {
-    let parts = |v: &str| -> Vec<u128> {
-        v.split(['.', '-'])
-            .map(|p| p.parse::<u128>().unwrap_or(u128::MAX))
-            .collect()
-    };
-    parts(a).cmp(&parts(b)).then_with(|| a.cmp(b))
+    version_key(a).cmp(&version_key(b)).then_with(|| a.cmp(b))
 }
 
 /// dbmate keeps up and down in one file; only the `-- migrate:up` section applies.
@@ -166,7 +168,7 @@ pub fn discover(
         .collect();
     chosen.sort_by(|a, b| compare_versions(&a.version, &b.version).then(a.entry.cmp(&b.entry)));
     for pair in chosen.windows(2) {
-        if compare_versions(&pair[0].version, &pair[1].version) == Ordering::Equal {
+        if version_key(&pair[0].version) == version_key(&pair[1].version) {
             return Err(LayoutError::DuplicateVersion {
                 dir: dir.to_path_buf(),
                 version: pair[0].version.clone(),

@@ -108,7 +108,8 @@ mod tests {
         assert_eq!(size_change(24 * 1024 + 100), "+24 KiB");
         assert_eq!(size_change(-1_300_000), "-1.2 MiB");
         assert_eq!(size_change(0), "0 B");
-        assert_eq!(size(1023 * 1024), "1 MiB");
+        assert_eq!(size(1023 * 1024), "1000 KiB");
+        assert_eq!(size(1100 * 1024), "1.1 MiB");
         assert_eq!(count(1_234_567), "1,200,000");
         assert_eq!(count(7), "7");
     }

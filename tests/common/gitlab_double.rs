@@ -4,9 +4,11 @@
 //! note), checks `PRIVATE-TOKEN`, and can be told to fail the next requests with a
 //! given status (401, 404, 429, 500).
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
@@ -110,7 +112,11 @@ impl GitlabDouble {
                 "/api/v4/projects/{project}/merge_requests/{iid}/notes/{note}",
                 any(note),
             )
-            .fallback(fallback)
+            .fallback(|| async { error(404, "404 Not found") })
+            .layer(middleware::from_fn_with_state(
+                double.clone(),
+                record_and_authorize,
+            ))
             .with_state(double.clone());
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -177,16 +183,7 @@ impl GitlabDouble {
     }
 }
 
-async fn user(
-    State(d): State<GitlabDouble>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Some(r) = d.record(&method, &uri, &headers, &body) {
-        return r;
-    }
+async fn user(State(d): State<GitlabDouble>) -> Response {
     Json(
         json!({"id": 1, "username": "preflight-bot", "name": "preflight", "state": "active",
                 "avatar_url": null, "web_url": format!("{}/preflight-bot", d.url)}),
@@ -200,12 +197,8 @@ async fn notes(
     RawQuery(query): RawQuery,
     method: Method,
     uri: Uri,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = d.record(&method, &uri, &headers, &body) {
-        return r;
-    }
     if !d.mr_known(&project, iid) {
         return error(404, "404 Not found");
     }
@@ -263,13 +256,8 @@ async fn note(
     State(d): State<GitlabDouble>,
     Path((project, iid, note_id)): Path<(String, u64, u64)>,
     method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = d.record(&method, &uri, &headers, &body) {
-        return r;
-    }
     if !d.mr_known(&project, iid) || method != Method::PUT {
         return error(404, "404 Not found");
     }
@@ -286,15 +274,16 @@ async fn note(
     }
 }
 
-async fn fallback(
-    State(d): State<GitlabDouble>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Some(r) = d.record(&method, &uri, &headers, &body) {
+/// Records every request, answers injected faults, and checks `PRIVATE-TOKEN`, before
+/// any route sees the request.
+async fn record_and_authorize(State(d): State<GitlabDouble>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 16 << 20)
+        .await
+        .unwrap_or_default();
+    if let Some(r) = d.record(&parts.method, &parts.uri, &parts.headers, &bytes) {
         return r;
     }
-    error(404, "404 Not found")
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
