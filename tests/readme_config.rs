@@ -11,26 +11,19 @@ fn readme_configuration_block_is_complete_and_matches_the_defaults() {
     let block = &readme[start..start + readme[start..].find("```").unwrap()];
     let documented = FileConfig::from_yaml(block).expect("the README's configuration parses");
     let defaults = FileConfig::default();
-    assert_eq!(
-        format!("{:?}", documented.engine),
-        format!("{:?}", defaults.engine)
-    );
-    assert_eq!(
-        format!("{:?}", documented.sandbox),
-        format!("{:?}", defaults.sandbox)
-    );
-    assert_eq!(
-        format!("{:?}", documented.observe),
-        format!("{:?}", defaults.observe)
-    );
-    assert_eq!(
-        format!("{:?}", documented.report),
-        format!("{:?}", defaults.report)
-    );
-    assert_eq!(documented.builtin.source, defaults.builtin.source);
-    assert_eq!(documented.builtin.pg_bin_dir, defaults.builtin.pg_bin_dir);
-    assert_eq!(
-        format!("{:?}", documented.databases()),
-        format!("{:?}", defaults.databases())
-    );
+    let comparable = |c: &FileConfig| {
+        format!(
+            "{:?}",
+            (
+                &c.engine,
+                &c.sandbox,
+                &c.observe,
+                &c.report,
+                &c.builtin.source,
+                &c.builtin.pg_bin_dir,
+                c.databases()
+            )
+        )
+    };
+    assert_eq!(comparable(&documented), comparable(&defaults));
 }

@@ -45,20 +45,11 @@ async fn run_posts_the_summary_then_edits_it_in_place_and_leaves_nothing() {
     let config = builtin_config(root.path(), &seed());
     let gl = GitlabDouble::start("glpat-e2e-secret", "42", 7).await;
     let artifacts = root.path().join("artifacts");
-    let env = vec![
-        ("CI_SERVER_URL", gl.url.clone()),
-        ("PREFLIGHT_GITLAB_TOKEN", "glpat-e2e-secret".to_string()),
-        ("CI_MERGE_REQUEST_PROJECT_ID", "42".to_string()),
-        ("CI_MERGE_REQUEST_IID", "7".to_string()),
-        ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main".to_string()),
-        ("CI_PROJECT_DIR", repo.display().to_string()),
-        (
-            "CI_JOB_URL",
-            "https://gitlab.example.com/db/preflight/-/jobs/99".to_string(),
-        ),
-        ("PREFLIGHT_CONFIG", config.display().to_string()),
-        ("PREFLIGHT_ARTIFACTS_DIR", artifacts.display().to_string()),
-    ];
+    let mut env = mr_env(&gl.url, "glpat-e2e-secret", &repo, &config, &artifacts);
+    env.push((
+        "CI_JOB_URL",
+        "https://gitlab.example.com/db/preflight/-/jobs/99".to_string(),
+    ));
 
     let first = preflight(&env, &["run"]);
     assert_eq!(
@@ -154,22 +145,10 @@ async fn an_mr_without_new_migrations_gets_a_short_note_and_succeeds() {
     let repo = repo_with_migrations(root.path(), BASE, &[]);
     let config = builtin_config(root.path(), &seed());
     let gl = GitlabDouble::start("tok", "42", 7).await;
-    let out = preflight(
-        &[
-            ("CI_SERVER_URL", gl.url.clone()),
-            ("PREFLIGHT_GITLAB_TOKEN", "tok".into()),
-            ("CI_MERGE_REQUEST_PROJECT_ID", "42".into()),
-            ("CI_MERGE_REQUEST_IID", "7".into()),
-            ("CI_MERGE_REQUEST_DIFF_BASE_SHA", "main".into()),
-            ("CI_PROJECT_DIR", repo.display().to_string()),
-            ("PREFLIGHT_CONFIG", config.display().to_string()),
-            (
-                "PREFLIGHT_ARTIFACTS_DIR",
-                root.path().join("a").display().to_string(),
-            ),
-        ],
-        &["run"],
-    );
+    let mut env = mr_env(&gl.url, "tok", &repo, &config, &root.path().join("a"));
+    // A merge base given as a commit (here a branch name git resolves) wins over the branch.
+    env.push(("CI_MERGE_REQUEST_DIFF_BASE_SHA", "main".into()));
+    let out = preflight(&env, &["run"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let notes = gl.notes();
     assert_eq!(notes.len(), 1);

@@ -46,24 +46,8 @@ fn env_for(
     repo: &std::path::Path,
     root: &std::path::Path,
 ) -> Vec<(&'static str, String)> {
-    vec![
-        ("CI_SERVER_URL", gl.url.clone()),
-        ("PREFLIGHT_GITLAB_TOKEN", "tok".into()),
-        ("CI_MERGE_REQUEST_PROJECT_ID", "42".into()),
-        ("CI_MERGE_REQUEST_IID", "7".into()),
-        ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main".into()),
-        ("CI_PROJECT_DIR", repo.display().to_string()),
-        (
-            "PREFLIGHT_CONFIG",
-            builtin_config(root, "CREATE TABLE t (id int);")
-                .display()
-                .to_string(),
-        ),
-        (
-            "PREFLIGHT_ARTIFACTS_DIR",
-            root.join("artifacts").display().to_string(),
-        ),
-    ]
+    let config = builtin_config(root, "CREATE TABLE t (id int);");
+    mr_env(&gl.url, "tok", repo, &config, &root.join("artifacts"))
 }
 
 const HEAD: &[(&str, &str)] = &[("0001_add.sql", "ALTER TABLE t ADD COLUMN c int;")];

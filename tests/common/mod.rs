@@ -65,6 +65,27 @@ pub fn builtin_config(root: &Path, seed_sql: &str) -> PathBuf {
     config
 }
 
+/// The CI variables of an MR pipeline for project 42, MR !7, target branch `main`,
+/// posting to the GitLab double at `gitlab_url` with `token`.
+pub fn mr_env(
+    gitlab_url: &str,
+    token: &str,
+    repo: &Path,
+    config: &Path,
+    artifacts: &Path,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("CI_SERVER_URL", gitlab_url.to_string()),
+        ("PREFLIGHT_GITLAB_TOKEN", token.to_string()),
+        ("CI_MERGE_REQUEST_PROJECT_ID", "42".to_string()),
+        ("CI_MERGE_REQUEST_IID", "7".to_string()),
+        ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main".to_string()),
+        ("CI_PROJECT_DIR", repo.display().to_string()),
+        ("PREFLIGHT_CONFIG", config.display().to_string()),
+        ("PREFLIGHT_ARTIFACTS_DIR", artifacts.display().to_string()),
+    ]
+}
+
 /// `preflight` with only the environment a test gives it (plus PATH and Docker's).
 pub fn preflight(envs: &[(&str, String)], args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_preflight"));
