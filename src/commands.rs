@@ -2,7 +2,7 @@
 //! its arguments into a plan, runs the job and says where everything went.
 
 use crate::cli::{DemoArgs, RunArgs};
-use crate::config::{Plan, PlanError};
+use crate::config::Plan;
 use crate::exit::Outcome;
 use crate::job;
 use tokio_util::sync::CancellationToken;
@@ -44,8 +44,7 @@ pub async fn run(args: RunArgs, cancel: CancellationToken) -> Outcome {
     let print_only = args.print_only;
     let plan = match Plan::for_run(args) {
         Ok(plan) => plan,
-        Err(e @ (PlanError::Missing(_) | PlanError::Invalid(_) | PlanError::BadUrl { .. }))
-        | Err(e @ (PlanError::ReadConfig { .. } | PlanError::ParseConfig { .. })) => {
+        Err(e) => {
             eprintln!("error: {e}");
             return Outcome::Usage;
         }

@@ -87,24 +87,10 @@ async fn rehearse_all(
     cancel: &CancellationToken,
 ) {
     let infra_report = |report: &mut RunReport, e: String| {
-        for w in work {
-            report.databases.push(crate::report::DatabaseReport {
-                name: w.db.name.clone(),
-                layout: Some(w.layout),
-                clone: None,
-                migrations: w
-                    .migrations
-                    .iter()
-                    .map(|m| {
-                        crate::report::MigrationReport::skipped(
-                            m.name().into(),
-                            m.path.display().to_string(),
-                        )
-                    })
-                    .collect(),
-                error: Some(e.clone()),
-            });
-        }
+        let reports = work
+            .iter()
+            .map(|w| rehearsal::not_started(w, Some(e.clone())));
+        report.databases.extend(reports);
     };
     let docker = match sandbox::connect_docker().await {
         Ok(d) => d,

@@ -100,6 +100,34 @@ fn stage(dir: &Path, migrations: &[Migration]) -> Result<Vec<String>, String> {
         .collect()
 }
 
+fn empty_report(work: &DatabaseWork) -> DatabaseReport {
+    DatabaseReport {
+        name: work.db.name.clone(),
+        layout: Some(work.layout),
+        clone: None,
+        migrations: Vec::new(),
+        error: None,
+    }
+}
+
+/// The report of a database whose rehearsal never started: every migration skipped.
+pub fn not_started(work: &DatabaseWork, error: Option<String>) -> DatabaseReport {
+    let mut report = empty_report(work);
+    report.error = error;
+    skip_rest(&mut report, work);
+    report
+}
+
+/// Lists every migration that did not run as skipped.
+fn skip_rest(report: &mut DatabaseReport, work: &DatabaseWork) {
+    for m in work.migrations.iter().skip(report.migrations.len()) {
+        report.migrations.push(MigrationReport::skipped(
+            m.name().to_string(),
+            m.path.display().to_string(),
+        ));
+    }
+}
+
 /// Rehearses one database; resources go on `teardown`. Infrastructure errors end up in
 /// the report's `error`, so the run still reports what it has.
 pub async fn rehearse(
@@ -107,23 +135,11 @@ pub async fn rehearse(
     work: &DatabaseWork,
     teardown: &mut Teardown,
 ) -> DatabaseReport {
-    let mut report = DatabaseReport {
-        name: work.db.name.clone(),
-        layout: Some(work.layout),
-        clone: None,
-        migrations: Vec::new(),
-        error: None,
-    };
+    let mut report = empty_report(work);
     if let Err(e) = run_all(cx, work, teardown, &mut report).await {
         report.error = Some(e);
     }
-    // Whatever did not run is listed as skipped.
-    for m in work.migrations.iter().skip(report.migrations.len()) {
-        report.migrations.push(MigrationReport::skipped(
-            m.name().to_string(),
-            m.path.display().to_string(),
-        ));
-    }
+    skip_rest(&mut report, work);
     report
 }
 
@@ -267,6 +283,9 @@ async fn rehearse_one(
     let (output_bytes, output_cut) = log.finish().unwrap_or((0, 0));
     let end = end.map_err(|e| e.to_string())?;
     let events = bridge_log.take();
+    for failure in &events.failures {
+        tracing::warn!("bridge: a box session could not reach the clone: {failure}");
+    }
     let measured = observer.after().await.map_err(|e| e.to_string())?;
 
     let outcome = match end {

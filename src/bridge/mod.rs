@@ -43,7 +43,6 @@ pub struct ServerError {
 struct LogState {
     live_pids: BTreeSet<i32>,
     errors: Vec<ServerError>,
-    sessions: u64,
     failures: Vec<String>,
 }
 
@@ -57,7 +56,6 @@ pub struct BridgeLog {
 #[derive(Debug, Default)]
 pub struct BridgeEvents {
     pub errors: Vec<ServerError>,
-    pub sessions: u64,
     /// Sessions the bridge could not connect (clone down, login refused).
     pub failures: Vec<String>,
 }
@@ -76,16 +74,12 @@ impl BridgeLog {
     pub fn take(&self) -> BridgeEvents {
         self.with(|s| BridgeEvents {
             errors: std::mem::take(&mut s.errors),
-            sessions: std::mem::take(&mut s.sessions),
             failures: std::mem::take(&mut s.failures),
         })
     }
 
     fn session_started(&self, pid: i32) {
-        self.with(|s| {
-            s.live_pids.insert(pid);
-            s.sessions += 1;
-        });
+        self.with(|s| s.live_pids.insert(pid));
     }
 
     fn session_ended(&self, pid: Option<i32>) {

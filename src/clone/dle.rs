@@ -60,7 +60,12 @@ struct ErrorBody {
 }
 
 impl DleEngine {
-    pub fn new(base: Url, token: Secret) -> Self {
+    pub fn new(mut base: Url, token: Secret) -> Self {
+        // A base without a trailing slash would lose its last path segment on join
+        // (`http://host/dle` + `clone` = `http://host/clone`).
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
         DleEngine {
             base,
             token,
@@ -72,7 +77,9 @@ impl DleEngine {
     }
 
     fn url(&self, path: &str) -> Url {
-        self.base.join(path).unwrap_or_else(|_| self.base.clone())
+        self.base
+            .join(path)
+            .expect("a relative path always joins onto an http(s) URL")
     }
 
     fn unreachable(&self, e: reqwest::Error) -> CloneError {
@@ -260,6 +267,20 @@ mod tests {
             d = next_delay(d);
         }
         assert_eq!(d, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn paths_keep_the_base_prefix() {
+        let e = DleEngine::new(
+            "http://127.0.0.1:2345/dle".parse().unwrap(),
+            Secret::new("t"),
+        );
+        assert_eq!(
+            e.url("clone/x").as_str(),
+            "http://127.0.0.1:2345/dle/clone/x"
+        );
+        let e = DleEngine::new("http://127.0.0.1:2345".parse().unwrap(), Secret::new("t"));
+        assert_eq!(e.url("clone").as_str(), "http://127.0.0.1:2345/clone");
     }
 
     #[test]
