@@ -1,6 +1,7 @@
-//! The command line: `preflight run` (the CI job) and `preflight demo` (the same job on
-//! built-in defaults). Flags win over CI variables (read through `env = ...`), which
-//! win over the configuration file.
+//! The command line: `preflight run` (the CI job), `preflight demo` (the same job on
+//! built-in defaults), `preflight engine serve` (the clone engine service) and
+//! `preflight bench clones` (its benchmark). Flags win over CI variables (read through
+//! `env = ...`), which win over the configuration file.
 
 use crate::secret::Secret;
 use clap::{Args, Parser, Subcommand};
@@ -32,6 +33,73 @@ pub enum Command {
     /// Rehearse the bundled example migrations on a generated dataset and print the MR
     /// comment that `run` would post. Needs Docker and PostgreSQL 15, nothing else.
     Demo(DemoArgs),
+    /// The clone engine service.
+    #[command(subcommand)]
+    Engine(EngineCommand),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EngineCommand {
+    /// Serve the Database Lab clone API: snapshots of the source, thin clones of them
+    /// (btrfs, or full copies elsewhere), one PostgreSQL server per clone.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Engine configuration file (YAML); every key has a default.
+    #[arg(long, env = "PREFLIGHT_ENGINE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on (overrides `listen`).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// The verification token clients send (unless `token_file` is set).
+    #[arg(
+        long,
+        env = "PREFLIGHT_ENGINE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<Secret>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Clone-ready and reset times per backend and dataset size, and 8 creations at once.
+    Clones(BenchClonesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchClonesArgs {
+    /// Dataset sizes in GB.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![0.1, 1.0, 5.0])]
+    pub sizes: Vec<f64>,
+
+    /// Runs per measurement.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+
+    /// Backends to measure (btrfs needs a btrfs pool: --btrfs-dir or ops/btrfs-pool.sh).
+    #[arg(long, value_delimiter = ',', default_values_t = vec!["btrfs".to_string(), "copy".to_string()])]
+    pub backends: Vec<String>,
+
+    /// A directory on btrfs for the btrfs pools (default: a loop file made and removed
+    /// by the benchmark, which needs root and btrfs-progs).
+    #[arg(long, value_name = "DIR")]
+    pub btrfs_dir: Option<PathBuf>,
+
+    /// A directory on a filesystem without copy-on-write for the copy pools.
+    #[arg(long, value_name = "DIR")]
+    pub copy_dir: Option<PathBuf>,
+
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,8 +1,10 @@
 //! The subcommands as library functions, so the binary stays a thin shell: each turns
 //! its arguments into a plan, runs the job and says where everything went.
 
-use crate::cli::{DemoArgs, RunArgs};
+use crate::cli::{BenchClonesArgs, DemoArgs, RunArgs, ServeArgs};
 use crate::config::Plan;
+use crate::engine::config::EngineConfig;
+use crate::engine::serve;
 use crate::exit::Outcome;
 use crate::job;
 use tokio_util::sync::CancellationToken;
@@ -111,6 +113,53 @@ pub async fn demo(args: DemoArgs, cancel: CancellationToken) -> Outcome {
         Err(e) => {
             eprintln!("error: {e}");
             Outcome::Usage
+        }
+    }
+}
+
+/// `preflight engine serve`.
+pub async fn engine_serve(args: ServeArgs, cancel: CancellationToken) -> Outcome {
+    let mut cfg = match &args.config {
+        Some(path) => match EngineConfig::from_file(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Outcome::Usage;
+            }
+        },
+        None => EngineConfig::default(),
+    };
+    if let Some(listen) = args.listen {
+        cfg.listen = listen;
+    }
+    let token = match serve::load_token(&cfg, args.token) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Outcome::Usage;
+        }
+    };
+    let result = serve::serve(cfg, token, cancel, |addr| {
+        // Scripts (and the tests) read the address from this line.
+        eprintln!("preflight engine: listening on {addr}");
+    })
+    .await;
+    match result {
+        Ok(()) => Outcome::Success,
+        Err(e) => {
+            eprintln!("error: {e}");
+            Outcome::Infrastructure
+        }
+    }
+}
+
+/// `preflight bench clones`.
+pub async fn bench_clones(args: BenchClonesArgs, cancel: CancellationToken) -> Outcome {
+    match crate::bench::clones::run(args, cancel).await {
+        Ok(()) => Outcome::Success,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Outcome::Infrastructure
         }
     }
 }

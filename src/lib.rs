@@ -5,16 +5,19 @@
 //! The binary is a thin shell over [`commands`]: it parses the command line, and each
 //! command builds a validated [`config::Plan`] and hands it to the [`job`].
 
+pub mod bench;
 pub mod bridge;
 pub mod cli;
 pub mod clone;
 pub mod commands;
 pub mod config;
+pub mod engine;
 pub mod exit;
 pub mod gitlab;
 pub mod job;
 pub mod migrations;
 pub mod observe;
+pub mod pg;
 pub mod rehearsal;
 pub mod report;
 pub mod sandbox;

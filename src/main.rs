@@ -2,7 +2,7 @@
 //! cancellation token, run the subcommand, exit with its documented code.
 
 use clap::Parser;
-use preflight::cli::{Cli, Command};
+use preflight::cli::{BenchCommand, Cli, Command, EngineCommand};
 use preflight::commands;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -42,6 +42,12 @@ fn main() -> ExitCode {
         let outcome = match cli.command {
             Command::Run(args) => commands::run(*args, cancel).await,
             Command::Demo(args) => commands::demo(args, cancel).await,
+            Command::Engine(EngineCommand::Serve(args)) => {
+                commands::engine_serve(args, cancel).await
+            }
+            Command::Bench(BenchCommand::Clones(args)) => {
+                commands::bench_clones(args, cancel).await
+            }
         };
         ExitCode::from(outcome)
     })

@@ -110,7 +110,7 @@ async fn an_unreachable_clone_engine_is_named_with_its_address() {
     );
     assert!(!err.contains("engine-secret-token"));
     let run = run_id(&root.path().join("artifacts"));
-    assert_nothing_left(&run, &root.path().join("engine")).await;
+    assert_no_box_or_run_dir(&run).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -138,7 +138,7 @@ async fn sigterm_cancels_cleans_up_and_still_posts_a_note() {
     // Wait until the migration runs inside the box.
     let docker = preflight::sandbox::connect_docker().await.unwrap();
     let started = Instant::now();
-    let engine_clones = root.path().join("engine/clones");
+    let engine_clones = clones_dir(&root.path().join("engine"));
     loop {
         let running = std::fs::read_dir(&engine_clones)
             .map(|d| d.count() > 0)

@@ -1,7 +1,7 @@
 //! Clones: the [`CloneEngine`] trait every engine implements, with two engines behind
 //! it: [`dle::DleEngine`], a client for the Database Lab clone API (used with Database
-//! Lab Engine or `preflight engine serve`), and [`builtin::BuiltinEngine`], which runs
-//! in-process for `demo` and the tests.
+//! Lab Engine or `preflight engine serve`), and [`builtin::BuiltinEngine`], the same
+//! engine called in-process for `demo` and runs without an engine URL.
 
 pub mod builtin;
 pub mod dle;
@@ -68,11 +68,6 @@ impl CloneError {
             action: action.into(),
             reason: reason.to_string(),
         }
-    }
-
-    /// A database error with the server's message (tokio-postgres alone says "db error").
-    pub(crate) fn pg(action: impl Into<String>, e: tokio_postgres::Error) -> Self {
-        CloneError::builtin(action, crate::error_chain(&e))
     }
 }
 

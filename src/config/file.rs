@@ -80,7 +80,8 @@ impl Default for BuiltinSection {
     }
 }
 
-/// Where the built-in engine's golden copy comes from.
+/// Where a snapshot's data comes from (the built-in engine's `builtin.source`, and the
+/// engine service's `source`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
 pub enum SourceSection {
@@ -89,10 +90,18 @@ pub enum SourceSection {
         #[serde(default = "default_demo_rows")]
         rows: u64,
     },
+    /// A generated `filler` table of about this many megabytes (benchmarks).
+    Filler { size_mb: u64 },
     /// A SQL file (schema and data) run on an empty database.
     SqlFile { path: PathBuf },
     /// A logical copy (`pg_dump` / `pg_restore`) of a database reachable at this URL.
     Url { url: String },
+    /// A physical copy (`pg_basebackup`) of the whole source server, given as a libpq
+    /// connection string of a role with the REPLICATION attribute.
+    Physical { connstr: String },
+    /// A copy of an existing data directory of a stopped server (or a file-system
+    /// snapshot of a running one).
+    DataDir { path: PathBuf },
 }
 
 fn default_demo_rows() -> u64 {

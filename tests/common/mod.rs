@@ -119,18 +119,24 @@ pub fn run_id(artifacts: &Path) -> String {
     json["run_id"].as_str().unwrap().to_string()
 }
 
-/// Asserts that a run left no box, clone directory, run directory or server process.
+/// Where the in-process engine of [`builtin_config`] keeps its clones (database `app`).
+pub fn clones_dir(engine_dir: &Path) -> PathBuf {
+    engine_dir.join("pool-app").join("clones")
+}
+
+/// No box, run directory, clone directory or clone server of this run is left.
 pub async fn assert_nothing_left(run_id: &str, engine_dir: &Path) {
+    assert_no_box_or_run_dir(run_id).await;
+    assert_no_clones(engine_dir);
+}
+
+/// No box and no run directory (bridge socket, staged migrations) of this run is left.
+pub async fn assert_no_box_or_run_dir(run_id: &str) {
     let docker = preflight::sandbox::connect_docker().await.unwrap();
     let boxes = preflight::sandbox::boxes_of_run(&docker, run_id)
         .await
         .unwrap();
     assert!(boxes.is_empty(), "boxes left behind: {boxes:?}");
-    let clones = engine_dir.join("clones");
-    let left: Vec<_> = std::fs::read_dir(&clones)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "clone directories left behind: {left:?}");
     assert!(
         !std::env::temp_dir()
             .join("preflight-runs")
@@ -138,6 +144,20 @@ pub async fn assert_nothing_left(run_id: &str, engine_dir: &Path) {
             .exists(),
         "run directory (bridge socket, staged migrations) left behind"
     );
+}
+
+/// The in-process engine's pool has no clone directory and no clone server running.
+pub fn assert_no_clones(engine_dir: &Path) {
+    let clones = clones_dir(engine_dir);
+    assert!(
+        clones.is_dir(),
+        "{} is missing: did the engine's layout change?",
+        clones.display()
+    );
+    let left: Vec<_> = std::fs::read_dir(&clones)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "clone directories left behind: {left:?}");
     let ps = Command::new("pgrep")
         .args(["-f", &clones.display().to_string()])
         .output()

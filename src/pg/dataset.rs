@@ -1,6 +1,7 @@
-//! The demo dataset: about `rows` accounts and a fifth as many orders, shaped like a
-//! small production database. A few e-mail addresses repeat, so a migration that adds
-//! a unique constraint on them fails the way it would in production.
+//! Generated datasets. The demo dataset: about `rows` accounts and a fifth as many
+//! orders, shaped like a small production database; a few e-mail addresses repeat, so a
+//! migration that adds a unique constraint on them fails the way it would in
+//! production. The filler dataset: a table of about a given size, for benchmarks.
 
 /// SQL that creates and fills the demo tables (run as the data owner).
 pub fn demo_sql(rows: u64) -> String {
@@ -30,5 +31,19 @@ pub fn demo_sql(rows: u64) -> String {
                 timestamptz '2026-01-01' - g * interval '1 second'
          FROM generate_series(1, {orders}) AS g;
          ANALYZE;"
+    )
+}
+
+/// Bytes one filler row takes on disk (960 bytes of text plus tuple and page overhead).
+const FILLER_ROW_BYTES: u64 = 1_000;
+
+/// SQL that creates a `filler` table of about `size_mb` megabytes.
+pub fn filler_sql(size_mb: u64) -> String {
+    let rows = (size_mb * 1_000_000 / FILLER_ROW_BYTES).max(1);
+    format!(
+        "CREATE TABLE filler (id bigint PRIMARY KEY, payload text NOT NULL) \
+             WITH (autovacuum_enabled = off);
+         INSERT INTO filler SELECT g, repeat(md5(g::text), 30) FROM generate_series(1, {rows}) AS g;
+         ANALYZE filler;"
     )
 }

@@ -1,0 +1,130 @@
+//! The engine service's configuration file (YAML), with defaults for every key. Unknown
+//! keys are an error. The verification token comes from the environment
+//! (`PREFLIGHT_ENGINE_TOKEN`) or a file, never from the configuration itself.
+
+use super::storage::BackendChoice;
+use crate::config::file::SourceSection;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Address the API listens on.
+    pub listen: String,
+    /// A file holding the verification token (else `PREFLIGHT_ENGINE_TOKEN`).
+    pub token_file: Option<PathBuf>,
+    /// The pool directory: snapshots, clones and the engine's state.
+    pub pool_dir: PathBuf,
+    /// `auto` (btrfs when the pool is on btrfs, else copy), `btrfs` or `copy`.
+    pub backend: BackendChoice,
+    pub pg_bin_dir: PathBuf,
+    /// Where snapshot data comes from.
+    pub source: SourceSection,
+    /// The database a logical source is loaded into, and the preprocessing hook runs on.
+    pub db_name: String,
+    /// SQL files run (in name order) on new data before it becomes a snapshot.
+    pub preprocess_dir: Option<PathBuf>,
+    /// Build a new snapshot this often (none: only on request).
+    #[serde(with = "humantime_serde")]
+    pub refresh_every: Option<Duration>,
+    /// Snapshots to keep; older ones go once no clone uses them.
+    pub keep_snapshots: usize,
+    /// The private address clones listen on, and the host the API reports.
+    pub clone_address: String,
+    /// Clone ports, inclusive.
+    pub port_range: (u16, u16),
+    pub max_clones: usize,
+    /// Refuse new clones when the pool has less free space than this many bytes.
+    pub free_space_floor_bytes: u64,
+    /// Destroy clones without sessions for this long.
+    #[serde(with = "humantime_serde")]
+    pub max_idle: Duration,
+    /// Destroy clones this old, whatever they do.
+    #[serde(with = "humantime_serde")]
+    pub max_lifetime: Duration,
+    /// How often idle and lifetime limits are checked.
+    #[serde(with = "humantime_serde")]
+    pub expiry_check_every: Duration,
+    /// How long a clone may take to start before it is FATAL.
+    #[serde(with = "humantime_serde")]
+    pub clone_start_timeout: Duration,
+    /// On start, adopt healthy clones of an earlier run (the service) or remove them all
+    /// (an engine inside a short-lived process).
+    pub adopt_clones: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            listen: "127.0.0.1:2345".into(),
+            token_file: None,
+            pool_dir: PathBuf::from("/var/lib/preflight-engine"),
+            backend: BackendChoice::Auto,
+            pg_bin_dir: PathBuf::from("/usr/lib/postgresql/15/bin"),
+            source: SourceSection::default(),
+            db_name: "app".into(),
+            preprocess_dir: None,
+            refresh_every: None,
+            keep_snapshots: 2,
+            clone_address: "127.0.0.1".into(),
+            port_range: (6000, 6099),
+            max_clones: 32,
+            free_space_floor_bytes: 1 << 30,
+            max_idle: Duration::from_secs(2 * 3600),
+            max_lifetime: Duration::from_secs(24 * 3600),
+            expiry_check_every: Duration::from_secs(30),
+            clone_start_timeout: Duration::from_secs(60),
+            adopt_clones: true,
+        }
+    }
+}
+
+impl EngineConfig {
+    pub fn from_file(path: &std::path::Path) -> Result<EngineConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "cannot read the engine configuration {}: {e}",
+                path.display()
+            )
+        })?;
+        let config: EngineConfig = serde_yaml::from_str(&text).map_err(|e| {
+            format!(
+                "the engine configuration {} is not valid: {e}",
+                path.display()
+            )
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        let (lo, hi) = self.port_range;
+        if lo == 0 || lo > hi {
+            return Err(format!(
+                "port_range [{lo}, {hi}] is empty; give the first and last port, e.g. [6000, 6099]"
+            ));
+        }
+        if self.max_clones == 0 {
+            return Err("max_clones must be at least 1".into());
+        }
+        if self.keep_snapshots == 0 {
+            return Err("keep_snapshots must be at least 1".into());
+        }
+        self.clone_address
+            .parse::<std::net::IpAddr>()
+            .map_err(|_| {
+                format!(
+                    "clone_address {:?} is not an IP address",
+                    self.clone_address
+                )
+            })?;
+        Ok(())
+    }
+
+    /// The ports of the range, in order.
+    pub fn ports(&self) -> std::ops::RangeInclusive<u16> {
+        self.port_range.0..=self.port_range.1
+    }
+}

@@ -1,0 +1,266 @@
+//! The clone engine: snapshots of a PostgreSQL data directory and thin clones of them,
+//! one PostgreSQL server per clone, served over the Database Lab clone API
+//! (`preflight engine serve`, see [`api`]) or used in-process by `preflight demo`
+//! ([`crate::clone::builtin`]).
+//!
+//! [`Engine`] is the core both use. It owns a pool directory (see
+//! [`storage::PoolPaths`]) under an exclusive lock, keeps its state in `state.json`
+//! ([`state`]), makes snapshots ([`snapshots`]), runs the clone lifecycle
+//! ([`lifecycle`]), adopts or removes what an earlier run left ([`recovery`]) and expires
+//! idle and old clones ([`expiry`]). Slow work runs in tasks tracked for a graceful
+//! shutdown; the API answers at once with the clone in its transitional status.
+
+pub mod api;
+pub mod btrfs_loop;
+pub mod config;
+pub mod expiry;
+pub mod lifecycle;
+pub mod metrics;
+pub mod password;
+pub mod recovery;
+pub mod serve;
+pub mod snapshots;
+pub mod state;
+pub mod storage;
+
+use crate::pg::server::{PgServer, RunAs};
+use chrono::{DateTime, Utc};
+use config::EngineConfig;
+use state::State;
+use std::collections::HashMap;
+use std::sync::Arc;
+use storage::{Backend, PoolPaths};
+use thiserror::Error;
+use tokio::sync::Mutex;
+use tokio_util::task::TaskTracker;
+
+/// What the engine refuses or fails at; each maps to one HTTP status and error code.
+#[derive(Debug, Error, Clone)]
+pub enum EngineError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// Out of clones, ports or disk; no snapshot yet.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
+        EngineError::Internal(e.to_string())
+    }
+}
+
+/// How the last snapshot refresh went, for `/status`.
+#[derive(Debug, Clone, Default)]
+pub struct RefreshStatus {
+    pub running: bool,
+    pub last_refresh: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+pub(crate) struct Inner {
+    pub cfg: EngineConfig,
+    pub backend: Backend,
+    pub paths: PoolPaths,
+    pub run_as: RunAs,
+    pub state: Mutex<State>,
+    /// One lock per clone, held by whichever task is creating, resetting or deleting it.
+    pub ops: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    pub tasks: TaskTracker,
+    pub metrics: metrics::Metrics,
+    pub started_at: DateTime<Utc>,
+    pub refresh: Mutex<()>,
+    pub refresh_status: std::sync::Mutex<RefreshStatus>,
+    _pool_lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// The engine; cheap to clone (a handle).
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Engine {
+    /// Opens the pool: takes its lock, loads the state, adopts or removes what an earlier
+    /// run left. Does not build a snapshot (see [`Engine::ensure_snapshot`]).
+    pub async fn open(cfg: EngineConfig) -> Result<Engine, EngineError> {
+        cfg.check().map_err(EngineError::BadRequest)?;
+        let paths = PoolPaths {
+            root: cfg.pool_dir.clone(),
+        };
+        for dir in [
+            paths.root.clone(),
+            paths.snapshots(),
+            paths.clones(),
+            paths.root.join("sockets"),
+        ] {
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                EngineError::Internal(format!(
+                    "cannot create the pool directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let pool_lock = lock_pool(&paths)?;
+        let backend = Backend::for_pool(&paths.root, cfg.backend).map_err(EngineError::internal)?;
+        let run_as = RunAs::detect().map_err(EngineError::internal)?;
+        let state = State::load(&paths.state_file()).map_err(EngineError::Internal)?;
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                cfg,
+                backend,
+                paths,
+                run_as,
+                state: Mutex::new(state),
+                ops: Default::default(),
+                tasks: TaskTracker::new(),
+                metrics: metrics::Metrics::new(),
+                started_at: Utc::now(),
+                refresh: Mutex::new(()),
+                refresh_status: Default::default(),
+                _pool_lock: pool_lock,
+            }),
+        };
+        engine.recover().await?;
+        tracing::info!(
+            pool = %engine.inner.paths.root.display(),
+            backend = engine.backend().name(),
+            "clone engine ready"
+        );
+        Ok(engine)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.cfg
+    }
+
+    /// A copy of the current state.
+    pub async fn state(&self) -> State {
+        self.inner.state.lock().await.clone()
+    }
+
+    /// Persists the state (call with the state lock held, passing the guarded value).
+    pub(crate) fn save(&self, state: &State) -> Result<(), EngineError> {
+        state
+            .save(&self.inner.paths.state_file())
+            .map_err(EngineError::Internal)
+    }
+
+    /// The server of a clone (its data lives in the clone's storage).
+    pub(crate) fn clone_server(&self, id: &str, port: u16) -> PgServer {
+        let dir = self.inner.paths.clone_dir(id);
+        PgServer {
+            bin_dir: self.inner.cfg.pg_bin_dir.clone(),
+            data_dir: dir.join("data"),
+            socket_dir: self.inner.paths.socket_dir(port),
+            log_file: dir.join("server.log"),
+            run_as: self.inner.run_as,
+        }
+    }
+
+    pub(crate) fn op_lock(&self, id: &str) -> Arc<Mutex<()>> {
+        self.inner
+            .ops
+            .lock()
+            .expect("op lock map poisoned")
+            .entry(id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Stops taking work and waits for creations, resets and deletions in flight.
+    /// Clones keep running: the next start adopts them.
+    pub async fn shutdown(&self) {
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+        let state = self.inner.state.lock().await;
+        if let Err(e) = self.save(&state) {
+            tracing::error!(error = %e, "could not save the engine state at shutdown");
+        }
+    }
+
+    /// Stops every clone and removes it (an in-process engine at the end of its run).
+    pub async fn destroy_all(&self) {
+        let ids: Vec<String> = self
+            .inner
+            .state
+            .lock()
+            .await
+            .clones
+            .keys()
+            .cloned()
+            .collect();
+        for id in ids {
+            let _ = self.delete_clone(&id, true).await;
+        }
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+}
+
+impl Engine {
+    /// Removes every clone, every snapshot and the pool directory itself (benchmarks).
+    pub async fn remove_pool(self) {
+        self.destroy_all().await;
+        let state = self.state().await;
+        for s in &state.snapshots {
+            let _ = self.inner.backend.remove(&self.inner.paths.snapshot(&s.id));
+        }
+        let _ = std::fs::remove_dir_all(&self.inner.paths.root);
+    }
+}
+
+/// One engine per pool: a second one would adopt (or remove) the first one's clones.
+fn lock_pool(paths: &PoolPaths) -> Result<nix::fcntl::Flock<std::fs::File>, EngineError> {
+    use std::io::{Read, Seek, Write};
+    let path = paths.lock_file();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| EngineError::Internal(format!("cannot open {}: {e}", path.display())))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            let _ = lock.set_len(0);
+            let _ = lock.rewind();
+            let _ = write!(lock, "{}", std::process::id());
+            Ok(lock)
+        }
+        Err((mut file, _)) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            Err(EngineError::Unavailable(format!(
+                "another clone engine (pid {}) is using the pool {}; stop it or choose another \
+                 pool directory",
+                pid.trim(),
+                paths.root.display()
+            )))
+        }
+    }
+}
+
+impl Engine {
+    pub fn started_at(&self) -> DateTime<Utc> {
+        self.inner.started_at
+    }
+
+    pub fn refresh_status(&self) -> RefreshStatus {
+        self.inner.refresh_status.lock().expect("poisoned").clone()
+    }
+
+    /// The metrics text for `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        let state = self.inner.state.lock().await;
+        self.inner.metrics.render(&state, &self.inner.paths.root)
+    }
+}
