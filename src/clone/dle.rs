@@ -1,6 +1,7 @@
 //! A client for the Database Lab clone API (see shared/reference/dle-api.md): create a
-//! clone, poll until it is `OK` (fast at first, then backing off, within a deadline),
-//! destroy it. The verification token only travels in its header and never appears in
+//! clone, poll until it is `OK` (fast at first, then backing off, within a deadline,
+//! naming the engine's last status when it gives up), destroy it. Connection failures
+//! and 429/5xx answers are retried with backoff. The verification token only travels in its header and never appears in
 //! an error.
 
 use super::{CloneEngine, CloneError, CloneInfo, CloneRequest};
@@ -101,6 +102,37 @@ impl DleEngine {
         }
     }
 
+    /// Sends a request with the token, retrying connection failures and 429/5xx answers
+    /// with backoff for up to [`RETRY_BUDGET`]; answers the response and the attempts.
+    async fn send_retrying(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<(reqwest::Response, u32), CloneError> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let sent = build()
+                .header("Verification-Token", self.token.expose())
+                .send()
+                .await;
+            let transient = match &sent {
+                Ok(rsp) => matches!(rsp.status().as_u16(), 429 | 500 | 502 | 503 | 504),
+                Err(e) => e.is_connect() || e.is_timeout(),
+            };
+            if !transient || started.elapsed() + delay > RETRY_BUDGET {
+                return sent.map(|r| (r, attempts)).map_err(|e| self.unreachable(e));
+            }
+            tracing::warn!(
+                attempt = attempts,
+                "the clone engine did not answer; retrying"
+            );
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+    }
+
     async fn get_clone(&self, id: &str) -> Result<Option<CloneBody>, CloneError> {
         let rsp = self
             .http
@@ -125,9 +157,15 @@ fn port_of(v: &serde_json::Value) -> Option<u16> {
     }
 }
 
-/// Poll delays: 10 ms, growing by half each time, capped at one second.
+/// The first poll comes this soon: built-in clones are ready in a fraction of a second.
+const FIRST_POLL: Duration = Duration::from_millis(5);
+
+/// How long transient failures (connection refused, 429, 5xx) are retried per request.
+const RETRY_BUDGET: Duration = Duration::from_secs(8);
+
+/// Poll delays grow by 30% each time, capped at one second.
 fn next_delay(d: Duration) -> Duration {
-    (d + d / 2).min(Duration::from_secs(1))
+    (d + d * 3 / 10).min(Duration::from_secs(1))
 }
 
 #[async_trait]
@@ -155,19 +193,20 @@ impl CloneEngine for DleEngine {
         if let Some(snap) = &req.snapshot {
             body["snapshot"] = json!({ "id": snap });
         }
-        let rsp = self
-            .http
-            .post(self.url("clone"))
-            .header("Verification-Token", self.token.expose())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
+        let (rsp, attempts) = self
+            .send_retrying(|| self.http.post(self.url("clone")).json(&body))
+            .await?;
         if !rsp.status().is_success() {
-            return Err(self.rejected("POST /clone".into(), rsp).await);
+            let err = self.rejected("POST /clone".into(), rsp).await;
+            // A retried create whose first attempt did arrive finds its own id in use.
+            let ours = attempts > 1
+                && matches!(&err, CloneError::Rejected { status: 400, message, .. } if message.contains("already in use"));
+            if !ours {
+                return Err(err);
+            }
         }
 
-        let mut delay = Duration::from_millis(10);
+        let mut delay = FIRST_POLL;
         let mut last_status: String;
         loop {
             // Transient errors while polling are retried until the deadline.
@@ -233,13 +272,9 @@ impl CloneEngine for DleEngine {
     }
 
     async fn destroy(&self, id: &str) -> Result<(), CloneError> {
-        let rsp = self
-            .http
-            .delete(self.url(&format!("clone/{id}")))
-            .header("Verification-Token", self.token.expose())
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
+        let (rsp, _) = self
+            .send_retrying(|| self.http.delete(self.url(&format!("clone/{id}"))))
+            .await?;
         match rsp.status().as_u16() {
             200..=299 | 404 => Ok(()),
             _ => Err(self.rejected(format!("DELETE /clone/{id}"), rsp).await),
@@ -253,7 +288,7 @@ mod tests {
 
     #[test]
     fn polling_backs_off_to_one_second() {
-        let mut d = Duration::from_millis(10);
+        let mut d = FIRST_POLL;
         let mut total = Duration::ZERO;
         for _ in 0..8 {
             total += d;
@@ -263,7 +298,7 @@ mod tests {
             total < Duration::from_millis(500),
             "fast at first: {total:?}"
         );
-        for _ in 0..20 {
+        for _ in 0..30 {
             d = next_delay(d);
         }
         assert_eq!(d, Duration::from_secs(1));

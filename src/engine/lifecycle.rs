@@ -208,6 +208,11 @@ impl Engine {
             return;
         };
         let result = self.start_server(&record).await;
+        if let Err(reason) = &result {
+            // Clean first, so that a client that sees FATAL never finds its storage.
+            tracing::error!(clone = %id, %reason, "clone failed to start");
+            self.remove_storage(id, record.port).await;
+        }
         let mut state = self.inner.state.lock().await;
         let Some(entry) = state.clones.get_mut(id) else {
             return;
@@ -222,15 +227,11 @@ impl Engine {
             }
             Ok(()) => {}
             Err(reason) => {
-                tracing::error!(clone = %id, %reason, "clone failed to start");
                 entry.status = Status {
                     code: StatusCode::Fatal,
                     message: format!("Cloning failure: {reason}"),
                 };
-                let port = entry.port.take();
-                drop(state);
-                self.remove_storage(id, port).await;
-                state = self.inner.state.lock().await;
+                entry.port = None;
             }
         }
         if let Err(e) = self.save(&state) {

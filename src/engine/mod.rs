@@ -214,6 +214,7 @@ impl Engine {
         for s in &state.snapshots {
             let _ = self.inner.backend.remove(&self.inner.paths.snapshot(&s.id));
         }
+        let _ = std::fs::remove_dir_all(self.inner.paths.sockets());
         let _ = std::fs::remove_dir_all(&self.inner.paths.root);
     }
 }

@@ -71,9 +71,9 @@ impl Engine {
             .values()
             .filter_map(|c| c.port.map(|p| p.to_string()))
             .collect();
-        for entry in read_names(&paths.root.join("sockets")) {
+        for entry in read_names(&paths.sockets()) {
             if !ports.contains(&entry) {
-                let _ = std::fs::remove_dir_all(paths.root.join("sockets").join(entry));
+                let _ = std::fs::remove_dir_all(paths.sockets().join(entry));
             }
         }
         for entry in read_names(&paths.snapshots()) {

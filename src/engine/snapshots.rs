@@ -124,16 +124,16 @@ impl Engine {
         let server = PgServer {
             bin_dir: cfg.pg_bin_dir.clone(),
             data_dir: building.join("data"),
-            socket_dir: building.join("sock"),
+            socket_dir: self.inner.paths.build_socket_dir(),
             log_file: building.join("build.log"),
             run_as: self.inner.run_as,
         };
         let built = async {
+            let _ = std::fs::remove_dir_all(&server.socket_dir);
             std::fs::create_dir_all(&server.socket_dir).map_err(EngineError::internal)?;
-            self.inner
-                .run_as
-                .own(&building)
-                .map_err(EngineError::internal)?;
+            for dir in [&building, &server.socket_dir] {
+                self.inner.run_as.own(dir).map_err(EngineError::internal)?;
+            }
             let loaded = load(
                 &server,
                 &cfg.source,

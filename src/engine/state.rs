@@ -117,13 +117,14 @@ impl State {
         }
     }
 
-    /// Writes the state to a temporary file and renames it over the old one.
+    /// Writes the state to a temporary file and renames it over the old one. No fsync:
+    /// a crashed engine's writes survive in the page cache, and after a power loss no
+    /// clone server survives either; recovery removes whatever the state no longer lists.
     pub fn save(&self, path: &Path) -> Result<(), String> {
         let dir = path.parent().unwrap_or(Path::new("."));
         let write = || -> std::io::Result<()> {
             let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
             serde_json::to_writer_pretty(&mut tmp, self)?;
-            tmp.as_file().sync_all()?;
             tmp.persist(path)?;
             Ok(())
         };

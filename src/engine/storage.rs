@@ -215,8 +215,24 @@ impl PoolPaths {
     pub fn clone_dir(&self, id: &str) -> PathBuf {
         self.clones().join(id)
     }
+    /// Where servers put their Unix sockets: in the pool, unless its path is too long
+    /// for a socket path (107 bytes), then under /tmp, named after the pool.
+    pub fn sockets(&self) -> PathBuf {
+        let inside = self.root.join("sockets");
+        if inside.as_os_str().len() <= 64 {
+            return inside;
+        }
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.root.as_os_str().as_encoded_bytes());
+        let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        PathBuf::from(format!("/tmp/preflight-engine-{hex}"))
+    }
     pub fn socket_dir(&self, port: u16) -> PathBuf {
-        self.root.join("sockets").join(port.to_string())
+        self.sockets().join(port.to_string())
+    }
+    /// The socket directory of a snapshot being built (one build at a time).
+    pub fn build_socket_dir(&self) -> PathBuf {
+        self.sockets().join("build")
     }
     pub fn state_file(&self) -> PathBuf {
         self.root.join("state.json")

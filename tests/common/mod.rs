@@ -3,6 +3,7 @@
 //! environment, and checks that nothing was left behind.
 #![allow(dead_code)]
 
+pub mod engine;
 pub mod gitlab_double;
 
 use std::path::{Path, PathBuf};
