@@ -73,7 +73,7 @@ impl Engine {
                 req.username
             )));
         }
-        if req.username == SUPERUSER || req.username == crate::pg::load::OWNER_ROLE {
+        if req.username == SUPERUSER || req.username == crate::pg::role::OWNER_ROLE {
             return Err(EngineError::BadRequest(format!(
                 "db.username {:?} is reserved by the engine; choose another",
                 req.username
@@ -86,6 +86,8 @@ impl Engine {
             ));
         }
 
+        // Deliberately slow (4096 rounds): computed before the state lock is taken.
+        let verifier = verifier(req.password.expose());
         let mut state = self.inner.state.lock().await;
         if state.clones.contains_key(&id) {
             return Err(EngineError::BadRequest(format!(
@@ -130,7 +132,7 @@ impl Engine {
             port: Some(port),
             db: DbRecord {
                 username: req.username.clone(),
-                verifier: verifier(req.password.expose()),
+                verifier,
                 restricted: req.restricted,
                 db_name,
             },
@@ -245,16 +247,26 @@ impl Engine {
         let dir = self.inner.paths.clone_dir(&record.id);
         let backend = self.inner.backend;
         let (snap, target) = (snapshot.clone(), dir.clone());
+        let t = Instant::now();
         tokio::task::spawn_blocking(move || backend.clone_from(&snap, &target))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
+        let storage_ms = t.elapsed().as_millis();
         let server = self.clone_server(&record.id, port);
         std::fs::create_dir_all(&server.socket_dir).map_err(|e| e.to_string())?;
-        self.inner
-            .run_as
-            .own(&server.socket_dir)
-            .map_err(|e| e.to_string())?;
+        std::os::unix::fs::chown(
+            &server.socket_dir,
+            Some(self.inner.run_as.uid),
+            Some(self.inner.run_as.gid),
+        )
+        .map_err(|e| {
+            format!(
+                "hand {} to the server user: {e}",
+                server.socket_dir.display()
+            )
+        })?;
+        let t = Instant::now();
         server
             .start(
                 port,
@@ -264,6 +276,8 @@ impl Engine {
             )
             .await
             .map_err(|e| e.to_string())?;
+        let start_ms = t.elapsed().as_millis();
+        let t = Instant::now();
         let db = server
             .connect(port, &record.db.db_name)
             .await
@@ -276,7 +290,15 @@ impl Engine {
             record.db.restricted,
         )
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        tracing::debug!(
+            clone = %record.id,
+            storage_ms,
+            start_ms,
+            grant_ms = t.elapsed().as_millis(),
+            "clone phases"
+        );
+        Ok(())
     }
 
     /// Stops a clone's server and removes its storage and socket directory.

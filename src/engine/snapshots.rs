@@ -21,7 +21,7 @@ pub fn source_key(
     preprocess_dir: Option<&Path>,
 ) -> Result<String, EngineError> {
     let mut h = Sha256::new();
-    h.update(b"snapshot-v2\0");
+    h.update(b"snapshot-v3\0");
     h.update(db_name.as_bytes());
     let read = |path: &Path| {
         std::fs::read(path)

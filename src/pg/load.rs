@@ -3,20 +3,18 @@
 //! the data owner role; a physical one (`pg_basebackup`, or a copy of a data directory)
 //! is copied and given preflight's own server settings and authentication rules. Then
 //! the server is started on its socket alone (crash recovery runs here, never in a
-//! clone), the preprocessing hook's SQL files run in name order (to mask data), and a
-//! checkpoint and a clean shutdown leave a directory a clone starts from without
-//! recovery.
+//! clone), the preprocessing hook's SQL files run in name order (to mask data), the data
+//! is handed to the owner role clones take over, and a checkpoint and a clean shutdown
+//! leave a directory a clone starts from without recovery.
 
 use super::dataset::{demo_sql, filler_sql};
+use super::role::{prepare_owner, OWNER_ROLE};
 use super::server::{free_port, PgServer, StopMode, SUPERUSER};
 use super::PgError;
 use crate::config::file::SourceSection;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-
-/// The role that owns the data of a logical source; clones hand it to the requester.
-pub const OWNER_ROLE: &str = "preflight_owner";
 
 /// What a load produced.
 #[derive(Debug, Clone)]
@@ -86,6 +84,7 @@ pub async fn load(
                 .map_err(|e| PgError::pg("analyze the loaded data", e))?;
         }
         preprocess(server, port, db_name, preprocess_dir).await?;
+        prepare_owner(&server.connect(port, db_name).await?).await?;
         finish(server, port).await
     }
     .await;
