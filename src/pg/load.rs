@@ -69,8 +69,18 @@ pub async fn load(
         }
     };
     let port = free_port()?;
-    // Building is not what users wait for; durability during it is not needed either.
-    let build_settings = [("fsync", "off"), ("full_page_writes", "off")];
+    // Durability while building is not needed (a failed build is thrown away). A logical
+    // load also skips WAL for the tables it creates (wal_level minimal), so the snapshot
+    // holds the data and little else; a physical copy must replay its WAL at its level.
+    let mut build_settings = vec![("fsync", "off"), ("full_page_writes", "off")];
+    if logical {
+        build_settings.extend([
+            ("wal_level", "minimal"),
+            ("max_wal_senders", "0"),
+            ("min_wal_size", "32MB"),
+            ("max_wal_size", "256MB"),
+        ]);
+    }
     server
         .start(port, "", &build_settings, Duration::from_secs(600))
         .await?;
@@ -84,7 +94,12 @@ pub async fn load(
                 .map_err(|e| PgError::pg("analyze the loaded data", e))?;
         }
         preprocess(server, port, db_name, preprocess_dir).await?;
-        prepare_owner(&server.connect(port, db_name).await?).await?;
+        let db = server.connect(port, db_name).await?;
+        // The observers read pg_stat_statements; a physical copy may not have it yet.
+        db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            .await
+            .map_err(|e| PgError::pg("create the pg_stat_statements extension", e))?;
+        prepare_owner(&db).await?;
         finish(server, port).await
     }
     .await;
