@@ -1,6 +1,6 @@
 //! The job: one run of a plan from start to finish. Find the migrations, get an engine
-//! and Docker, rehearse each database, write the full report, post the public summary,
-//! and always clean up. Returns the [`Outcome`] the exit code is made from.
+//! and Docker, rehearse each database, write the full report, post the public summary
+//! through the leak gate, and always clean up. Returns the [`Outcome`] the exit code is made from.
 
 use crate::clone::builtin::BuiltinEngine;
 use crate::clone::dle::DleEngine;
@@ -10,7 +10,8 @@ use crate::exit::Outcome;
 use crate::gitlab::{client::GitlabNotes, upsert_note, NoteAction};
 use crate::migrations::{discover, select_new, selection::base_commit};
 use crate::rehearsal::{self, DatabaseWork};
-use crate::report::{PublicSummary, Renderer, RunReport, SourceWords};
+use crate::report::gate::{gate, Gated, Vocabulary, REPORT_WITHHELD};
+use crate::report::{PublicSummary, Renderer, RunReport, SourceWords, NOTE_MARKER};
 use crate::sandbox;
 use crate::teardown::Teardown;
 use std::path::{Path, PathBuf};
@@ -152,6 +153,35 @@ async fn publish(plan: &Plan, note: &str) -> Result<(), String> {
     }
 }
 
+/// The words the leak gate lets through: the summary template's, the closed
+/// vocabularies', the MR's migrations (text and file names) and trusted configuration's.
+fn vocabulary(plan: &Plan, work: &[DatabaseWork], renderer: &Renderer) -> Vocabulary {
+    let mut vocab = Vocabulary::default().with_closed_vocabularies();
+    vocab.add_template(renderer.summary_source());
+    for m in work.iter().flat_map(|w| &w.migrations) {
+        vocab.add_text(&m.sql);
+        vocab.add_text(&m.entry);
+        vocab.add_text(&m.path.to_string_lossy());
+    }
+    for db in &plan.databases {
+        vocab.add_text(&db.name);
+        vocab.add_text(&db.db_name);
+    }
+    for trusted in [&plan.job_url, &plan.head_sha].into_iter().flatten() {
+        vocab.add_text(trusted);
+    }
+    vocab.add_text(NOTE_MARKER);
+    vocab
+}
+
+/// Runs the gate; a panic inside it counts as a failure (fail closed).
+fn gate_note(rendered: &str, vocab: &Vocabulary, renderer: &Renderer) -> Result<Gated, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        gate(rendered, vocab, renderer.gate_texts())
+    }))
+    .unwrap_or_else(|_| Err("the leak gate panicked".into()))
+}
+
 /// Runs the plan. `Err` only for problems found before anything started (exit 2).
 pub async fn run(plan: Plan, cancel: CancellationToken) -> Result<JobResult, String> {
     let (base, work) = find_work(&plan)?;
@@ -168,6 +198,8 @@ pub async fn run(plan: Plan, cancel: CancellationToken) -> Result<JobResult, Str
         job_url: plan.job_url.clone(),
         databases: Vec::new(),
         cancelled: false,
+        withheld: Vec::new(),
+        gate_error: None,
     };
     let pending: usize = work.iter().map(|w| w.migrations.len()).sum();
     if pending > 0 {
@@ -188,6 +220,26 @@ pub async fn run(plan: Plan, cancel: CancellationToken) -> Result<JobResult, Str
         eprintln!("error: {e}");
     }
 
+    let summary = PublicSummary::build(&report, &words);
+    let note = match renderer.summary(&summary) {
+        Ok(rendered) => gate_note(&rendered, &vocabulary(&plan, &work, &renderer), &renderer),
+        Err(e) => Err(e.to_string()),
+    };
+    let note = match note {
+        Ok(gated) => {
+            for w in &gated.withheld {
+                tracing::warn!(line = w.line, words = ?w.words, "the leak gate withheld an item of the MR note");
+            }
+            report.withheld = gated.withheld;
+            gated.note
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the leak gate failed; posting only the fixed 'withheld' note");
+            report.gate_error = Some(e);
+            format!("{NOTE_MARKER}\n{REPORT_WITHHELD}")
+        }
+    };
+
     let full_md = renderer.full(&report).map_err(|e| e.to_string())?;
     let full_report = match write_artifacts(&plan.artifacts_dir, &report, &full_md) {
         Ok(p) => Some(p),
@@ -205,8 +257,6 @@ pub async fn run(plan: Plan, cancel: CancellationToken) -> Result<JobResult, Str
         );
     }
 
-    let summary = PublicSummary::build(&report, &words);
-    let note = renderer.summary(&summary).map_err(|e| e.to_string())?;
     if let Err(e) = publish(&plan, &note).await {
         eprintln!("error: could not post the summary: {e}");
         outcome = Outcome::Infrastructure;

@@ -106,6 +106,8 @@ fn public_note_carries_no_server_text_and_only_source_names() {
             error: None,
         }],
         cancelled: false,
+        withheld: vec![],
+        gate_error: None,
     };
     let summary = PublicSummary::build(&report, &SourceWords::from_sources(sources));
     let note = Renderer::new(None).unwrap().summary(&summary).unwrap();

@@ -16,6 +16,18 @@ pub enum LockMode {
 }
 
 impl LockMode {
+    /// Every mode, weakest first.
+    pub const ALL: [LockMode; 8] = [
+        LockMode::AccessShare,
+        LockMode::RowShare,
+        LockMode::RowExclusive,
+        LockMode::ShareUpdateExclusive,
+        LockMode::Share,
+        LockMode::ShareRowExclusive,
+        LockMode::Exclusive,
+        LockMode::AccessExclusive,
+    ];
+
     /// Parses `pg_locks.mode` (`AccessExclusiveLock`, ...).
     pub fn from_pg(mode: &str) -> Option<LockMode> {
         Some(match mode {

@@ -1,7 +1,9 @@
 //! Reports: one result ([`model::RunReport`]), two renderings. The full report goes to
 //! the artifacts and the job log; the public summary ([`public::PublicSummary`]) is the
-//! only thing posted on the MR. Wording lives in the templates ([`render`]).
+//! only thing posted on the MR, after the leak gate ([`gate`]) has checked every item of
+//! its rendering. Wording lives in the templates ([`render`]).
 
+pub mod gate;
 pub mod model;
 pub mod public;
 pub mod render;

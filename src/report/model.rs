@@ -18,6 +18,10 @@ pub struct RunReport {
     pub job_url: Option<String>,
     pub databases: Vec<DatabaseReport>,
     pub cancelled: bool,
+    /// Items the leak gate withheld from the MR note, and the words why.
+    pub withheld: Vec<super::gate::Withheld>,
+    /// Why the gate could not run, when it failed closed.
+    pub gate_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

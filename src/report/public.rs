@@ -187,6 +187,9 @@ fn statement(s: &StatementStat, words: &SourceWords) -> PublicStatement {
     }
 }
 
+/// Every result a migration row can show (a closed vocabulary of the leak gate).
+pub const RESULTS: &[&str] = &["success", "failure", "timeout", "skipped"];
+
 fn result_name(o: MigrationOutcome) -> &'static str {
     match o {
         MigrationOutcome::Succeeded => "success",

@@ -3,6 +3,7 @@
 //! them). Undefined variables are errors, and the `md` filter escapes anything that
 //! reaches Markdown.
 
+use super::gate::GateTexts;
 use super::model::RunReport;
 use super::public::PublicSummary;
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use thiserror::Error;
 
 const SUMMARY: &str = "summary.md.tera";
 const FULL: &str = "full.md.tera";
+const GATE: &str = "gate.yml";
 
 #[derive(Debug, Error)]
 pub enum RenderError {
@@ -57,6 +59,20 @@ fn md_escape(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
 
 pub struct Renderer {
     tera: Tera,
+    /// The summary template's source: its words are the gate's template words.
+    summary_source: String,
+    gate_texts: GateTexts,
+}
+
+/// A built-in template, or the file of the same name in `dir`.
+fn template_text(dir: Option<&Path>, name: &str, builtin: &str) -> Result<String, RenderError> {
+    match dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
+        Some(path) => std::fs::read_to_string(&path).map_err(|source| RenderError::Read {
+            path: path.display().to_string(),
+            source,
+        }),
+        None => Ok(builtin.to_string()),
+    }
 }
 
 impl Renderer {
@@ -72,18 +88,30 @@ impl Renderer {
             ),
             (FULL, include_str!("../../report-templates/full.md.tera")),
         ] {
-            let text = match dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
-                Some(path) => {
-                    std::fs::read_to_string(&path).map_err(|source| RenderError::Read {
-                        path: path.display().to_string(),
-                        source,
-                    })?
-                }
-                None => builtin.to_string(),
-            };
+            let text = template_text(dir, name, builtin)?;
             tera.add_raw_template(name, &text).map_err(tera_err)?;
         }
-        Ok(Renderer { tera })
+        let summary_source = template_text(
+            dir,
+            SUMMARY,
+            include_str!("../../report-templates/summary.md.tera"),
+        )?;
+        let gate = template_text(dir, GATE, include_str!("../../report-templates/gate.yml"))?;
+        let gate_texts = serde_yaml::from_str(&gate)
+            .map_err(|e| RenderError::Template(format!("{GATE}: {e}")))?;
+        Ok(Renderer {
+            tera,
+            summary_source,
+            gate_texts,
+        })
+    }
+
+    pub fn summary_source(&self) -> &str {
+        &self.summary_source
+    }
+
+    pub fn gate_texts(&self) -> &GateTexts {
+        &self.gate_texts
     }
 
     pub fn summary(&self, summary: &PublicSummary) -> Result<String, RenderError> {

@@ -117,6 +117,11 @@ const CLASSES: &[(&str, &str)] = &[
     ("XX", "internal_error"),
 ];
 
+/// Every code (or class) and condition name the summary may show.
+pub fn known() -> impl Iterator<Item = (&'static str, &'static str)> {
+    CONDITIONS.iter().chain(CLASSES.iter()).copied()
+}
+
 /// A well-formed SQLSTATE: five characters, digits or upper-case letters.
 pub fn is_sqlstate(code: &str) -> bool {
     code.len() == 5
