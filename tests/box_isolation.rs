@@ -1,7 +1,12 @@
-//! The box has no network: from inside it, a TCP listener this test started on the host
-//! cannot be reached, while the database socket the bridge provides works. A control
-//! container on a bridge network the test created reaches the same listener, so the
-//! test would fail if the box could.
+//! The box has no network. From inside it, none of these can be reached, while the
+//! database socket the bridge provides works:
+//! - a TCP listener this test started on the host (IPv4, and IPv6 on `::1`),
+//! - a TCP listener in a container on a second network this test created,
+//! - a DNS server (a UDP responder) in that container: a lookup gets no answer.
+//! Each listener is shown to work from outside the box (a control container on the
+//! test's network, or this test itself), so the test would fail if the box could reach
+//! it. The box has no interface but loopback. The test aims only at addresses it brought
+//! up itself.
 
 mod common;
 
@@ -44,8 +49,57 @@ async fn exec(
     (end, std::fs::read_to_string(path).unwrap())
 }
 
+/// A DNS query for `name` (type A), sent by perl over UDP to `host:port`; prints
+/// DNS-ANSWERED or DNS-NO-ANSWER.
+fn dns_probe(host: &str, port: u16, name: &str) -> Vec<String> {
+    let labels: String = name
+        .split('.')
+        .map(|l| format!("chr({}).'{l}'.", l.len()))
+        .collect();
+    let script = format!(
+        "use IO::Socket::INET; \
+         my $q = pack('nnnnnn', 0x1234, 0x0100, 1, 0, 0, 0) . {labels} chr(0) . pack('nn', 1, 1); \
+         my $s = IO::Socket::INET->new(PeerAddr => '{host}', PeerPort => {port}, Proto => 'udp') or do {{ print qq(DNS-NO-ANSWER socket: $!\n); exit 0 }}; \
+         send($s, $q, 0) or do {{ print qq(DNS-NO-ANSWER send: $!\n); exit 0 }}; \
+         my $r = ''; my $rin = ''; vec($rin, fileno($s), 1) = 1; \
+         if (select($rin, undef, undef, 3) && recv($s, $r, 512, 0) && length($r)) {{ print qq(DNS-ANSWERED\n) }} else {{ print qq(DNS-NO-ANSWER\n) }}"
+    );
+    vec!["perl".into(), "-e".into(), script]
+}
+
+/// Runs detached in the control container: a TCP listener on 7000 and a UDP responder
+/// on 5353 that answers every datagram with itself (enough to be "an answer").
+const CONTROL_SERVERS: &str = "perl -MIO::Socket::INET -e 'my $t = IO::Socket::INET->new(LocalPort => 7000, Listen => 5, ReuseAddr => 1) or die; while (my $c = $t->accept) { close $c }' & \
+    perl -MIO::Socket::INET -e 'my $u = IO::Socket::INET->new(LocalPort => 5353, Proto => \"udp\") or die; while (1) { my $m; $u->recv($m, 512); $u->send($m) }' & wait";
+
 fn rand_suffix() -> String {
     Secret::generate(8).expose().to_lowercase()
+}
+
+/// Runs a command in an ordinary container (the control), answering its output.
+async fn exec_in_probe(docker: &bollard::Docker, container: &str, cmd: Vec<String>) -> String {
+    let exec = docker
+        .create_exec(
+            container,
+            bollard::exec::CreateExecOptions {
+                cmd: Some(cmd),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut out = String::new();
+    if let bollard::exec::StartExecResults::Attached { mut output, .. } =
+        docker.start_exec(&exec.id, None).await.unwrap()
+    {
+        use futures_util::StreamExt;
+        while let Some(Ok(chunk)) = output.next().await {
+            out.push_str(&chunk.to_string());
+        }
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -134,7 +188,7 @@ async fn box_reaches_the_database_socket_and_nothing_else() {
             }),
             ContainerCreateBody {
                 image: Some(IMAGE.into()),
-                cmd: Some(vec!["sleep".into(), "infinity".into()]),
+                cmd: Some(vec!["bash".into(), "-c".into(), CONTROL_SERVERS.into()]),
                 host_config: Some(HostConfig {
                     network_mode: Some(net.clone()),
                     init: Some(true),
@@ -162,37 +216,7 @@ async fn box_reaches_the_database_socket_and_nothing_else() {
     .unwrap();
 
     let result = async {
-        let probe = tcp_probe(&gateway, port);
-        let exec_in = |container: &str| {
-            let docker = docker.clone();
-            let cmd = probe.clone();
-            let container = container.to_string();
-            async move {
-                let exec = docker
-                    .create_exec(
-                        &container,
-                        bollard::exec::CreateExecOptions {
-                            cmd: Some(cmd),
-                            attach_stdout: Some(true),
-                            attach_stderr: Some(true),
-                            ..Default::default()
-                        },
-                    )
-                    .await
-                    .unwrap();
-                let mut out = String::new();
-                if let bollard::exec::StartExecResults::Attached { mut output, .. } =
-                    docker.start_exec(&exec.id, None).await.unwrap()
-                {
-                    use futures_util::StreamExt;
-                    while let Some(Ok(chunk)) = output.next().await {
-                        out.push_str(&chunk.to_string());
-                    }
-                }
-                out
-            }
-        };
-        let control_out = exec_in(&control.id).await;
+        let control_out = exec_in_probe(&docker, &control.id, tcp_probe(&gateway, port)).await;
         assert!(
             control_out.contains("PROBE-CONNECTED"),
             "control could not reach the listener: {control_out}"
@@ -212,6 +236,92 @@ async fn box_reaches_the_database_socket_and_nothing_else() {
             seen_by_control,
             "no connection came from the box"
         );
+
+        // A listener and a DNS responder in a container on the test's second network.
+        let control_ip = docker
+            .inspect_container(&control.id, None)
+            .await
+            .unwrap()
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|n| n.get(&net).and_then(|e| e.ip_address.clone()))
+            .expect("the control container has an address on the test network");
+        let from_here = async {
+            for _ in 0..50 {
+                if tokio::net::TcpStream::connect((control_ip.as_str(), 7000))
+                    .await
+                    .is_ok()
+                {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        };
+        assert!(
+            from_here.await,
+            "the container's listener works from outside the box"
+        );
+        let control_dns = exec_in_probe(
+            &docker,
+            &control.id,
+            dns_probe(&control_ip, 5353, "preflight-egress.test"),
+        )
+        .await;
+        assert!(
+            control_dns.contains("DNS-ANSWERED"),
+            "the responder answers: {control_dns}"
+        );
+        let (_, box_tcp) = exec(&sandbox, tcp_probe(&control_ip, 7000), vec![], root.path()).await;
+        assert!(
+            box_tcp.contains("PROBE-UNREACHABLE"),
+            "the box reached the container: {box_tcp}"
+        );
+        let (_, box_dns) = exec(
+            &sandbox,
+            dns_probe(&control_ip, 5353, "preflight-egress.test"),
+            vec![],
+            root.path(),
+        )
+        .await;
+        assert!(
+            box_dns.contains("DNS-NO-ANSWER"),
+            "a DNS lookup from the box got an answer: {box_dns}"
+        );
+
+        // IPv6: a listener on the host's ::1 is not the box's ::1, and the box has none.
+        let v6 = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+        let v6_port = v6.local_addr().unwrap().port();
+        let (_, box_v6) = exec(&sandbox, tcp_probe("::1", v6_port), vec![], root.path()).await;
+        assert!(box_v6.contains("PROBE-UNREACHABLE"), "{box_v6}");
+        let (_, interfaces) = exec(
+            &sandbox,
+            vec![
+                "sh".into(),
+                "-c".into(),
+                "tail -n +3 /proc/net/dev | cut -d: -f1; echo V6; cat /proc/net/if_inet6".into(),
+            ],
+            vec![],
+            root.path(),
+        )
+        .await;
+        let names: Vec<&str> = interfaces
+            .lines()
+            .map(str::trim)
+            .take_while(|l| *l != "V6")
+            .collect();
+        assert_eq!(names, vec!["lo"], "the box has only loopback: {interfaces}");
+        let v6_addresses: Vec<&str> = interfaces
+            .lines()
+            .skip_while(|l| l.trim() != "V6")
+            .skip(1)
+            .filter(|l| !l.trim_end().ends_with(" lo"))
+            .collect();
+        assert!(
+            v6_addresses.is_empty(),
+            "no IPv6 address but loopback: {interfaces}"
+        );
+        drop(v6);
 
         let (end, rows) = exec(
             &sandbox,
