@@ -3,6 +3,7 @@
 //! - a TCP listener this test started on the host (IPv4, and IPv6 on `::1`),
 //! - a TCP listener in a container on a second network this test created,
 //! - a DNS server (a UDP responder) in that container: a lookup gets no answer.
+//!
 //! Each listener is shown to work from outside the box (a control container on the
 //! test's network, or this test itself), so the test would fail if the box could reach
 //! it. The box has no interface but loopback. The test aims only at addresses it brought
