@@ -24,10 +24,15 @@ pub struct EngineProc {
     http: reqwest::Client,
 }
 
-/// Writes a configuration: the seed as source, a pool under `dir`, plus `extra` YAML.
+/// Writes a configuration: [`SEED`] as source, a pool under `dir`, plus `extra` YAML.
 pub fn engine_config(dir: &Path, pool: &Path, extra: &str) -> PathBuf {
+    engine_config_seeded(dir, pool, SEED, extra)
+}
+
+/// Writes a configuration with `seed_sql` as the source.
+pub fn engine_config_seeded(dir: &Path, pool: &Path, seed_sql: &str, extra: &str) -> PathBuf {
     let seed = dir.join("engine-seed.sql");
-    std::fs::write(&seed, SEED).unwrap();
+    std::fs::write(&seed, seed_sql).unwrap();
     let config = dir.join("engine.yml");
     std::fs::write(
         &config,
