@@ -13,6 +13,7 @@ mod common;
 
 use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest};
 use bollard::query_parameters::CreateContainerOptions;
+use futures_util::FutureExt;
 use preflight::bridge::{Bridge, Upstream};
 use preflight::clone::builtin::BuiltinEngine;
 use preflight::clone::{CloneEngine, CloneRequest};
@@ -216,7 +217,39 @@ async fn box_reaches_the_database_socket_and_nothing_else() {
     .await
     .unwrap();
 
-    let result = async {
+    // Assertions run inside catch_unwind, so a failing one still cleans up below.
+    let result = std::panic::AssertUnwindSafe(async {
+        // The box as Docker sees it: every hardening setting in place.
+        let inspected = docker.inspect_container(&sandbox.id, None).await.unwrap();
+        let host = inspected.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("none"));
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert_eq!(host.privileged, Some(false));
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+        assert!(host.cap_add.unwrap_or_default().is_empty());
+        assert!(host
+            .security_opt
+            .unwrap_or_default()
+            .iter()
+            .any(|o| o.starts_with("no-new-privileges")));
+        assert!(host.pids_limit.unwrap_or(0) > 0, "a process limit");
+        assert!(host.memory.unwrap_or(0) > 0, "a memory limit");
+        assert!(host.nano_cpus.unwrap_or(0) > 0, "a CPU limit");
+        assert!(host.tmpfs.unwrap_or_default().contains_key("/tmp"));
+        let config = inspected.config.unwrap();
+        assert_eq!(config.user.as_deref(), Some("10001:10001"), "not root");
+        let mounts = inspected.mounts.unwrap_or_default();
+        assert!(
+            mounts.iter().all(|m| m.rw == Some(false)),
+            "every mount read-only: {mounts:?}"
+        );
+        assert!(
+            mounts
+                .iter()
+                .all(|m| !m.source.clone().unwrap_or_default().contains("docker.sock")),
+            "no Docker socket"
+        );
+
         let control_out = exec_in_probe(&docker, &control.id, tcp_probe(&gateway, port)).await;
         assert!(
             control_out.contains("PROBE-CONNECTED"),
@@ -342,7 +375,8 @@ async fn box_reaches_the_database_socket_and_nothing_else() {
             !env.contains(clone.password.expose()),
             "the clone password entered the box"
         );
-    }
+    })
+    .catch_unwind()
     .await;
 
     sandbox.remove().await.unwrap();
@@ -351,5 +385,7 @@ async fn box_reaches_the_database_socket_and_nothing_else() {
     accept_task.abort();
     bridge.stop().await;
     engine.destroy(&id).await.unwrap();
-    result
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
 }

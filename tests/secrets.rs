@@ -30,7 +30,11 @@ fn files_under(dir: &Path, out: &mut Vec<(String, String)>) {
 async fn tokens_appear_nowhere_but_the_authentication_header() {
     let root = tempfile::tempdir().unwrap();
     let pool = root.path().join("pool");
-    let engine = EngineProc::start(root.path(), &pool, "backend: copy\nport_range: [6800, 6819]\n");
+    let engine = EngineProc::start(
+        root.path(),
+        &pool,
+        "backend: copy\nport_range: [6800, 6819]\n",
+    );
     engine.wait_for_snapshot().await;
     let repo = repo_with_migrations(
         root.path(),
@@ -63,8 +67,18 @@ async fn tokens_appear_nowhere_but_the_authentication_header() {
         .map(|(_, t)| t.clone())
         .expect("the migration's output is in the artifacts");
     assert!(box_log.contains("PGHOST=/run/preflight"), "{box_log}");
-    assert!(box_log.contains("No such file"), "no Docker socket in the box: {box_log}");
-    for name in ["CI_JOB_TOKEN", "PREFLIGHT_GITLAB_TOKEN", "PREFLIGHT_ENGINE_TOKEN", "DOCKER_HOST", "PGPASSWORD", "CI_SERVER_URL"] {
+    assert!(
+        box_log.contains("No such file"),
+        "no Docker socket in the box: {box_log}"
+    );
+    for name in [
+        "CI_JOB_TOKEN",
+        "PREFLIGHT_GITLAB_TOKEN",
+        "PREFLIGHT_ENGINE_TOKEN",
+        "DOCKER_HOST",
+        "PGPASSWORD",
+        "CI_SERVER_URL",
+    ] {
         assert!(!box_log.contains(name), "{name} entered the box: {box_log}");
     }
     files.push(("engine log".into(), engine.log_text()));
@@ -86,6 +100,10 @@ async fn tokens_appear_nowhere_but_the_authentication_header() {
                 r.path
             );
         }
-        assert_eq!(r.token.as_deref(), Some(GITLAB_TOKEN), "authenticated by header");
+        assert_eq!(
+            r.token.as_deref(),
+            Some(GITLAB_TOKEN),
+            "authenticated by header"
+        );
     }
 }
