@@ -12,6 +12,7 @@ use crate::migrations::{discover, select_new, selection::base_commit};
 use crate::rehearsal::{self, DatabaseWork};
 use crate::report::gate::{gate, Gated, Vocabulary, REPORT_WITHHELD};
 use crate::report::{PublicSummary, Renderer, RunReport, SourceWords, NOTE_MARKER};
+use crate::runs;
 use crate::sandbox;
 use crate::teardown::Teardown;
 use std::path::{Path, PathBuf};
@@ -71,15 +72,6 @@ async fn make_engine(plan: &Plan, work: &[DatabaseWork]) -> Result<Arc<dyn Clone
     }
 }
 
-fn private_run_dir(run_id: &str) -> Result<PathBuf, String> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join("preflight-runs").join(run_id);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| format!("cannot secure {}: {e}", dir.display()))?;
-    Ok(dir)
-}
-
 /// Rehearses every database; infrastructure errors land in the report.
 async fn rehearse_all(
     plan: &Plan,
@@ -101,7 +93,10 @@ async fn rehearse_all(
         Ok(e) => e,
         Err(e) => return infra_report(report, e),
     };
-    let run_dir = match private_run_dir(&plan.run_id) {
+    for removed in runs::sweep_dead_runs(&docker, &runs::runs_root()).await {
+        tracing::warn!("removed {removed} (left by a crash)");
+    }
+    let run_dir = match runs::RunDir::create(&runs::runs_root(), &plan.run_id) {
         Ok(d) => d,
         Err(e) => return infra_report(report, e),
     };
@@ -111,7 +106,7 @@ async fn rehearse_all(
             plan,
             engine: engine.clone(),
             docker: &docker,
-            run_dir: &run_dir,
+            run_dir: &run_dir.path,
             cancel,
         };
         let db_report = rehearsal::rehearse(&cx, w, &mut teardown).await;
@@ -124,7 +119,7 @@ async fn rehearse_all(
             break;
         }
     }
-    let _ = std::fs::remove_dir_all(&run_dir);
+    drop(run_dir);
 }
 
 fn write_artifacts(dir: &Path, report: &RunReport, full_md: &str) -> Result<PathBuf, String> {

@@ -20,6 +20,7 @@ pub mod observe;
 pub mod pg;
 pub mod rehearsal;
 pub mod report;
+pub mod runs;
 pub mod sandbox;
 pub mod secret;
 pub mod teardown;

@@ -242,9 +242,16 @@ pub async fn remove_container(docker: &Docker, id: &str) -> Result<(), BoxError>
     }
 }
 
-/// Ids of the boxes (running or not) labelled with `run_id`.
-pub async fn boxes_of_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, BoxError> {
-    let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_RUN}={run_id}")])]);
+/// Boxes preflight made (running or not), as (id, run id); `run_id` narrows to one run.
+pub async fn list_boxes(
+    docker: &Docker,
+    run_id: Option<&str>,
+) -> Result<Vec<(String, String)>, BoxError> {
+    let label = match run_id {
+        Some(run) => format!("{LABEL_RUN}={run}"),
+        None => format!("{LABEL_MANAGED}=true"),
+    };
+    let filters = HashMap::from([("label".to_string(), vec![label])]);
     let list = docker
         .list_containers(Some(ListContainersOptions {
             all: true,
@@ -253,5 +260,20 @@ pub async fn boxes_of_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, 
         }))
         .await
         .map_err(docker_err("list boxes"))?;
-    Ok(list.into_iter().filter_map(|c| c.id).collect())
+    Ok(list
+        .into_iter()
+        .filter_map(|c| {
+            let run = c.labels.as_ref()?.get(LABEL_RUN)?.clone();
+            Some((c.id?, run))
+        })
+        .collect())
+}
+
+/// Ids of the boxes (running or not) labelled with `run_id`.
+pub async fn boxes_of_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, BoxError> {
+    Ok(list_boxes(docker, Some(run_id))
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect())
 }

@@ -1,0 +1,85 @@
+//! Cleanup after a crash (DESIGN.md rule 5): a run killed with SIGKILL leaves its box and
+//! run directory behind; the next run removes them, and leaves alone those of a run that
+//! is still alive (its lock held).
+
+mod common;
+
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::CreateContainerOptions;
+use common::gitlab_double::GitlabDouble;
+use common::*;
+use preflight::runs::{runs_root, RunDir};
+use preflight::sandbox::{
+    boxes_of_run, connect_docker, remove_container, LABEL_MANAGED, LABEL_RUN,
+};
+use std::collections::HashMap;
+
+async fn fake_box(docker: &bollard::Docker, run: &str) -> String {
+    let labels = HashMap::from([
+        (LABEL_MANAGED.to_string(), "true".to_string()),
+        (LABEL_RUN.to_string(), run.to_string()),
+    ]);
+    docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(format!("{run}-box")),
+                ..Default::default()
+            }),
+            ContainerCreateBody {
+                image: Some("preflight-box:bookworm".into()),
+                cmd: Some(vec!["sleep".into(), "600".into()]),
+                labels: Some(labels),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_run_removes_what_a_dead_run_left_and_spares_live_ones() {
+    let docker = connect_docker().await.unwrap();
+    let suffix = preflight::secret::Secret::generate(8)
+        .expose()
+        .to_lowercase();
+    let dead = format!("pf-0-dead{suffix}");
+    let live = format!("pf-0-live{suffix}");
+    // A dead run: its box and directory, no lock held.
+    fake_box(&docker, &dead).await;
+    std::fs::create_dir_all(runs_root().join(&dead)).unwrap();
+    // A live run: the same, with its lock held by this test.
+    let live_dir = RunDir::create(&runs_root(), &live).unwrap();
+    let live_box = fake_box(&docker, &live).await;
+
+    let root = tempfile::tempdir().unwrap();
+    let repo = repo_with_migrations(
+        root.path(),
+        &[],
+        &[("0001_t.sql", "CREATE TABLE t (id int);")],
+    );
+    let config = builtin_config(root.path(), "SELECT 1;");
+    let gl = GitlabDouble::start("tok", "42", 7).await;
+    let env = mr_env(
+        &gl.url,
+        "tok",
+        &repo,
+        &config,
+        &root.path().join("artifacts"),
+    );
+    let out = preflight(&env, &["run"]);
+    let dead_left = boxes_of_run(&docker, &dead).await.unwrap();
+    let live_left = boxes_of_run(&docker, &live).await.unwrap();
+    let dead_dir_left = runs_root().join(&dead).exists();
+    remove_container(&docker, &live_box).await.unwrap();
+    drop(live_dir);
+
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(dead_left.is_empty(), "the dead run's box was removed");
+    assert!(!dead_dir_left, "the dead run's directory was removed");
+    assert_eq!(live_left.len(), 1, "a live run's box is left alone");
+    assert!(
+        text(&out).contains(&format!("dead run {dead}")),
+        "the sweep is logged"
+    );
+}
