@@ -78,8 +78,6 @@ async fn the_next_run_removes_what_a_dead_run_left_and_spares_live_ones() {
     assert!(dead_left.is_empty(), "the dead run's box was removed");
     assert!(!dead_dir_left, "the dead run's directory was removed");
     assert_eq!(live_left.len(), 1, "a live run's box is left alone");
-    assert!(
-        text(&out).contains(&format!("dead run {dead}")),
-        "the sweep is logged"
-    );
+    // (Which run's sweep removed them is not asserted: tests run in parallel, and any
+    // `preflight run` on this host may be the one.)
 }
