@@ -317,12 +317,12 @@ async fn out_of_clones_ports_or_disk_answers_503_with_the_numbers() {
 async fn idle_clones_expire() {
     let dir = tempfile::tempdir().unwrap();
     let pool = dir.path().join("pool");
-    let engine = EngineProc::start(
+    let engine = EngineProc::ready(
         dir.path(),
         &pool,
         "backend: copy\nport_range: [6320, 6329]\nmax_idle: 1s\nexpiry_check_every: 200ms\n",
-    );
-    engine.wait_for_snapshot().await;
+    )
+    .await;
     engine.create("idle").await;
     let clone = engine.wait_settled("idle").await;
     assert_eq!(clone["status"]["code"], "OK");

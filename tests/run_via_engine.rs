@@ -12,12 +12,12 @@ use common::*;
 async fn run_takes_its_clone_from_the_engine_service_and_gives_it_back() {
     let root = tempfile::tempdir().unwrap();
     let pool = root.path().join("pool");
-    let engine = EngineProc::start(
+    let engine = EngineProc::ready(
         root.path(),
         &pool,
         "backend: copy\nport_range: [6500, 6599]\n",
-    );
-    engine.wait_for_snapshot().await;
+    )
+    .await;
 
     let repo = repo_with_migrations(
         root.path(),
@@ -31,8 +31,7 @@ async fn run_takes_its_clone_from_the_engine_service_and_gives_it_back() {
     let gl = GitlabDouble::start("glpat-engine-run", "42", 7).await;
     let artifacts = root.path().join("artifacts");
     let mut env = mr_env(&gl.url, "glpat-engine-run", &repo, &config, &artifacts);
-    env.push(("PREFLIGHT_ENGINE_URL", engine.url.clone()));
-    env.push(("PREFLIGHT_ENGINE_TOKEN", TOKEN.to_string()));
+    env.extend(engine.run_env());
 
     let out = preflight(&env, &["run"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

@@ -30,12 +30,12 @@ fn files_under(dir: &Path, out: &mut Vec<(String, String)>) {
 async fn tokens_appear_nowhere_but_the_authentication_header() {
     let root = tempfile::tempdir().unwrap();
     let pool = root.path().join("pool");
-    let engine = EngineProc::start(
+    let engine = EngineProc::ready(
         root.path(),
         &pool,
         "backend: copy\nport_range: [6800, 6819]\n",
-    );
-    engine.wait_for_snapshot().await;
+    )
+    .await;
     let repo = repo_with_migrations(
         root.path(),
         &[],
@@ -48,8 +48,7 @@ async fn tokens_appear_nowhere_but_the_authentication_header() {
     let gl = GitlabDouble::start(GITLAB_TOKEN, "42", 7).await;
     let artifacts = root.path().join("artifacts");
     let mut env = mr_env(&gl.url, GITLAB_TOKEN, &repo, &config, &artifacts);
-    env.push(("PREFLIGHT_ENGINE_URL", engine.url.clone()));
-    env.push(("PREFLIGHT_ENGINE_TOKEN", TOKEN.to_string()));
+    env.extend(engine.run_env());
     env.push(("CI_JOB_TOKEN", JOB_TOKEN.to_string()));
     env.push(("PREFLIGHT_LOG", "preflight=debug".to_string()));
     let out = preflight(&env, &["run"]);

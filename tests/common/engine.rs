@@ -54,6 +54,21 @@ impl EngineProc {
         Self::start_with(config, pool)
     }
 
+    /// Starts an engine and waits for its first snapshot.
+    pub async fn ready(dir: &Path, pool: &Path, extra: &str) -> EngineProc {
+        let engine = Self::start(dir, pool, extra);
+        engine.wait_for_snapshot().await;
+        engine
+    }
+
+    /// The CI variables that point `preflight run` at this engine.
+    pub fn run_env(&self) -> [(&'static str, String); 2] {
+        [
+            ("PREFLIGHT_ENGINE_URL", self.url.clone()),
+            ("PREFLIGHT_ENGINE_TOKEN", TOKEN.to_string()),
+        ]
+    }
+
     /// Starts an engine with an existing configuration file.
     pub fn start_with(config: PathBuf, pool: &Path) -> EngineProc {
         let log = config.with_extension(format!("{}.log", rand_suffix()));
