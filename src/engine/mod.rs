@@ -147,6 +147,12 @@ impl Engine {
         self.inner.state.lock().await.clone()
     }
 
+    /// Reads the current state under its lock, without copying it (the API's views).
+    pub async fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        let state = self.inner.state.lock().await;
+        f(&state)
+    }
+
     /// Persists the state (call with the state lock held, passing the guarded value).
     pub(crate) fn save(&self, state: &State) -> Result<(), EngineError> {
         state

@@ -146,41 +146,48 @@ async fn metrics(State(app): State<App>) -> Response {
 }
 
 async fn status(State(app): State<App>) -> ApiResult {
-    let state = app.engine.state().await;
-    Ok((
-        StatusCode::OK,
-        Json(views::status_view(&app.engine, &state)),
-    ))
+    let body = app
+        .engine
+        .read(|state| views::status_view(&app.engine, state))
+        .await;
+    Ok((StatusCode::OK, Json(body)))
 }
 
 async fn snapshots(State(app): State<App>) -> ApiResult {
-    let state = app.engine.state().await;
-    let mut list: Vec<_> = state.snapshots.iter().collect();
-    list.sort_by_key(|s| std::cmp::Reverse(s.created_at));
-    let body = list
-        .into_iter()
-        .map(|s| views::snapshot_view(&app.engine, &state, s))
-        .collect();
+    let body = app
+        .engine
+        .read(|state| {
+            let mut list: Vec<_> = state.snapshots.iter().collect();
+            list.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+            list.into_iter()
+                .map(|s| views::snapshot_view(&app.engine, state, s))
+                .collect()
+        })
+        .await;
     Ok((StatusCode::OK, Json(Value::Array(body))))
 }
 
 async fn clones(State(app): State<App>) -> ApiResult {
-    let state = app.engine.state().await;
-    let body = state
-        .clones
-        .values()
-        .map(|c| views::clone_view(&app.engine, &state, c))
-        .collect();
+    let body = app
+        .engine
+        .read(|state| {
+            state
+                .clones
+                .values()
+                .map(|c| views::clone_view(&app.engine, state, c))
+                .collect()
+        })
+        .await;
     Ok((StatusCode::OK, Json(Value::Array(body))))
 }
 
-/// Answers with one clone as it is now.
+/// Answers with one clone as the operation left it.
 async fn one_clone(app: &App, status: StatusCode, record: super::state::CloneRecord) -> ApiResult {
-    let state = app.engine.state().await;
-    Ok((
-        status,
-        Json(views::clone_view(&app.engine, &state, &record)),
-    ))
+    let body = app
+        .engine
+        .read(|state| views::clone_view(&app.engine, state, &record))
+        .await;
+    Ok((status, Json(body)))
 }
 
 async fn create_clone(State(app): State<App>, body: Bytes) -> ApiResult {
@@ -189,9 +196,19 @@ async fn create_clone(State(app): State<App>, body: Bytes) -> ApiResult {
     one_clone(&app, StatusCode::CREATED, record).await
 }
 
+/// The hot path (clients poll it): one lock, no copy of the state.
 async fn get_clone(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
-    let record = app.engine.get_clone(&id).await?;
-    one_clone(&app, StatusCode::OK, record).await
+    let body = app
+        .engine
+        .read(|state| {
+            state
+                .clones
+                .get(&id)
+                .map(|c| views::clone_view(&app.engine, state, c))
+        })
+        .await
+        .ok_or_else(|| EngineError::NotFound(format!("clone {id:?} does not exist")))?;
+    Ok((StatusCode::OK, Json(body)))
 }
 
 async fn reset_clone(State(app): State<App>, Path(id): Path<String>, body: Bytes) -> ApiResult {
