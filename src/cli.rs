@@ -28,7 +28,7 @@ pub enum Command {
     /// at the MR head and absent at the merge base, runs them in a box with no network
     /// against a fresh clone, writes the full report to the artifacts directory and
     /// posts (or updates) one note on the MR. Exit codes: 0 success, 1 a migration
-    /// failed, 2 configuration error, 3 infrastructure error, 4 cancelled.
+    /// failed, 2 refused (the MR or the configuration), 3 infrastructure error, 4 cancelled.
     Run(Box<RunArgs>),
     /// Rehearse the bundled example migrations on a generated dataset and print the MR
     /// comment that `run` would post. Needs Docker and PostgreSQL 15, nothing else.
@@ -108,9 +108,11 @@ pub struct RunArgs {
     #[arg(long, env = "PREFLIGHT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// The MR's checkout (read-only inside the box).
-    #[arg(long, env = "CI_PROJECT_DIR", value_name = "DIR")]
-    pub checkout: Option<PathBuf>,
+    /// Read the MR's code from this git repository on disk (at --head-sha, or HEAD)
+    /// instead of from GitLab: for trying preflight by hand and for tests. Only git
+    /// objects are read, never the working tree.
+    #[arg(long, env = "PREFLIGHT_LOCAL_CHECKOUT", value_name = "DIR")]
+    pub local_checkout: Option<PathBuf>,
 
     /// Merge base of the MR with its target branch: migrations absent there are new.
     #[arg(long, env = "CI_MERGE_REQUEST_DIFF_BASE_SHA", value_name = "SHA")]
@@ -124,11 +126,12 @@ pub struct RunArgs {
     )]
     pub target_branch: Option<String>,
 
-    /// The MR head commit (shown in the report).
-    #[arg(long, env = "CI_COMMIT_SHA", value_name = "SHA")]
+    /// The MR head commit to rehearse; the job refuses to run if the MR's head is no
+    /// longer this commit.
+    #[arg(long, env = "PREFLIGHT_MR_HEAD_SHA", value_name = "SHA")]
     pub head_sha: Option<String>,
 
-    /// Rehearse every migration in the checkout, not only those the MR adds.
+    /// Rehearse every migration at the MR's head, not only those the MR adds.
     #[arg(long)]
     pub all_migrations: bool,
 

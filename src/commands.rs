@@ -6,7 +6,7 @@ use crate::config::Plan;
 use crate::engine::config::EngineConfig;
 use crate::engine::serve;
 use crate::exit::Outcome;
-use crate::job;
+use crate::run::{self, RunError};
 use tokio_util::sync::CancellationToken;
 
 /// The bundled example migrations `demo` rehearses.
@@ -33,7 +33,7 @@ fn report_outcome(outcome: Outcome) -> Outcome {
     let what = match outcome {
         Outcome::Success => "all migrations succeeded",
         Outcome::MigrationFailed => "a migration failed",
-        Outcome::Usage => "configuration error",
+        Outcome::Usage => "refused: the MR's code or the configuration needs fixing",
         Outcome::Infrastructure => "infrastructure error",
         Outcome::Cancelled => "cancelled",
     };
@@ -51,7 +51,7 @@ pub async fn run(args: RunArgs, cancel: CancellationToken) -> Outcome {
             return Outcome::Usage;
         }
     };
-    match job::run(plan, cancel).await {
+    match run::execute(plan, cancel).await {
         Ok(result) => {
             if print_only {
                 if let Some(note) = &result.note {
@@ -63,11 +63,27 @@ pub async fn run(args: RunArgs, cancel: CancellationToken) -> Outcome {
             }
             report_outcome(result.outcome)
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Outcome::Usage
-        }
+        Err(e) => stopped(e),
     }
+}
+
+/// Says why a run stopped before it could report.
+fn stopped(e: RunError) -> Outcome {
+    eprintln!("error: {e}");
+    report_outcome(e.outcome())
+}
+
+/// Writes the bundled examples into `repo`/migrations and commits them: the demo reads
+/// its migrations from git, as every run does.
+async fn example_repo(repo: &std::path::Path) -> Result<(), String> {
+    let dir = repo.join("migrations");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    for (name, sql) in EXAMPLES {
+        std::fs::write(dir.join(name), sql).map_err(|e| e.to_string())?;
+    }
+    crate::source::git::init_and_commit(repo, "preflight demo examples")
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// `preflight demo`.
@@ -79,14 +95,9 @@ pub async fn demo(args: DemoArgs, cancel: CancellationToken) -> Outcome {
             return Outcome::Infrastructure;
         }
     };
-    let dir = checkout.path().join("migrations");
-    for (name, sql) in EXAMPLES {
-        if let Err(e) =
-            std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join(name), sql))
-        {
-            eprintln!("error: cannot write the example migrations: {e}");
-            return Outcome::Infrastructure;
-        }
+    if let Err(e) = example_repo(checkout.path()).await {
+        eprintln!("error: cannot commit the example migrations: {e}");
+        return Outcome::Infrastructure;
     }
     eprintln!(
         "preflight demo: rehearsing {} example migrations on a generated dataset of {} accounts \
@@ -95,7 +106,7 @@ pub async fn demo(args: DemoArgs, cancel: CancellationToken) -> Outcome {
         args.rows
     );
     let plan = Plan::for_demo(&args, checkout.path().to_path_buf());
-    match job::run(plan, cancel).await {
+    match run::execute(plan, cancel).await {
         Ok(result) => {
             println!("----- the comment preflight would post on the merge request -----\n");
             println!("{}", result.note.unwrap_or_default());
@@ -110,10 +121,7 @@ pub async fn demo(args: DemoArgs, cancel: CancellationToken) -> Outcome {
                 other => other,
             }
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Outcome::Usage
-        }
+        Err(e) => stopped(e),
     }
 }
 

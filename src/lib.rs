@@ -3,10 +3,11 @@
 //! safe for anyone to read while the full detail stays with the maintainers.
 //!
 //! The binary is a thin shell over [`commands`]: it parses the command line, and each
-//! command builds a validated [`config::Plan`] and hands it to the [`job`].
+//! command builds a validated [`config::Plan`] and hands it to [`run::execute`].
 
 pub mod bench;
 pub mod bridge;
+pub mod child;
 pub mod cli;
 pub mod clone;
 pub mod commands;
@@ -14,15 +15,16 @@ pub mod config;
 pub mod engine;
 pub mod exit;
 pub mod gitlab;
-pub mod job;
 pub mod migrations;
 pub mod observe;
 pub mod pg;
 pub mod rehearsal;
 pub mod report;
+pub mod run;
 pub mod runs;
 pub mod sandbox;
 pub mod secret;
+pub mod source;
 pub mod teardown;
 
 /// An error and its sources, joined: "db error: ERROR: relation \"x\" does not exist".

@@ -91,7 +91,7 @@ fn stage(dir: &Path, migrations: &[Migration]) -> Result<Vec<String>, String> {
         .map(|(i, m)| {
             let name = staged_name(i, m);
             let path = dir.join(&name);
-            std::fs::write(&path, &m.sql)
+            std::fs::write(&path, &m.bytes)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
                 .map_err(|e| format!("cannot set permissions on {}: {e}", path.display()))?;
@@ -123,7 +123,7 @@ fn skip_rest(report: &mut DatabaseReport, work: &DatabaseWork) {
     for m in work.migrations.iter().skip(report.migrations.len()) {
         report.migrations.push(MigrationReport::skipped(
             m.name().to_string(),
-            m.path.display().to_string(),
+            m.path.clone(),
         ));
     }
 }
@@ -199,7 +199,6 @@ async fn run_all(
         image: cx.plan.sandbox.image.clone(),
         run_id: cx.plan.run_id.clone(),
         name: format!("{}-{}", cx.plan.run_id, work.db.name),
-        checkout: std::fs::canonicalize(&cx.plan.checkout).unwrap_or(cx.plan.checkout.clone()),
         migrations_dir: db_dir.join("migrations"),
         socket_dir: socket_dir.clone(),
     };
@@ -304,7 +303,7 @@ async fn rehearse_one(
     };
     Ok(MigrationReport {
         name: m.name().to_string(),
-        path: m.path.display().to_string(),
+        path: m.path.clone(),
         outcome,
         exit_code: match end {
             ExecEnd::Exited(code) => Some(code),

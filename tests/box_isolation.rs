@@ -209,7 +209,6 @@ async fn box_reaches_the_database_socket_and_nothing_else() {
             image: IMAGE.into(),
             run_id: id.clone(),
             name: format!("{id}-box"),
-            checkout: root.path().to_path_buf(),
             migrations_dir: migrations.clone(),
             socket_dir: sock.clone(),
         },

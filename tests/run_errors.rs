@@ -14,7 +14,7 @@ fn every_missing_ci_variable_is_listed_at_once() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     for name in [
-        "CI_MERGE_REQUEST_DIFF_BASE_SHA",
+        "PREFLIGHT_MR_HEAD_SHA",
         "CI_SERVER_URL",
         "PREFLIGHT_GITLAB_TOKEN",
         "CI_MERGE_REQUEST_PROJECT_ID",

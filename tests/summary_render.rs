@@ -108,6 +108,7 @@ fn public_note_carries_no_server_text_and_only_source_names() {
         cancelled: false,
         withheld: vec![],
         gate_error: None,
+        cleanup_failures: Vec::new(),
     };
     let summary = PublicSummary::build(&report, &SourceWords::from_sources(sources));
     let note = Renderer::new(None).unwrap().summary(&summary).unwrap();

@@ -22,11 +22,30 @@ pub struct FileConfig {
     pub report: ReportSection,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GitlabSection {
     /// Base URL of the GitLab instance; `CI_SERVER_URL` wins.
     pub url: Option<String>,
+    /// How long to wait for GitLab to accept a connection.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// How long one request may take, answer included.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// How many times a request is tried (429, 5xx, timeouts are retried).
+    pub attempts: u32,
+}
+
+impl Default for GitlabSection {
+    fn default() -> Self {
+        GitlabSection {
+            url: None,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            attempts: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -164,6 +183,8 @@ pub struct BoxSection {
     #[serde(with = "humantime_serde")]
     pub migration_timeout: Duration,
     pub output_limit_bytes: u64,
+    pub max_migration_bytes: u64,
+    pub disk_limit_bytes: u64,
 }
 
 impl Default for BoxSection {
@@ -172,6 +193,8 @@ impl Default for BoxSection {
             image: "preflight-box:bookworm".to_string(),
             migration_timeout: Duration::from_secs(3600),
             output_limit_bytes: 4 * 1024 * 1024,
+            max_migration_bytes: 16 * 1024 * 1024,
+            disk_limit_bytes: 20 * 1024 * 1024 * 1024,
         }
     }
 }

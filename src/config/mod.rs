@@ -5,5 +5,6 @@ pub mod file;
 pub mod plan;
 
 pub use plan::{
-    BoxPlan, ClonePlan, DatabasePlan, EnginePlan, GitlabTarget, Plan, PlanError, Publish, Selection,
+    BoxPlan, ClonePlan, DatabasePlan, EnginePlan, GitlabTarget, Plan, PlanError, Publish,
+    Selection, SourcePlan,
 };

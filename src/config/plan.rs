@@ -8,6 +8,7 @@ use super::file::{
     BuiltinSection, DatabaseSection, EngineKind, FileConfig, LayoutChoice, SourceSection,
 };
 use crate::cli::{DemoArgs, RunArgs};
+use crate::gitlab::http::HttpPolicy;
 use crate::secret::Secret;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,13 +51,16 @@ pub enum Selection {
     SinceCommit(String),
     /// Those absent at the merge base of HEAD with this branch.
     SinceBranch(String),
+    /// Those absent at the merge base GitLab records for the MR (`diff_refs.base_sha`).
+    MrBase,
 }
 
 #[derive(Debug, Clone)]
 pub struct DatabasePlan {
     pub name: String,
     pub db_name: String,
-    pub migrations: PathBuf,
+    /// The migrations directory, a path in the MR's repository (`db/migrations`).
+    pub migrations: String,
     pub layout: LayoutChoice,
 }
 
@@ -78,6 +82,20 @@ pub struct BoxPlan {
     pub image: String,
     pub migration_timeout: Duration,
     pub output_limit_bytes: u64,
+    /// The largest migration file read (memory per file is bounded by it).
+    pub max_migration_bytes: u64,
+    /// How much a rehearsal may grow the clone's database before it is stopped.
+    pub disk_limit_bytes: u64,
+}
+
+/// Where the MR's code is read from (always as git objects, never as files).
+#[derive(Debug, Clone)]
+pub enum SourcePlan {
+    /// The MR through GitLab's repository API, at this head SHA: the CI job's mode.
+    Gitlab { head_sha: String },
+    /// A repository on disk at `rev` (`--local-checkout`: the demo, tests, trying
+    /// preflight by hand). Explicitly asked for, never the default.
+    Local { repo: PathBuf, rev: String },
 }
 
 #[derive(Debug, Clone)]
@@ -99,8 +117,7 @@ pub enum Publish {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub run_id: String,
-    pub checkout: PathBuf,
-    pub head_sha: Option<String>,
+    pub source: SourcePlan,
     pub selection: Selection,
     pub databases: Vec<DatabasePlan>,
     pub engine: EnginePlan,
@@ -110,6 +127,9 @@ pub struct Plan {
     pub artifacts_dir: PathBuf,
     pub templates_dir: Option<PathBuf>,
     pub job_url: Option<String>,
+    /// The MR on GitLab, when its coordinates and a token are given.
+    pub gitlab: Option<GitlabTarget>,
+    pub gitlab_policy: HttpPolicy,
     pub publish: Publish,
 }
 
@@ -166,7 +186,7 @@ fn database_plans(sections: Vec<DatabaseSection>) -> Result<Vec<DatabasePlan>, P
         plans.push(DatabasePlan {
             name: d.name,
             db_name: d.db_name,
-            migrations: d.migrations,
+            migrations: d.migrations.to_string_lossy().trim_matches('/').to_string(),
             layout: d.layout,
         });
     }
@@ -174,6 +194,26 @@ fn database_plans(sections: Vec<DatabaseSection>) -> Result<Vec<DatabasePlan>, P
         return Err(PlanError::Invalid("`databases` is empty".into()));
     }
     Ok(plans)
+}
+
+/// Refuses trusted input (`what`, at `path`) that lies inside the MR's code: the MR's
+/// author would choose it.
+fn outside_mr_code(
+    mr_code: &std::path::Path,
+    what: &str,
+    path: Option<&std::path::Path>,
+) -> Result<(), PlanError> {
+    let Some(path) = path else { return Ok(()) };
+    let canonical = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or(p.to_path_buf());
+    if canonical(path).starts_with(canonical(mr_code)) {
+        return Err(PlanError::Invalid(format!(
+            "{what} {} lies inside the MR's code ({}); trusted configuration and templates \
+             must come from the protected project's own checkout, never from the MR",
+            path.display(),
+            mr_code.display()
+        )));
+    }
+    Ok(())
 }
 
 fn new_run_id() -> String {
@@ -193,6 +233,8 @@ impl Plan {
             Selection::SinceCommit(sha)
         } else if let Some(branch) = args.target_branch.clone().filter(|s| !s.is_empty()) {
             Selection::SinceBranch(branch)
+        } else if args.local_checkout.is_none() {
+            Selection::MrBase
         } else {
             missing.push(
                 "the merge base: CI_MERGE_REQUEST_DIFF_BASE_SHA (--base-sha) or \
@@ -228,32 +270,52 @@ impl Plan {
             }
         };
 
-        let publish = if args.print_only {
-            Publish::Print
-        } else {
+        let gitlab = {
             let url = args.gitlab_url.clone().or(file.gitlab.url.clone());
             let token = args.gitlab_token.clone().filter(|t| !t.is_empty());
             let project = args.project.clone().filter(|p| !p.is_empty());
+            let needed = !args.print_only || args.local_checkout.is_none();
             for (value, name) in [
                 (url.is_some(), "CI_SERVER_URL (--gitlab-url) or gitlab.url"),
                 (token.is_some(), "PREFLIGHT_GITLAB_TOKEN (--gitlab-token)"),
                 (project.is_some(), "CI_MERGE_REQUEST_PROJECT_ID (--project)"),
                 (args.mr_iid.is_some(), "CI_MERGE_REQUEST_IID (--mr-iid)"),
             ] {
-                if !value {
+                if needed && !value {
                     missing.push(name.to_string());
                 }
             }
             match (url, token, project, args.mr_iid) {
-                (Some(url), Some(token), Some(project), Some(mr_iid)) => {
-                    Publish::GitLab(GitlabTarget {
-                        base_url: parse_url("the GitLab URL", &url)?,
-                        token,
-                        project,
-                        mr_iid,
-                    })
+                (Some(url), Some(token), Some(project), Some(mr_iid)) => Some(GitlabTarget {
+                    base_url: parse_url("the GitLab URL", &url)?,
+                    token,
+                    project,
+                    mr_iid,
+                }),
+                _ => None,
+            }
+        };
+        let publish = match (&gitlab, args.print_only) {
+            (Some(target), false) => Publish::GitLab(target.clone()),
+            _ => Publish::Print,
+        };
+        let head_sha = args.head_sha.clone().filter(|s| !s.is_empty());
+        let source = match &args.local_checkout {
+            Some(repo) => SourcePlan::Local {
+                repo: repo.clone(),
+                rev: head_sha.clone().unwrap_or_else(|| "HEAD".into()),
+            },
+            None => {
+                if head_sha.is_none() {
+                    missing.push(
+                        "the MR head to rehearse: PREFLIGHT_MR_HEAD_SHA (--head-sha), or \
+                         --local-checkout DIR to read a repository on disk"
+                            .to_string(),
+                    );
                 }
-                _ => Publish::Print,
+                SourcePlan::Gitlab {
+                    head_sha: head_sha.clone().unwrap_or_default(),
+                }
             }
         };
 
@@ -261,10 +323,14 @@ impl Plan {
             return Err(PlanError::Missing(missing));
         }
 
+        let templates_dir = file.report.templates_dir.clone();
+        if let SourcePlan::Local { repo, .. } = &source {
+            outside_mr_code(repo, "the configuration file", args.config.as_deref())?;
+            outside_mr_code(repo, "report.templates_dir", templates_dir.as_deref())?;
+        }
         Ok(Plan {
             run_id: new_run_id(),
-            checkout: args.checkout.unwrap_or_else(|| PathBuf::from(".")),
-            head_sha: args.head_sha,
+            source,
             selection,
             databases: database_plans(file.databases())?,
             engine,
@@ -277,20 +343,30 @@ impl Plan {
                 image: file.sandbox.image.clone(),
                 migration_timeout: file.sandbox.migration_timeout,
                 output_limit_bytes: file.sandbox.output_limit_bytes,
+                max_migration_bytes: file.sandbox.max_migration_bytes,
+                disk_limit_bytes: file.sandbox.disk_limit_bytes,
             },
             lock_sample_interval: file.observe.lock_sample_interval,
             artifacts_dir: args
                 .artifacts_dir
                 .unwrap_or(file.report.artifacts_dir.clone()),
-            templates_dir: file.report.templates_dir.clone(),
+            templates_dir,
             job_url: args.job_url,
+            gitlab,
+            gitlab_policy: HttpPolicy {
+                connect_timeout: file.gitlab.connect_timeout,
+                request_timeout: file.gitlab.request_timeout,
+                attempts: file.gitlab.attempts.max(1),
+                ..HttpPolicy::default()
+            },
             publish,
         })
     }
 
     /// The plan for `preflight demo`: the built-in engine on the generated dataset, the
-    /// bundled examples (written to `checkout` by the caller), the note printed.
-    pub fn for_demo(args: &DemoArgs, checkout: PathBuf) -> Plan {
+    /// bundled examples (committed to the repository `repo` by the caller), the note
+    /// printed.
+    pub fn for_demo(args: &DemoArgs, repo: PathBuf) -> Plan {
         let mut builtin = BuiltinSection {
             source: SourceSection::Demo { rows: args.rows },
             ..BuiltinSection::default()
@@ -301,13 +377,15 @@ impl Plan {
         let defaults = FileConfig::default();
         Plan {
             run_id: new_run_id(),
-            checkout,
-            head_sha: None,
+            source: SourcePlan::Local {
+                repo,
+                rev: "HEAD".into(),
+            },
             selection: Selection::All,
             databases: vec![DatabasePlan {
                 name: "main".into(),
                 db_name: "app".into(),
-                migrations: PathBuf::from("migrations"),
+                migrations: "migrations".into(),
                 layout: LayoutChoice::Auto,
             }],
             engine: EnginePlan::Builtin(builtin),
@@ -320,11 +398,15 @@ impl Plan {
                 image: args.image.clone(),
                 migration_timeout: defaults.sandbox.migration_timeout,
                 output_limit_bytes: defaults.sandbox.output_limit_bytes,
+                max_migration_bytes: defaults.sandbox.max_migration_bytes,
+                disk_limit_bytes: defaults.sandbox.disk_limit_bytes,
             },
             lock_sample_interval: defaults.observe.lock_sample_interval,
             artifacts_dir: args.artifacts_dir.clone(),
             templates_dir: None,
             job_url: None,
+            gitlab: None,
+            gitlab_policy: HttpPolicy::default(),
             publish: Publish::Print,
         }
     }

@@ -1,109 +1,15 @@
-//! [`NoteApi`] over GitLab's REST API, through the `gitlab` crate (which pages through
-//! long note lists for us). The token is handed to the crate and nowhere else.
+//! [`NoteApi`] over GitLab's REST API (merge request notes and the current user), through
+//! [`GitlabHttp`].
 
+use super::http::{GitlabHttp, HttpPolicy};
 use super::{GitlabError, Note, NoteApi};
 use crate::config::GitlabTarget;
-use crate::secret::mask;
 use async_trait::async_trait;
-use gitlab::api::projects::merge_requests::notes::{
-    CreateMergeRequestNote, EditMergeRequestNote, MergeRequestNotes,
-};
-use gitlab::api::{self, ApiError, AsyncQuery};
-use gitlab::{AsyncGitlab, GitlabBuilder};
+use reqwest::Method;
 
 pub struct GitlabNotes {
-    client: AsyncGitlab,
+    http: GitlabHttp,
     target: GitlabTarget,
-}
-
-fn project_ref(project: &str) -> api::common::NameOrId<'_> {
-    match project.parse::<u64>() {
-        Ok(id) => id.into(),
-        Err(_) => project.into(),
-    }
-}
-
-fn status_of<E: std::error::Error + Send + Sync + 'static>(e: &ApiError<E>) -> Option<u16> {
-    match e {
-        ApiError::GitlabService { status, .. } | ApiError::GitlabWithStatus { status, .. } => {
-            Some(status.as_u16())
-        }
-        _ => None,
-    }
-}
-
-impl GitlabNotes {
-    /// Connects (the crate checks the token against `GET /user` here).
-    pub async fn connect(target: &GitlabTarget) -> Result<GitlabNotes, GitlabError> {
-        let url = target.base_url.clone();
-        let host = format!(
-            "{}{}",
-            url.host_str().unwrap_or_default(),
-            url.port().map(|p| format!(":{p}")).unwrap_or_default()
-        ) + url.path().trim_end_matches('/');
-        let mut builder = GitlabBuilder::new(host, target.token.expose());
-        if url.scheme() == "http" {
-            builder.insecure();
-        }
-        let this_url = url.to_string();
-        let client = builder.build_async().await.map_err(|e| {
-            let text = mask(&e.to_string(), &[&target.token]);
-            match &e {
-                gitlab::GitlabError::Api { source } => match status_of(source) {
-                    Some(401) => GitlabError::Unauthorized {
-                        url: this_url.clone(),
-                    },
-                    Some(status) => GitlabError::Status {
-                        url: this_url.clone(),
-                        status,
-                        what: "the token check (GET /user)".into(),
-                        message: text,
-                    },
-                    None => GitlabError::Unreachable {
-                        url: this_url.clone(),
-                        reason: text,
-                    },
-                },
-                _ => GitlabError::Unreachable {
-                    url: this_url.clone(),
-                    reason: text,
-                },
-            }
-        })?;
-        Ok(GitlabNotes {
-            client,
-            target: target.clone(),
-        })
-    }
-
-    fn error<E: std::error::Error + Send + Sync + 'static>(
-        &self,
-        what: &str,
-        e: ApiError<E>,
-    ) -> GitlabError {
-        let url = self.target.base_url.to_string();
-        let message = mask(&e.to_string(), &[&self.target.token]);
-        match status_of(&e) {
-            Some(401) => GitlabError::Unauthorized { url },
-            Some(404) => GitlabError::NotFound {
-                url,
-                what: format!(
-                    "merge request !{} of project {}",
-                    self.target.mr_iid, self.target.project
-                ),
-            },
-            Some(status) => GitlabError::Status {
-                url,
-                status,
-                what: what.to_string(),
-                message,
-            },
-            None => GitlabError::Unreachable {
-                url,
-                reason: message,
-            },
-        }
-    }
 }
 
 #[derive(serde::Deserialize)]
@@ -111,46 +17,76 @@ struct Created {
     id: u64,
 }
 
+impl GitlabNotes {
+    /// A client for the target MR's notes. Nothing is sent yet.
+    pub fn new(target: &GitlabTarget, policy: HttpPolicy) -> Result<GitlabNotes, GitlabError> {
+        Ok(GitlabNotes {
+            http: GitlabHttp::new(&target.base_url, target.token.clone(), policy)?,
+            target: target.clone(),
+        })
+    }
+
+    fn notes_url(&self, note: Option<u64>) -> url::Url {
+        let iid = self.target.mr_iid.to_string();
+        let mut segments = vec![
+            "projects",
+            self.target.project.as_str(),
+            "merge_requests",
+            iid.as_str(),
+            "notes",
+        ];
+        let id = note.map(|n| n.to_string());
+        segments.extend(id.as_deref());
+        self.http.url(&segments)
+    }
+
+    fn mr(&self) -> String {
+        format!(
+            "merge request !{} of project {}",
+            self.target.mr_iid, self.target.project
+        )
+    }
+}
+
 #[async_trait]
 impl NoteApi for GitlabNotes {
+    async fn current_user(&self) -> Result<u64, GitlabError> {
+        let user: Created = self
+            .http
+            .get_json("the token's user (GET /user)", self.http.url(&["user"]))
+            .await?;
+        Ok(user.id)
+    }
+
     async fn list_notes(&self) -> Result<Vec<Note>, GitlabError> {
-        let endpoint = MergeRequestNotes::builder()
-            .project(project_ref(&self.target.project))
-            .merge_request(self.target.mr_iid)
-            .build()
-            .expect("project and merge request are set");
-        api::paged(endpoint, api::Pagination::All)
-            .query_async(&self.client)
+        self.http
+            .get_all(&format!("the notes of {}", self.mr()), self.notes_url(None))
             .await
-            .map_err(|e| self.error("listing the MR's notes", e))
     }
 
     async fn create_note(&self, body: &str) -> Result<u64, GitlabError> {
-        let endpoint = CreateMergeRequestNote::builder()
-            .project(project_ref(&self.target.project))
-            .merge_request(self.target.mr_iid)
-            .body(body)
-            .build()
-            .expect("project, merge request and body are set");
-        let created: Created = endpoint
-            .query_async(&self.client)
-            .await
-            .map_err(|e| self.error("posting the note", e))?;
+        let created: Created = self
+            .http
+            .send_form(
+                &format!("a new note on {}", self.mr()),
+                Method::POST,
+                self.notes_url(None),
+                &[("body", body)],
+            )
+            .await?;
         Ok(created.id)
     }
 
     async fn edit_note(&self, id: u64, body: &str) -> Result<(), GitlabError> {
-        let endpoint = EditMergeRequestNote::builder()
-            .project(project_ref(&self.target.project))
-            .merge_request(self.target.mr_iid)
-            .note(id)
-            .body(body)
-            .build()
-            .expect("project, merge request, note and body are set");
-        let _: Created = endpoint
-            .query_async(&self.client)
-            .await
-            .map_err(|e| self.error("editing the note", e))?;
+        let _: Created = self
+            .http
+            .send_form(
+                &format!("note {id} on {}", self.mr()),
+                Method::PUT,
+                self.notes_url(Some(id)),
+                &[("body", body)],
+            )
+            .await?;
         Ok(())
     }
 }

@@ -2,11 +2,15 @@
 //! `7_add_index.up.sql`, dbmate's sectioned files), Flyway's `V7__add_index.sql`, and a
 //! directory per migration holding `up.sql` (diesel and friends). Detected from the
 //! directory's entries unless configuration names one.
+//!
+//! Everything is read from the MR's head commit through [`SourceTree`]: entries from its
+//! tree, SQL from blobs. A link or submodule in the migrations directory (or the
+//! directory itself being one) is refused by name before anything runs.
 
 use super::Migration;
 use crate::config::file::LayoutChoice;
+use crate::source::{entry_at, Entry, EntryKind, SourceError, SourceTree};
 use std::cmp::Ordering;
-use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -19,18 +23,15 @@ pub enum Layout {
 
 #[derive(Debug, Error)]
 pub enum LayoutError {
-    #[error("the migrations directory {0} does not exist in the checkout; set `migrations` for this database in the configuration")]
-    MissingDir(PathBuf),
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("the migrations directory {0} does not exist in the MR's code; set `migrations` for this database in the configuration")]
+    MissingDir(String),
+    #[error(transparent)]
+    Source(#[from] SourceError),
     #[error("{dir} mixes migration layouts ({found}); set `layout` for this database in the configuration")]
-    Mixed { dir: PathBuf, found: String },
+    Mixed { dir: String, found: String },
     #[error("two migrations in {dir} have version {version}: {a} and {b}")]
     DuplicateVersion {
-        dir: PathBuf,
+        dir: String,
         version: String,
         a: String,
         b: String,
@@ -42,7 +43,9 @@ struct Candidate {
     layout: Layout,
     entry: String,
     version: String,
-    sql_path: PathBuf,
+    /// The SQL file's path in the repository and its blob.
+    sql_path: String,
+    oid: String,
 }
 
 fn numbered(name: &str) -> Option<String> {
@@ -64,31 +67,52 @@ fn flyway(name: &str) -> Option<String> {
     ok.then(|| version.replace('_', "."))
 }
 
-fn classify(dir: &Path, name: &str, is_dir: bool) -> Option<Candidate> {
-    let path = dir.join(name);
-    if is_dir {
-        let up = path.join("up.sql");
-        return up.is_file().then(|| Candidate {
+/// Refuses links, submodules and anything else that is not a file or directory.
+fn refuse_non_regular(dir: &str, entries: &[Entry]) -> Result<(), SourceError> {
+    match entries
+        .iter()
+        .find(|e| !matches!(e.kind, EntryKind::File | EntryKind::Tree))
+    {
+        Some(e) => Err(SourceError::NotRegular {
+            path: format!("{dir}/{}", e.name),
+            kind: e.kind,
+        }),
+        None => Ok(()),
+    }
+}
+
+async fn classify(
+    tree: &dyn SourceTree,
+    dir: &str,
+    entry: &Entry,
+) -> Result<Option<Candidate>, SourceError> {
+    let path = format!("{dir}/{}", entry.name);
+    let name = entry.name.as_str();
+    if entry.kind == EntryKind::Tree {
+        let inner = tree.list(tree.head(), &path).await?.unwrap_or_default();
+        refuse_non_regular(&path, &inner)?;
+        let up = inner
+            .iter()
+            .find(|e| e.name == "up.sql" && e.kind == EntryKind::File);
+        return Ok(up.map(|up| Candidate {
             layout: Layout::Directory,
             entry: name.to_string(),
             version: name.split('_').next().unwrap_or(name).to_string(),
-            sql_path: up,
-        });
+            sql_path: format!("{path}/up.sql"),
+            oid: up.oid.clone(),
+        }));
     }
-    if let Some(version) = flyway(name) {
-        return Some(Candidate {
-            layout: Layout::Flyway,
-            entry: name.to_string(),
-            version,
-            sql_path: path,
-        });
-    }
-    numbered(name).map(|version| Candidate {
-        layout: Layout::Numbered,
+    let candidate = |layout, version| Candidate {
+        layout,
         entry: name.to_string(),
         version,
-        sql_path: path,
-    })
+        sql_path: path.clone(),
+        oid: entry.oid.clone(),
+    };
+    if let Some(version) = flyway(name) {
+        return Ok(Some(candidate(Layout::Flyway, version)));
+    }
+    Ok(numbered(name).map(|version| candidate(Layout::Numbered, version)))
 }
 
 /// A version as numbers, component by component (`01` and `1` are the same version).
@@ -103,36 +127,49 @@ fn compare_versions(a: &str, b: &str) -> Ordering {
     version_key(a).cmp(&version_key(b)).then_with(|| a.cmp(b))
 }
 
-/// dbmate keeps up and down in one file; only the `-- migrate:up` section applies.
-fn up_section(sql: &str) -> String {
-    let Some(start) = sql.find("-- migrate:up") else {
-        return sql.to_string();
-    };
-    let body = &sql[start + "-- migrate:up".len()..];
-    let end = body.find("-- migrate:down").unwrap_or(body.len());
-    body[..end].trim_start_matches(|c| c != '\n').to_string()
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Finds the migrations in `checkout/dir`, in the order they apply.
-pub fn discover(
-    checkout: &Path,
-    dir: &Path,
-    choice: LayoutChoice,
-) -> Result<(Layout, Vec<Migration>), LayoutError> {
-    let full = checkout.join(dir);
-    if !full.is_dir() {
-        return Err(LayoutError::MissingDir(dir.to_path_buf()));
-    }
-    let read_err = |source| LayoutError::Read {
-        path: full.clone(),
-        source,
+/// dbmate keeps up and down in one file; only the `-- migrate:up` section applies. Works
+/// on bytes, so a file that is not UTF-8 reaches PostgreSQL unchanged.
+fn up_section(sql: &[u8]) -> Vec<u8> {
+    const UP: &[u8] = b"-- migrate:up";
+    let Some(start) = find(sql, UP) else {
+        return sql.to_vec();
     };
+    let body = &sql[start + UP.len()..];
+    let end = find(body, b"-- migrate:down").unwrap_or(body.len());
+    let body = &body[..end];
+    let line_end = body.iter().position(|b| *b == b'\n').unwrap_or(body.len());
+    body[line_end..].to_vec()
+}
+
+/// Finds the migrations in `dir` at the MR's head, in the order they apply, refusing
+/// any file over `limit` bytes.
+pub async fn discover(
+    tree: &dyn SourceTree,
+    dir: &str,
+    choice: LayoutChoice,
+    limit: u64,
+) -> Result<(Layout, Vec<Migration>), LayoutError> {
+    let dir = dir.trim_matches('/');
+    match entry_at(tree, tree.head(), dir).await? {
+        None => return Err(LayoutError::MissingDir(dir.to_string())),
+        Some(EntryKind::Tree) => {}
+        Some(kind) => {
+            return Err(SourceError::NotRegular {
+                path: dir.to_string(),
+                kind,
+            }
+            .into())
+        }
+    }
+    let entries = tree.list(tree.head(), dir).await?.unwrap_or_default();
+    refuse_non_regular(dir, &entries)?;
     let mut candidates = Vec::new();
-    for entry in std::fs::read_dir(&full).map_err(read_err)? {
-        let entry = entry.map_err(read_err)?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let is_dir = entry.file_type().map_err(read_err)?.is_dir();
-        if let Some(c) = classify(&full, &name, is_dir) {
+    for entry in &entries {
+        if let Some(c) = classify(tree, dir, entry).await? {
             candidates.push(c);
         }
     }
@@ -150,7 +187,7 @@ pub fn discover(
                 [one] => *one,
                 many => {
                     return Err(LayoutError::Mixed {
-                        dir: dir.to_path_buf(),
+                        dir: dir.to_string(),
                         found: many
                             .iter()
                             .map(|l| format!("{l:?}").to_lowercase())
@@ -170,7 +207,7 @@ pub fn discover(
     for pair in chosen.windows(2) {
         if version_key(&pair[0].version) == version_key(&pair[1].version) {
             return Err(LayoutError::DuplicateVersion {
-                dir: dir.to_path_buf(),
+                dir: dir.to_string(),
                 version: pair[0].version.clone(),
                 a: pair[0].entry.clone(),
                 b: pair[1].entry.clone(),
@@ -180,19 +217,13 @@ pub fn discover(
 
     let mut migrations = Vec::new();
     for c in chosen {
-        let text = std::fs::read_to_string(&c.sql_path).map_err(|source| LayoutError::Read {
-            path: c.sql_path.clone(),
-            source,
-        })?;
+        let bytes = up_section(&tree.blob(&c.oid, &c.sql_path, limit).await?);
         migrations.push(Migration {
-            path: c
-                .sql_path
-                .strip_prefix(checkout)
-                .unwrap_or(&c.sql_path)
-                .to_path_buf(),
+            sql: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
+            path: c.sql_path,
             entry: c.entry,
             version: c.version,
-            sql: up_section(&text),
         });
     }
     Ok((layout, migrations))
@@ -201,34 +232,25 @@ pub fn discover(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs;
+    use crate::source::git::test_repo;
 
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, body) in files {
-            let p = dir.path().join("m").join(path);
-            fs::create_dir_all(p.parent().unwrap()).unwrap();
-            fs::write(p, body).unwrap();
-        }
-        dir
-    }
-
-    fn names(dir: &tempfile::TempDir, choice: LayoutChoice) -> (Layout, Vec<String>) {
-        let (layout, ms) = discover(dir.path(), Path::new("m"), choice).unwrap();
+    async fn names(files: &[(&str, &str)], choice: LayoutChoice) -> (Layout, Vec<String>) {
+        let (_dir, repo) = test_repo(files).await;
+        let (layout, ms) = discover(&repo, "m", choice, 1 << 20).await.unwrap();
         (layout, ms.iter().map(|m| m.name().to_string()).collect())
     }
 
-    #[test]
-    fn numbered_files_sort_numerically_and_skip_down_files() {
-        let d = tree(&[
-            ("10_c.sql", "c"),
-            ("9_b.up.sql", "b"),
-            ("9_b.down.sql", "x"),
-            ("0001_a.sql", "a"),
-            ("README.md", ""),
-        ]);
+    #[tokio::test]
+    async fn numbered_files_sort_numerically_and_skip_down_files() {
+        let files = [
+            ("m/10_c.sql", "c"),
+            ("m/9_b.up.sql", "b"),
+            ("m/9_b.down.sql", "x"),
+            ("m/0001_a.sql", "a"),
+            ("m/README.md", ""),
+        ];
         assert_eq!(
-            names(&d, LayoutChoice::Auto),
+            names(&files, LayoutChoice::Auto).await,
             (
                 Layout::Numbered,
                 vec!["0001_a".into(), "9_b".into(), "10_c".into()]
@@ -236,11 +258,15 @@ mod tests {
         );
     }
 
-    #[test]
-    fn flyway_versions_with_dots() {
-        let d = tree(&[("V2__b.sql", ""), ("V1.10__c.sql", ""), ("V1.2__a.sql", "")]);
+    #[tokio::test]
+    async fn flyway_versions_with_dots() {
+        let files = [
+            ("m/V2__b.sql", ""),
+            ("m/V1.10__c.sql", ""),
+            ("m/V1.2__a.sql", ""),
+        ];
         assert_eq!(
-            names(&d, LayoutChoice::Auto),
+            names(&files, LayoutChoice::Auto).await,
             (
                 Layout::Flyway,
                 vec!["V1.2__a".into(), "V1.10__c".into(), "V2__b".into()]
@@ -248,48 +274,66 @@ mod tests {
         );
     }
 
-    #[test]
-    fn directory_per_migration() {
-        let d = tree(&[
-            ("2024-02-01-000000_b/up.sql", "b"),
-            ("2024-02-01-000000_b/down.sql", "x"),
-            ("2024-01-01-000000_a/up.sql", "a"),
-        ]);
-        let (layout, ms) = discover(d.path(), Path::new("m"), LayoutChoice::Auto).unwrap();
+    #[tokio::test]
+    async fn directory_per_migration() {
+        let (_d, repo) = test_repo(&[
+            ("m/2024-02-01-000000_b/up.sql", "b"),
+            ("m/2024-02-01-000000_b/down.sql", "x"),
+            ("m/2024-01-01-000000_a/up.sql", "a"),
+        ])
+        .await;
+        let (layout, ms) = discover(&repo, "m", LayoutChoice::Auto, 1 << 20)
+            .await
+            .unwrap();
         assert_eq!(layout, Layout::Directory);
         assert_eq!(ms[0].entry, "2024-01-01-000000_a");
-        assert_eq!(ms[0].path, Path::new("m/2024-01-01-000000_a/up.sql"));
+        assert_eq!(ms[0].path, "m/2024-01-01-000000_a/up.sql");
         assert_eq!(ms[1].sql, "b");
     }
 
-    #[test]
-    fn dbmate_sections_keep_only_up() {
-        let d = tree(&[(
-            "20240101000000_t.sql",
+    #[tokio::test]
+    async fn dbmate_sections_keep_only_up() {
+        let (_d, repo) = test_repo(&[(
+            "m/20240101000000_t.sql",
             "-- migrate:up\ncreate table t();\n-- migrate:down\ndrop table t;\n",
-        )]);
-        let (_, ms) = discover(d.path(), Path::new("m"), LayoutChoice::Auto).unwrap();
+        )])
+        .await;
+        let (_, ms) = discover(&repo, "m", LayoutChoice::Auto, 1 << 20)
+            .await
+            .unwrap();
         assert_eq!(ms[0].sql.trim(), "create table t();");
     }
 
-    #[test]
-    fn mixed_layouts_ask_for_configuration() {
-        let d = tree(&[("V1__a.sql", ""), ("0002_b.sql", "")]);
-        let err = discover(d.path(), Path::new("m"), LayoutChoice::Auto).unwrap_err();
+    #[tokio::test]
+    async fn mixed_layouts_ask_for_configuration() {
+        let files = [("m/V1__a.sql", ""), ("m/0002_b.sql", "")];
+        let (_d, repo) = test_repo(&files).await;
+        let err = discover(&repo, "m", LayoutChoice::Auto, 1 << 20)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("set `layout`"), "{err}");
-        assert_eq!(names(&d, LayoutChoice::Flyway).1, vec!["V1__a".to_string()]);
+        assert_eq!(
+            names(&files, LayoutChoice::Flyway).await.1,
+            vec!["V1__a".to_string()]
+        );
     }
 
-    #[test]
-    fn duplicate_versions_and_missing_dir_are_errors() {
-        let d = tree(&[("1_a.sql", ""), ("01_b.sql", "")]);
+    #[tokio::test]
+    async fn duplicate_versions_missing_dir_and_oversized_files_are_errors() {
+        let (_d, repo) = test_repo(&[("m/1_a.sql", "select 1;"), ("m/01_b.sql", "")]).await;
         assert!(matches!(
-            discover(d.path(), Path::new("m"), LayoutChoice::Auto),
+            discover(&repo, "m", LayoutChoice::Auto, 1 << 20).await,
             Err(LayoutError::DuplicateVersion { .. })
         ));
         assert!(matches!(
-            discover(d.path(), Path::new("nope"), LayoutChoice::Auto),
+            discover(&repo, "nope", LayoutChoice::Auto, 1 << 20).await,
             Err(LayoutError::MissingDir(_))
         ));
+        let (_d, repo) = test_repo(&[("m/1_a.sql", "select 1;")]).await;
+        let err = discover(&repo, "m", LayoutChoice::Auto, 4)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("m/1_a.sql"), "{err}");
+        assert!(err.to_string().contains("max_migration_bytes"), "{err}");
     }
 }

@@ -1,7 +1,7 @@
 //! The MR's migrations: finding them in the checkout ([`layout`]) and choosing the ones
 //! the MR adds ([`selection`]).
 //!
-//! A [`Migration`] carries the SQL to run. The rehearsal decides *how* it runs (a `psql`
+//! A [`Migration`] carries the SQL to run, read from a git blob at the MR's head. The rehearsal decides *how* it runs (a `psql`
 //! file today, a framework command later), so a `command` mode can be added without
 //! changing discovery.
 
@@ -9,11 +9,9 @@ pub mod layout;
 pub mod selection;
 
 pub use layout::{discover, Layout};
-pub use selection::{select_new, SelectionError};
+pub use selection::{base_commit, select_new};
 
-use std::path::PathBuf;
-
-/// One migration as found in the checkout.
+/// One migration as found at the MR's head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
     /// The entry's name in the migrations directory (file or directory name): the
@@ -21,9 +19,12 @@ pub struct Migration {
     pub entry: String,
     /// The version part used for ordering (`0007`, `7.1`, `2024-01-01-000000`).
     pub version: String,
-    /// Path of the SQL file, relative to the checkout.
-    pub path: PathBuf,
-    /// The SQL to apply (for dbmate files, only the `-- migrate:up` section).
+    /// Path of the SQL file in the repository.
+    pub path: String,
+    /// The bytes to apply (for dbmate files, only the `-- migrate:up` section), as they
+    /// are: a file that is not UTF-8 still reaches PostgreSQL, which decides.
+    pub bytes: Vec<u8>,
+    /// The same as text (invalid UTF-8 shown as U+FFFD), for the words of the gate.
     pub sql: String,
 }
 

@@ -1,94 +1,44 @@
-//! Choosing the migrations an MR adds: those present in the checkout (the MR head) and
-//! absent at the merge base with the target branch. Earlier migrations are taken as
-//! already applied on the clone. Git is asked through argument vectors, never a shell.
+//! Choosing the migrations an MR adds: those present at the MR's head and absent at the
+//! merge base with the target branch. Earlier migrations are taken as already applied on
+//! the clone. Both sides are listed from git trees, so names are compared byte for byte
+//! as git stores them (no quoting of non-ASCII names).
 
 use super::Migration;
 use crate::config::Selection;
+use crate::source::{SourceError, SourceTree};
 use std::collections::HashSet;
-use std::path::Path;
-use std::process::Command;
-use thiserror::Error;
-
-#[derive(Debug, Error)]
-pub enum SelectionError {
-    #[error("git could not be run in {dir}: {source}; install git or pass --all-migrations")]
-    GitMissing { dir: String, source: std::io::Error },
-    #[error("git {args} failed in {dir}: {stderr}")]
-    Git {
-        args: String,
-        dir: String,
-        stderr: String,
-    },
-    #[error("cannot find the merge base with branch {branch:?} in {dir}: neither origin/{branch} nor {branch} is known; fetch the target branch or pass CI_MERGE_REQUEST_DIFF_BASE_SHA")]
-    NoMergeBase { branch: String, dir: String },
-}
-
-fn git(dir: &Path, args: &[&str]) -> Result<String, SelectionError> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .map_err(|source| SelectionError::GitMissing {
-            dir: dir.display().to_string(),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(SelectionError::Git {
-            args: args.join(" "),
-            dir: dir.display().to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 /// The commit migrations are compared against, or `None` for "all are new".
-pub fn base_commit(
-    checkout: &Path,
+pub async fn base_commit(
+    tree: &dyn SourceTree,
     selection: &Selection,
-) -> Result<Option<String>, SelectionError> {
+) -> Result<Option<String>, SourceError> {
     match selection {
         Selection::All => Ok(None),
         Selection::SinceCommit(sha) => Ok(Some(sha.clone())),
-        Selection::SinceBranch(branch) => {
-            for candidate in [format!("origin/{branch}"), branch.clone()] {
-                if let Ok(out) = git(checkout, &["merge-base", "HEAD", &candidate]) {
-                    return Ok(Some(out.trim().to_string()));
-                }
-            }
-            Err(SelectionError::NoMergeBase {
-                branch: branch.clone(),
-                dir: checkout.display().to_string(),
-            })
-        }
+        Selection::SinceBranch(branch) => tree.merge_base(branch).await.map(Some),
+        Selection::MrBase => tree.merge_base("the MR's target branch").await.map(Some),
     }
 }
 
-/// Entry names directly under `dir` at commit `rev` (empty if `dir` did not exist).
-fn entries_at(checkout: &Path, rev: &str, dir: &Path) -> Result<HashSet<String>, SelectionError> {
-    // Fail clearly when the commit itself is unknown (a shallow clone, say).
-    git(checkout, &["cat-file", "-e", &format!("{rev}^{{commit}}")])?;
-    let prefix = format!("{}/", dir.display());
-    let out = git(checkout, &["ls-tree", "--name-only", rev, "--", &prefix])?;
-    Ok(out
-        .lines()
-        .filter_map(|l| l.strip_prefix(&prefix))
-        .map(str::to_string)
-        .collect())
-}
-
-/// The migrations of `all` that are absent at `base` (all of them when `base` is None).
-pub fn select_new(
-    checkout: &Path,
-    dir: &Path,
+/// The migrations of `all` that are absent from `dir` at `base` (all of them when
+/// `base` is None).
+pub async fn select_new(
+    tree: &dyn SourceTree,
+    dir: &str,
     base: Option<&str>,
     all: Vec<Migration>,
-) -> Result<Vec<Migration>, SelectionError> {
+) -> Result<Vec<Migration>, SourceError> {
     let Some(base) = base else {
         return Ok(all);
     };
-    let existing = entries_at(checkout, base, dir)?;
+    let existing: HashSet<String> = tree
+        .list(base, dir.trim_matches('/'))
+        .await?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     Ok(all
         .into_iter()
         .filter(|m| !existing.contains(&m.entry))
@@ -100,53 +50,62 @@ mod tests {
     use super::*;
     use crate::config::file::LayoutChoice;
     use crate::migrations::discover;
-    use std::fs;
+    use crate::source::git::{test_repo, LocalRepo};
 
-    fn run(dir: &Path, args: &[&str]) {
-        let ok = Command::new("git")
+    fn git(dir: &std::path::Path, args: &[&str]) {
+        let out = std::process::Command::new("git")
             .arg("-C")
             .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
             .args(args)
             .output()
             .unwrap();
-        assert!(ok.status.success(), "{:?}", ok);
+        assert!(out.status.success(), "{out:?}");
     }
 
-    #[test]
-    fn only_migrations_absent_at_the_merge_base_are_selected() {
-        let d = tempfile::tempdir().unwrap();
+    #[tokio::test]
+    async fn only_migrations_absent_at_the_merge_base_are_selected_even_with_non_ascii_names() {
+        let (d, _) = test_repo(&[("db/migrations/0001_café.sql", "select 1;")]).await;
         let p = d.path();
-        run(p, &["init", "-q", "-b", "main"]);
-        run(p, &["config", "user.email", "t@example.com"]);
-        run(p, &["config", "user.name", "t"]);
-        fs::create_dir_all(p.join("db/migrations")).unwrap();
-        fs::write(p.join("db/migrations/0001_a.sql"), "select 1;").unwrap();
-        run(p, &["add", "."]);
-        run(p, &["commit", "-qm", "base"]);
-        run(p, &["checkout", "-qb", "feature"]);
-        fs::write(p.join("db/migrations/0002_b.sql"), "select 2;").unwrap();
-        run(p, &["add", "."]);
-        run(p, &["commit", "-qm", "head"]);
+        git(p, &["checkout", "-qb", "feature"]);
+        std::fs::write(p.join("db/migrations/0002_b.sql"), "select 2;").unwrap();
+        git(p, &["add", "."]);
+        git(p, &["commit", "-qm", "head"]);
+        let repo = LocalRepo::open(p, "HEAD").await.unwrap();
 
-        let dir = Path::new("db/migrations");
-        let (_, all) = discover(p, dir, LayoutChoice::Auto).unwrap();
-        let base = base_commit(p, &Selection::SinceBranch("main".into()))
+        let (_, all) = discover(&repo, "db/migrations", LayoutChoice::Auto, 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 2);
+        let base = base_commit(&repo, &Selection::SinceBranch("main".into()))
+            .await
             .unwrap()
             .unwrap();
-        let new = select_new(p, dir, Some(&base), all.clone()).unwrap();
-        assert_eq!(new.len(), 1);
-        assert_eq!(new[0].entry, "0002_b.sql");
-        assert_eq!(select_new(p, dir, None, all).unwrap().len(), 2);
+        let new = select_new(&repo, "db/migrations", Some(&base), all.clone())
+            .await
+            .unwrap();
+        let names: Vec<_> = new.iter().map(|m| m.entry.as_str()).collect();
+        assert_eq!(names, ["0002_b.sql"], "the café migration is at the base");
+        assert_eq!(
+            select_new(&repo, "db/migrations", None, all)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
 
-        let err = base_commit(p, &Selection::SinceBranch("nope".into())).unwrap_err();
+        let err = base_commit(&repo, &Selection::SinceBranch("nope".into()))
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("fetch the target branch"), "{err}");
         let err = select_new(
-            p,
-            dir,
+            &repo,
+            "db/migrations",
             Some("0123456789abcdef0123456789abcdef01234567"),
             vec![],
         )
+        .await
         .unwrap_err();
-        assert!(matches!(err, SelectionError::Git { .. }));
+        assert!(matches!(err, SourceError::Git { .. }), "{err}");
     }
 }

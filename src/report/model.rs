@@ -22,6 +22,8 @@ pub struct RunReport {
     pub withheld: Vec<super::gate::Withheld>,
     /// Why the gate could not run, when it failed closed.
     pub gate_error: Option<String>,
+    /// Resources cleanup could not remove (a clone, a box): the operators' to sweep.
+    pub cleanup_failures: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

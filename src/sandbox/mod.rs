@@ -1,8 +1,8 @@
 //! The box: a Docker container per run, with no network (`network_mode: none`), a
 //! read-only root filesystem, every capability dropped, an unprivileged user, limits on
-//! processes, memory and CPU, and three bind mounts: the MR's checkout (read-only), the
-//! migrations to apply (read-only), and the directory holding the bridge's database
-//! socket. Commands run in it through `docker exec`; their output goes to the full log.
+//! processes, memory and CPU, and two bind mounts: the migrations to apply (read-only,
+//! bytes the job wrote from git blobs) and the directory holding the bridge's database
+//! socket. The MR's checkout is never mounted. Commands run in it through `docker exec`; their output goes to the full log.
 //! Every container carries labels naming its run, so a sweep can find leftovers.
 
 pub mod output;
@@ -21,7 +21,6 @@ use std::time::Duration;
 use thiserror::Error;
 
 /// Where things appear inside the box.
-pub const SRC_MOUNT: &str = "/src";
 pub const MIGRATIONS_MOUNT: &str = "/preflight/migrations";
 pub const SOCKET_MOUNT: &str = "/run/preflight";
 /// The unprivileged user the box image provides.
@@ -73,7 +72,6 @@ pub struct BoxSpec {
     pub image: String,
     pub run_id: String,
     pub name: String,
-    pub checkout: PathBuf,
     pub migrations_dir: PathBuf,
     pub socket_dir: PathBuf,
 }
@@ -104,7 +102,6 @@ impl Sandbox {
         let host = HostConfig {
             network_mode: Some("none".into()),
             binds: Some(vec![
-                bind(&spec.checkout, SRC_MOUNT, "ro"),
                 bind(&spec.migrations_dir, MIGRATIONS_MOUNT, "ro"),
                 bind(&spec.socket_dir, SOCKET_MOUNT, "ro"),
             ]),
@@ -125,7 +122,7 @@ impl Sandbox {
             image: Some(spec.image.clone()),
             cmd: Some(vec!["sleep".into(), "infinity".into()]),
             user: Some(BOX_USER.into()),
-            working_dir: Some(SRC_MOUNT.into()),
+            working_dir: Some(MIGRATIONS_MOUNT.into()),
             network_disabled: Some(true),
             env: Some(vec![]),
             labels: Some(HashMap::from([

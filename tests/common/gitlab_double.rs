@@ -1,8 +1,9 @@
 //! A GitLab API double: a local HTTP server on 127.0.0.1 that records every request and
 //! answers the few endpoints preflight uses with GitLab's documented response shapes
 //! (`GET /user`, the merge request notes list with offset pagination, create and edit
-//! note), checks `PRIVATE-TOKEN`, and can be told to fail the next requests with a
-//! given status (401, 404, 429, 500).
+//! note, and, with [`GitlabDouble::serve_repo`], the MR and its repository's trees and
+//! blobs from a real git repository), checks `PRIVATE-TOKEN`, and can be told to fail
+//! the next requests ([`Fault`]: a status, a 429 with `Retry-After`, or no answer).
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -30,6 +31,21 @@ pub struct StoredNote {
     pub id: u64,
     pub body: String,
     pub system: bool,
+    /// The note's author; [`BOT_USER_ID`] is the token's own user.
+    pub author_id: u64,
+}
+
+/// The user id `GET /user` answers for the double's token.
+pub const BOT_USER_ID: u64 = 1;
+
+/// How the double answers one of the next requests instead of serving it.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    Status(u16),
+    /// 429 Too Many Requests with `Retry-After: secs`.
+    RetryAfter(u64),
+    /// Never answers (the connection stays open until the client gives up).
+    Hang,
 }
 
 #[derive(Default)]
@@ -37,7 +53,8 @@ struct Inner {
     requests: Vec<Recorded>,
     notes: Vec<StoredNote>,
     next_id: u64,
-    faults: VecDeque<u16>,
+    faults: VecDeque<Fault>,
+    repo: Option<super::gitlab_repo::ServedRepo>,
 }
 
 #[derive(Clone)]
@@ -52,7 +69,7 @@ pub struct GitlabDouble {
 fn note_json(n: &StoredNote) -> Value {
     json!({
         "id": n.id, "type": null, "body": n.body, "attachment": null,
-        "author": {"id": 1, "username": "preflight-bot", "name": "preflight", "state": "active"},
+        "author": {"id": n.author_id, "username": format!("user{}", n.author_id), "name": "someone", "state": "active"},
         "created_at": "2026-11-21T10:00:00.000Z", "updated_at": "2026-11-21T10:00:00.000Z",
         "system": n.system, "noteable_id": 1, "noteable_type": "MergeRequest", "noteable_iid": 7,
         "resolvable": false, "confidential": false, "internal": false
@@ -79,7 +96,7 @@ fn query_num(query: &str, key: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn error(status: u16, message: &str) -> Response {
+pub(super) fn error(status: u16, message: &str) -> Response {
     (
         StatusCode::from_u16(status).unwrap(),
         Json(json!({ "message": message })),
@@ -112,6 +129,18 @@ impl GitlabDouble {
                 "/api/v4/projects/{project}/merge_requests/{iid}/notes/{note}",
                 any(note),
             )
+            .route(
+                "/api/v4/projects/{project}/merge_requests/{iid}",
+                get(super::gitlab_repo::merge_request),
+            )
+            .route(
+                "/api/v4/projects/{project}/repository/tree",
+                get(super::gitlab_repo::tree),
+            )
+            .route(
+                "/api/v4/projects/{project}/repository/blobs/{sha}/raw",
+                get(super::gitlab_repo::raw_blob),
+            )
             .fallback(|| async { error(404, "404 Not found") })
             .layer(middleware::from_fn_with_state(
                 double.clone(),
@@ -132,8 +161,14 @@ impl GitlabDouble {
         self.inner.lock().unwrap().notes.clone()
     }
 
-    /// Adds an existing note (someone else's comment, or an old one of ours).
+    /// Adds an existing note written by the token's own user (an old one of ours, or a
+    /// system note).
     pub fn add_note(&self, body: &str, system: bool) -> u64 {
+        self.add_note_by(body, system, BOT_USER_ID)
+    }
+
+    /// Adds an existing note written by user `author`.
+    pub fn add_note_by(&self, body: &str, system: bool, author_id: u64) -> u64 {
         let mut inner = self.inner.lock().unwrap();
         inner.next_id += 1;
         let id = inner.next_id;
@@ -141,13 +176,34 @@ impl GitlabDouble {
             id,
             body: body.to_string(),
             system,
+            author_id,
         });
         id
     }
 
     /// The next requests answer with these statuses, in order.
     pub fn fail_next(&self, statuses: &[u16]) {
-        self.inner.lock().unwrap().faults.extend(statuses);
+        let faults = statuses.iter().map(|s| Fault::Status(*s));
+        self.inner.lock().unwrap().faults.extend(faults);
+    }
+
+    /// The next requests answer with these faults, in order.
+    pub fn fault_next(&self, faults: &[Fault]) {
+        self.inner.lock().unwrap().faults.extend(faults);
+    }
+
+    /// Serves the MR as `repo` at `head` with merge base `base` (the MR endpoint, the
+    /// repository tree and raw blobs).
+    pub fn serve_repo(&self, repo: &std::path::Path, head: &str, base: &str) {
+        self.inner.lock().unwrap().repo = Some(super::gitlab_repo::ServedRepo {
+            path: repo.to_path_buf(),
+            head: head.to_string(),
+            base: base.to_string(),
+        });
+    }
+
+    pub(super) fn served_repo(&self) -> Option<super::gitlab_repo::ServedRepo> {
+        self.inner.lock().unwrap().repo.clone()
     }
 
     fn record(
@@ -156,7 +212,7 @@ impl GitlabDouble {
         uri: &Uri,
         headers: &HeaderMap,
         body: &Bytes,
-    ) -> Option<Response> {
+    ) -> Option<Fault> {
         let mut inner = self.inner.lock().unwrap();
         let token = headers
             .get("PRIVATE-TOKEN")
@@ -169,23 +225,27 @@ impl GitlabDouble {
             token: token.clone(),
             body: String::from_utf8_lossy(body).into_owned(),
         });
-        if let Some(status) = inner.faults.pop_front() {
-            return Some(error(status, "injected fault"));
+        if let Some(fault) = inner.faults.pop_front() {
+            return Some(fault);
         }
         if token.as_deref() != Some(self.token.as_str()) {
-            return Some(error(401, "401 Unauthorized"));
+            return Some(Fault::Status(401));
         }
         None
     }
 
-    fn mr_known(&self, project: &str, iid: u64) -> bool {
+    pub(super) fn project_known(&self, project: &str) -> bool {
+        project == self.project
+    }
+
+    pub(super) fn mr_known(&self, project: &str, iid: u64) -> bool {
         project == self.project && iid == self.mr_iid
     }
 }
 
 async fn user(State(d): State<GitlabDouble>) -> Response {
     Json(
-        json!({"id": 1, "username": "preflight-bot", "name": "preflight", "state": "active",
+        json!({"id": BOT_USER_ID, "username": "preflight-bot", "name": "preflight", "state": "active",
                 "avatar_url": null, "web_url": format!("{}/preflight-bot", d.url)}),
     )
     .into_response()
@@ -281,8 +341,16 @@ async fn record_and_authorize(State(d): State<GitlabDouble>, req: Request, next:
     let bytes = axum::body::to_bytes(body, 16 << 20)
         .await
         .unwrap_or_default();
-    if let Some(r) = d.record(&parts.method, &parts.uri, &parts.headers, &bytes) {
-        return r;
+    match d.record(&parts.method, &parts.uri, &parts.headers, &bytes) {
+        None => {}
+        Some(Fault::Status(status)) => return error(status, "injected fault"),
+        Some(Fault::RetryAfter(secs)) => {
+            let mut r = error(429, "429 Too Many Requests");
+            r.headers_mut()
+                .insert("retry-after", secs.to_string().parse().unwrap());
+            return r;
+        }
+        Some(Fault::Hang) => std::future::pending::<()>().await,
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await

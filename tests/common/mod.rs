@@ -5,6 +5,7 @@
 
 pub mod engine;
 pub mod gitlab_double;
+pub mod gitlab_repo;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -21,6 +22,17 @@ pub fn git(dir: &Path, args: &[&str]) {
         "git {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The commit `rev` names in `repo`.
+pub fn rev_parse(repo: &Path, rev: &str) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["rev-parse", rev])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// A repository whose `main` has `base` migrations and whose checked-out `feature`
@@ -81,7 +93,7 @@ pub fn mr_env(
         ("CI_MERGE_REQUEST_PROJECT_ID", "42".to_string()),
         ("CI_MERGE_REQUEST_IID", "7".to_string()),
         ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main".to_string()),
-        ("CI_PROJECT_DIR", repo.display().to_string()),
+        ("PREFLIGHT_LOCAL_CHECKOUT", repo.display().to_string()),
         ("PREFLIGHT_CONFIG", config.display().to_string()),
         ("PREFLIGHT_ARTIFACTS_DIR", artifacts.display().to_string()),
     ]

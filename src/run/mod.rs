@@ -1,14 +1,20 @@
-//! The job: one run of a plan from start to finish. Find the migrations, get an engine
-//! and Docker, rehearse each database, write the full report, post the public summary
-//! through the leak gate, and always clean up. Returns the [`Outcome`] the exit code is made from.
+//! The job: one run of a plan from start to finish. Read the MR's migrations as git
+//! objects ([`work`]), get an engine and Docker, rehearse each database, write the full
+//! report, post the public summary through the leak gate ([`publish`]), and always clean
+//! up. Returns the [`Outcome`] the exit code is made from; a run stopped before it could
+//! report says why with a [`RunError`].
+
+pub mod error;
+pub mod publish;
+pub mod work;
+
+pub use error::RunError;
 
 use crate::clone::builtin::BuiltinEngine;
 use crate::clone::dle::DleEngine;
 use crate::clone::CloneEngine;
 use crate::config::{EnginePlan, Plan, Publish};
 use crate::exit::Outcome;
-use crate::gitlab::{client::GitlabNotes, upsert_note, NoteAction};
-use crate::migrations::{discover, select_new, selection::base_commit};
 use crate::rehearsal::{self, DatabaseWork};
 use crate::report::gate::{gate, Gated, Vocabulary, REPORT_WITHHELD};
 use crate::report::{PublicSummary, Renderer, RunReport, SourceWords, NOTE_MARKER};
@@ -36,24 +42,6 @@ fn section(name: &str, title: &str, body: &str) {
     println!("\x1b[0Ksection_start:{now}:{name}[collapsed=true]\r\x1b[0K{title}");
     println!("{body}");
     println!("\x1b[0Ksection_end:{now}:{name}\r\x1b[0K");
-}
-
-/// Finds each database's new migrations. Errors here are the user's to fix.
-fn find_work(plan: &Plan) -> Result<(Option<String>, Vec<DatabaseWork>), String> {
-    let base = base_commit(&plan.checkout, &plan.selection).map_err(|e| e.to_string())?;
-    let mut work = Vec::new();
-    for db in &plan.databases {
-        let (layout, all) = discover(&plan.checkout, &db.migrations, db.layout)
-            .map_err(|e| format!("database {:?}: {e}", db.name))?;
-        let migrations = select_new(&plan.checkout, &db.migrations, base.as_deref(), all)
-            .map_err(|e| format!("database {:?}: {e}", db.name))?;
-        work.push(DatabaseWork {
-            db: db.clone(),
-            layout,
-            migrations,
-        });
-    }
-    Ok((base, work))
 }
 
 async fn make_engine(plan: &Plan, work: &[DatabaseWork]) -> Result<Arc<dyn CloneEngine>, String> {
@@ -114,6 +102,7 @@ async fn rehearse_all(
         report.databases.push(db_report);
         if !failures.is_empty() {
             tracing::error!("cleanup left things behind: {}", failures.join("; "));
+            report.cleanup_failures.extend(failures);
         }
         if cancel.is_cancelled() {
             break;
@@ -132,38 +121,29 @@ fn write_artifacts(dir: &Path, report: &RunReport, full_md: &str) -> Result<Path
     Ok(md)
 }
 
-async fn publish(plan: &Plan, note: &str) -> Result<(), String> {
-    match &plan.publish {
-        Publish::Print => Ok(()),
-        Publish::GitLab(target) => {
-            let api = GitlabNotes::connect(target)
-                .await
-                .map_err(|e| e.to_string())?;
-            match upsert_note(&api, note).await.map_err(|e| e.to_string())? {
-                NoteAction::Created(id) => tracing::info!("posted note {id} on !{}", target.mr_iid),
-                NoteAction::Edited(id) => tracing::info!("updated note {id} on !{}", target.mr_iid),
-            }
-            Ok(())
-        }
-    }
-}
-
 /// The words the leak gate lets through: the summary template's, the closed
 /// vocabularies', the MR's migrations (text and file names) and trusted configuration's.
-fn vocabulary(plan: &Plan, work: &[DatabaseWork], renderer: &Renderer) -> Vocabulary {
+fn vocabulary(
+    plan: &Plan,
+    report: &RunReport,
+    work: &[DatabaseWork],
+    renderer: &Renderer,
+) -> Vocabulary {
     let mut vocab = Vocabulary::default().with_closed_vocabularies();
     vocab.add_template(renderer.summary_source());
     for m in work.iter().flat_map(|w| &w.migrations) {
         vocab.add_text(&m.sql);
         vocab.add_text(&m.entry);
-        vocab.add_text(&m.path.to_string_lossy());
+        vocab.add_text(&m.path);
     }
     for db in &plan.databases {
         vocab.add_text(&db.name);
         vocab.add_text(&db.db_name);
     }
-    for trusted in [&plan.job_url, &plan.head_sha].into_iter().flatten() {
+    for trusted in [&plan.job_url, &report.head_sha].into_iter().flatten() {
         vocab.add_text(trusted);
+        // The note's footer shows a commit by its first 12 characters.
+        vocab.add_text(trusted.get(..12).unwrap_or(trusted));
     }
     vocab.add_text(NOTE_MARKER);
     vocab
@@ -177,17 +157,25 @@ fn gate_note(rendered: &str, vocab: &Vocabulary, renderer: &Renderer) -> Result<
     .unwrap_or_else(|_| Err("the leak gate panicked".into()))
 }
 
-/// Runs the plan. `Err` only for problems found before anything started (exit 2).
-pub async fn run(plan: Plan, cancel: CancellationToken) -> Result<JobResult, String> {
-    let (base, work) = find_work(&plan)?;
-    let renderer = Renderer::new(plan.templates_dir.as_deref()).map_err(|e| e.to_string())?;
+/// Runs the plan. `Err` only for problems found before anything started.
+pub async fn execute(plan: Plan, cancel: CancellationToken) -> Result<JobResult, RunError> {
+    let renderer = Renderer::new(plan.templates_dir.as_deref())
+        .map_err(|e| RunError::Input(format!("the report templates: {e}")))?;
+    let tree = tokio::select! {
+        tree = work::open_source(&plan) => tree?,
+        () = cancel.cancelled() => return Err(RunError::Cancelled),
+    };
+    let (base, work) = tokio::select! {
+        found = work::find_work(&plan, tree.as_ref()) => found?,
+        () = cancel.cancelled() => return Err(RunError::Cancelled),
+    };
     let words = SourceWords::from_sources(
         work.iter()
             .flat_map(|w| w.migrations.iter().map(|m| m.sql.as_str())),
     );
     let mut report = RunReport {
         run_id: plan.run_id.clone(),
-        head_sha: plan.head_sha.clone(),
+        head_sha: Some(tree.head().to_string()),
         base_sha: base,
         started_at: chrono::Utc::now().to_rfc3339(),
         job_url: plan.job_url.clone(),
@@ -195,6 +183,7 @@ pub async fn run(plan: Plan, cancel: CancellationToken) -> Result<JobResult, Str
         cancelled: false,
         withheld: Vec::new(),
         gate_error: None,
+        cleanup_failures: Vec::new(),
     };
     let pending: usize = work.iter().map(|w| w.migrations.len()).sum();
     if pending > 0 {
@@ -204,7 +193,7 @@ pub async fn run(plan: Plan, cancel: CancellationToken) -> Result<JobResult, Str
 
     let mut outcome = if report.cancelled {
         Outcome::Cancelled
-    } else if report.infrastructure_error().is_some() {
+    } else if report.infrastructure_error().is_some() || !report.cleanup_failures.is_empty() {
         Outcome::Infrastructure
     } else if report.any_failed() {
         Outcome::MigrationFailed
@@ -217,7 +206,11 @@ pub async fn run(plan: Plan, cancel: CancellationToken) -> Result<JobResult, Str
 
     let summary = PublicSummary::build(&report, &words);
     let note = match renderer.summary(&summary) {
-        Ok(rendered) => gate_note(&rendered, &vocabulary(&plan, &work, &renderer), &renderer),
+        Ok(rendered) => gate_note(
+            &rendered,
+            &vocabulary(&plan, &report, &work, &renderer),
+            &renderer,
+        ),
         Err(e) => Err(e.to_string()),
     };
     let note = match note {
@@ -235,7 +228,11 @@ pub async fn run(plan: Plan, cancel: CancellationToken) -> Result<JobResult, Str
         }
     };
 
-    let full_md = renderer.full(&report).map_err(|e| e.to_string())?;
+    let full_md = renderer.full(&report).unwrap_or_else(|e| {
+        eprintln!("error: the full report's template failed: {e}; report.json has it all");
+        outcome = Outcome::Infrastructure;
+        String::new()
+    });
     let full_report = match write_artifacts(&plan.artifacts_dir, &report, &full_md) {
         Ok(p) => Some(p),
         Err(e) => {
@@ -252,9 +249,19 @@ pub async fn run(plan: Plan, cancel: CancellationToken) -> Result<JobResult, Str
         );
     }
 
-    if let Err(e) = publish(&plan, &note).await {
-        eprintln!("error: could not post the summary: {e}");
-        outcome = Outcome::Infrastructure;
+    match publish::publish(&plan, &note, &cancel).await {
+        Ok(()) => {}
+        Err(RunError::Cancelled) => {
+            eprintln!(
+                "error: cancelled while posting the summary; gave up after {:?}",
+                publish::CANCEL_GRACE
+            );
+            outcome = Outcome::Cancelled;
+        }
+        Err(e) => {
+            eprintln!("error: could not post the summary: {e}");
+            outcome = Outcome::Infrastructure;
+        }
     }
     Ok(JobResult {
         outcome,

@@ -1,0 +1,48 @@
+//! Why a run stopped before it could report, and the exit code that follows: decided
+//! here once. The MR's or the configuration's fault is the user's to fix (exit 2);
+//! GitLab, git, Docker or the engine failing is infrastructure (exit 3); a cancelled
+//! job is cancelled (exit 4), never reported as some other error.
+
+use crate::exit::Outcome;
+use crate::migrations::layout::LayoutError;
+use crate::source::SourceError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The MR's code or the configuration is wrong (exit 2).
+    #[error("{0}")]
+    Input(String),
+    /// Something preflight depends on failed (exit 3).
+    #[error("{0}")]
+    Infrastructure(String),
+    /// The job was cancelled before anything was reported (exit 4).
+    #[error("cancelled before the rehearsal started")]
+    Cancelled,
+}
+
+impl RunError {
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            RunError::Input(_) => Outcome::Usage,
+            RunError::Infrastructure(_) => Outcome::Infrastructure,
+            RunError::Cancelled => Outcome::Cancelled,
+        }
+    }
+
+    /// `e`, said of `context` (a database's name, a step).
+    pub fn from_source(context: &str, e: SourceError) -> RunError {
+        let text = format!("{context}{e}");
+        match e {
+            SourceError::GitMissing(_) | SourceError::Gitlab(_) => RunError::Infrastructure(text),
+            _ => RunError::Input(text),
+        }
+    }
+
+    pub fn from_layout(context: &str, e: LayoutError) -> RunError {
+        match e {
+            LayoutError::Source(e) => RunError::from_source(context, e),
+            other => RunError::Input(format!("{context}{other}")),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Finding the work before anything runs: open the MR's code as git objects (GitLab's
+//! repository API in CI, a repository on disk with `--local-checkout`), then list each
+//! database's migrations at the head and keep those absent at the merge base.
+
+use super::error::RunError;
+use crate::config::{Plan, SourcePlan};
+use crate::gitlab::http::GitlabHttp;
+use crate::migrations::{base_commit, discover, select_new};
+use crate::rehearsal::DatabaseWork;
+use crate::source::git::LocalRepo;
+use crate::source::gitlab::GitlabSource;
+use crate::source::SourceTree;
+
+/// The MR's code as the plan says to read it.
+pub async fn open_source(plan: &Plan) -> Result<Box<dyn SourceTree>, RunError> {
+    match &plan.source {
+        SourcePlan::Local { repo, rev } => LocalRepo::open(repo, rev)
+            .await
+            .map(|r| Box::new(r) as Box<dyn SourceTree>)
+            .map_err(|e| RunError::from_source("", e)),
+        SourcePlan::Gitlab { head_sha } => {
+            let target = plan.gitlab.as_ref().ok_or_else(|| {
+                RunError::Input(
+                    "reading the MR from GitLab needs its URL, token, project and IID".into(),
+                )
+            })?;
+            let http = GitlabHttp::new(&target.base_url, target.token.clone(), plan.gitlab_policy)
+                .map_err(|e| RunError::Infrastructure(e.to_string()))?;
+            GitlabSource::open(http, &target.project, target.mr_iid, head_sha)
+                .await
+                .map(|s| Box::new(s) as Box<dyn SourceTree>)
+                .map_err(|e| RunError::from_source("", e))
+        }
+    }
+}
+
+/// The merge base and each database's new migrations.
+pub async fn find_work(
+    plan: &Plan,
+    tree: &dyn SourceTree,
+) -> Result<(Option<String>, Vec<DatabaseWork>), RunError> {
+    let base = base_commit(tree, &plan.selection)
+        .await
+        .map_err(|e| RunError::from_source("", e))?;
+    let mut work = Vec::new();
+    for db in &plan.databases {
+        let context = format!("database {:?}: ", db.name);
+        let limit = plan.sandbox.max_migration_bytes;
+        let (layout, all) = discover(tree, &db.migrations, db.layout, limit)
+            .await
+            .map_err(|e| RunError::from_layout(&context, e))?;
+        let migrations = select_new(tree, &db.migrations, base.as_deref(), all)
+            .await
+            .map_err(|e| RunError::from_source(&context, e))?;
+        work.push(DatabaseWork {
+            db: db.clone(),
+            layout,
+            migrations,
+        });
+    }
+    Ok((base, work))
+}

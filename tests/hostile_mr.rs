@@ -1,0 +1,171 @@
+//! An MR written by an attacker who has read the code, against the host side of the job.
+//! The outside trial that motivated these: one committed symlink
+//! (`db/migrations/0002_x.sql -> /proc/self/environ`) got the job's own GitLab token
+//! posted in the public note. Every case here runs the real `preflight run` and checks
+//! that the MR's content is read as git objects only: links, submodules and a linked
+//! migrations directory are refused by name before anything runs, and no secret, no host
+//! file's content, reaches GitLab or the job's output. Trusted configuration inside the
+//! MR's code is refused too, and reading the MR through GitLab's API refuses a head that
+//! moved on.
+
+mod common;
+
+use common::gitlab_double::GitlabDouble;
+use common::*;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+const TOKEN: &str = "glpat-hostile-2f9c81d7e0";
+const JOB_TOKEN: &str = "cijob-hostile-77b1e0c3a5";
+const HOST_SECRET: &str = "host-secret-41d8cd98f00b";
+
+/// The run's environment, as in CI, with a `CI_JOB_TOKEN` the job must never expose.
+fn hostile_env(gl: &GitlabDouble, repo: &Path, root: &Path) -> Vec<(&'static str, String)> {
+    let config = builtin_config(root, "CREATE TABLE t (id int);");
+    let mut env = mr_env(&gl.url, TOKEN, repo, &config, &root.join("artifacts"));
+    env.push(("CI_JOB_TOKEN", JOB_TOKEN.to_string()));
+    env
+}
+
+/// Commits `change` (run in the repository) on top of the MR's head.
+fn commit_on_head(repo: &Path, change: impl FnOnce(&Path)) {
+    change(repo);
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-qm", "hostile change"]);
+}
+
+/// No secret and no host file's content in GitLab's requests or the job's output.
+fn assert_nothing_leaked(gl: &GitlabDouble, out: &std::process::Output) {
+    let output = text(out);
+    for secret in [TOKEN, JOB_TOKEN, HOST_SECRET] {
+        assert!(
+            !output.contains(secret),
+            "{secret} in the job output: {output}"
+        );
+        for r in gl.requests() {
+            assert!(
+                !r.body.contains(secret) && !r.query.contains(secret) && !r.path.contains(secret),
+                "{secret} sent to GitLab: {r:?}"
+            );
+        }
+    }
+    assert!(gl.notes().is_empty(), "a note was posted: {:?}", gl.notes());
+}
+
+fn assert_refused(out: &std::process::Output, path: &str, kind: &str) {
+    assert_eq!(out.status.code(), Some(2), "{}", text(out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(path) && err.contains(kind), "{}", text(out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_committed_symlink_to_the_jobs_environment_or_a_host_file_is_refused_unread() {
+    for target in ["/proc/self/environ", "HOST_FILE"] {
+        let root = tempfile::tempdir().unwrap();
+        let host_file = root.path().join("host-secret.txt");
+        std::fs::write(&host_file, format!("SELECT '{HOST_SECRET}';")).unwrap();
+        let target = match target {
+            "HOST_FILE" => host_file.display().to_string(),
+            other => other.to_string(),
+        };
+        let repo = repo_with_migrations(root.path(), &[], &[("0001_ok.sql", "SELECT 1;")]);
+        commit_on_head(&repo, |r| {
+            symlink(&target, r.join("db/migrations/0002_x.sql")).unwrap();
+        });
+        let gl = GitlabDouble::start(TOKEN, "42", 7).await;
+        let out = preflight(&hostile_env(&gl, &repo, root.path()), &["run"]);
+        assert_refused(&out, "db/migrations/0002_x.sql", "symbolic link");
+        assert_nothing_leaked(&gl, &out);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_linked_migrations_directory_and_a_submodule_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = repo_with_migrations(root.path(), &[], &[("0001_ok.sql", "SELECT 1;")]);
+    commit_on_head(&repo, |r| {
+        std::fs::rename(r.join("db/migrations"), r.join("db/real")).unwrap();
+        symlink("real", r.join("db/migrations")).unwrap();
+    });
+    let gl = GitlabDouble::start(TOKEN, "42", 7).await;
+    let out = preflight(&hostile_env(&gl, &repo, root.path()), &["run"]);
+    assert_refused(&out, "db/migrations", "symbolic link");
+    assert_nothing_leaked(&gl, &out);
+
+    let root = tempfile::tempdir().unwrap();
+    let repo = repo_with_migrations(root.path(), &[], &[("0001_ok.sql", "SELECT 1;")]);
+    let head = rev_parse(&repo, "HEAD");
+    git(
+        &repo,
+        &[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("160000,{head},db/migrations/0002_sub.sql"),
+        ],
+    );
+    git(&repo, &["commit", "-qm", "a submodule"]);
+    let out = preflight(&hostile_env(&gl, &repo, root.path()), &["run"]);
+    assert_refused(&out, "db/migrations/0002_sub.sql", "submodule");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_inside_the_mrs_code_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = repo_with_migrations(root.path(), &[], &[("0001_ok.sql", "SELECT 1;")]);
+    let gl = GitlabDouble::start(TOKEN, "42", 7).await;
+    let mut env = hostile_env(&gl, &repo, root.path());
+    let inside = repo.join("preflight.yml");
+    std::fs::write(&inside, "engine:\n  restricted: false\n").unwrap();
+    env.retain(|(k, _)| *k != "PREFLIGHT_CONFIG");
+    env.push(("PREFLIGHT_CONFIG", inside.display().to_string()));
+    let out = preflight(&env, &["run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("lies inside the MR's code"),
+        "{}",
+        text(&out)
+    );
+    assert_nothing_leaked(&gl, &out);
+}
+
+/// The CI job's own mode: no checkout at all, the MR read through GitLab's API.
+fn api_env(gl: &GitlabDouble, repo: &Path, root: &Path, head: &str) -> Vec<(&'static str, String)> {
+    let mut env = hostile_env(gl, repo, root);
+    env.retain(|(k, _)| {
+        *k != "PREFLIGHT_LOCAL_CHECKOUT" && !k.starts_with("CI_MERGE_REQUEST_TARGET")
+    });
+    env.push(("PREFLIGHT_MR_HEAD_SHA", head.to_string()));
+    env
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_the_api_a_symlink_is_refused_and_a_moved_head_is_not_rehearsed() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = repo_with_migrations(root.path(), &[], &[("0001_ok.sql", "SELECT 1;")]);
+    let base = rev_parse(&repo, "main");
+    commit_on_head(&repo, |r| {
+        symlink("/proc/self/environ", r.join("db/migrations/0002_x.sql")).unwrap();
+    });
+    let head = rev_parse(&repo, "HEAD");
+    let gl = GitlabDouble::start(TOKEN, "42", 7).await;
+    gl.serve_repo(&repo, &head, &base);
+    let out = preflight(&api_env(&gl, &repo, root.path(), &head), &["run"]);
+    assert_refused(&out, "db/migrations/0002_x.sql", "symbolic link");
+    assert_nothing_leaked(&gl, &out);
+    assert!(
+        gl.requests()
+            .iter()
+            .any(|r| r.path.ends_with("/repository/tree")),
+        "the tree was read through the API"
+    );
+
+    let older = rev_parse(&repo, "HEAD~1");
+    let out = preflight(&api_env(&gl, &repo, root.path(), &older), &["run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a newer pipeline") && err.contains(&head),
+        "{err}"
+    );
+}
