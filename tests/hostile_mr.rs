@@ -169,3 +169,79 @@ async fn through_the_api_a_symlink_is_refused_and_a_moved_head_is_not_rehearsed(
         "{err}"
     );
 }
+
+/// Every file under `dir`, as text.
+fn texts_under(dir: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            texts_under(&path, out);
+        } else {
+            out.push(String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned());
+        }
+    }
+}
+
+/// A superuser migration that searches its server's memory for the job's secrets. A
+/// PostgreSQL server overwrites its own `/proc/<pid>/environ` with its process title, but
+/// keeps a copy of its environment on the heap, which `pg_read_binary_file` reads through
+/// `/proc/self/mem`. For each place a variable's name (`PATH=`, the token variables)
+/// occurs, it prints `ENVFOUND` and the bytes that follow: the variable's value where the
+/// place is the environment's copy. The secrets' values are not in this text, so finding
+/// one in the output means the server had it.
+const MEMORY_SEARCH: &str = r#"DO $$
+DECLARE
+  line text; lo bigint; hi bigint; chunk bytea; needle text; at int; from_ int;
+BEGIN
+  FOREACH line IN ARRAY string_to_array(pg_read_file('/proc/self/maps'), E'\n') LOOP
+    CONTINUE WHEN line NOT LIKE '%[heap]%' AND line NOT LIKE '%[stack]%';
+    lo := ('x' || lpad(split_part(split_part(line, ' ', 1), '-', 1), 16, '0'))::bit(64)::bigint;
+    hi := ('x' || lpad(split_part(split_part(line, ' ', 1), '-', 2), 16, '0'))::bit(64)::bigint;
+    chunk := pg_read_binary_file('/proc/self/mem', lo, hi - lo);
+    FOREACH needle IN ARRAY ARRAY['PATH=', 'PREFLIGHT_GITLAB_TOKEN=', 'CI_JOB_TOKEN='] LOOP
+      from_ := 1;
+      FOR i IN 1..50 LOOP
+        at := position(convert_to(needle, 'UTF8') IN substring(chunk FROM from_));
+        EXIT WHEN at = 0;
+        RAISE NOTICE 'ENVFOUND %', encode(substring(chunk FROM from_ + at - 1 FOR 60), 'escape');
+        from_ := from_ + at;
+      END LOOP;
+    END LOOP;
+  END LOOP;
+END $$;
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_superuser_migration_searching_the_servers_memory_finds_no_token() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = repo_with_migrations(root.path(), &[], &[("0001_search.sql", MEMORY_SEARCH)]);
+    let gl = GitlabDouble::start(TOKEN, "42", 7).await;
+    let env = hostile_env(&gl, &repo, root.path());
+    let config = root.path().join("preflight.yml");
+    let mut yaml = std::fs::read_to_string(&config).unwrap();
+    yaml.push_str("engine:\n  restricted: false\n");
+    std::fs::write(&config, yaml).unwrap();
+    let out = preflight(&env, &["run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let mut texts = Vec::new();
+    texts_under(&root.path().join("artifacts"), &mut texts);
+    texts.push(text(&out));
+    assert!(
+        texts.iter().any(|t| t.contains("ENVFOUND PATH=/")),
+        "the search found no environment: {}",
+        text(&out)
+    );
+    for secret in [TOKEN, JOB_TOKEN] {
+        assert!(
+            !texts.iter().any(|t| t.contains(secret)),
+            "{secret} is in the clone server's memory"
+        );
+    }
+    for r in gl.requests() {
+        assert!(
+            !r.body.contains(TOKEN) && !r.body.contains(JOB_TOKEN),
+            "{r:?}"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 //! two in step. Unknown keys are an error, so a typo never silently falls back to a
 //! default.
 
+use crate::secret::Secret;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -114,10 +115,10 @@ pub enum SourceSection {
     /// A SQL file (schema and data) run on an empty database.
     SqlFile { path: PathBuf },
     /// A logical copy (`pg_dump` / `pg_restore`) of a database reachable at this URL.
-    Url { url: String },
+    Url { url: Secret },
     /// A physical copy (`pg_basebackup`) of the whole source server, given as a libpq
     /// connection string of a role with the REPLICATION attribute.
-    Physical { connstr: String },
+    Physical { connstr: Secret },
     /// A copy of an existing data directory of a stopped server (or a file-system
     /// snapshot of a running one).
     DataDir { path: PathBuf },

@@ -20,7 +20,7 @@ pub fn available() -> Result<(), String> {
     if !filesystems.lines().any(|l| l.trim_end().ends_with("btrfs")) {
         return Err("the kernel has no btrfs (not in /proc/filesystems)".into());
     }
-    if Command::new("mkfs.btrfs")
+    if crate::child::command("mkfs.btrfs")
         .arg("--version")
         .output()
         .is_err()
@@ -56,12 +56,14 @@ impl LoopBtrfs {
         file.set_len(size_bytes.max(256 << 20))
             .map_err(|e| format!("size {}: {e}", image.display()))?;
         run(
-            Command::new("mkfs.btrfs").args(["-q", "-f"]).arg(&image),
+            crate::child::command("mkfs.btrfs")
+                .args(["-q", "-f"])
+                .arg(&image),
             "mkfs.btrfs",
         )?;
         let pool = LoopBtrfs { mount, image };
         run(
-            Command::new("mount")
+            crate::child::command("mount")
                 .args(["-o", "loop"])
                 .arg(&pool.image)
                 .arg(&pool.mount),
@@ -74,7 +76,10 @@ impl LoopBtrfs {
 impl Drop for LoopBtrfs {
     fn drop(&mut self) {
         // Lazy: a clone server still stopping must not keep the loop device busy.
-        let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+        let _ = crate::child::command("umount")
+            .arg("-l")
+            .arg(&self.mount)
+            .status();
         let _ = std::fs::remove_file(&self.image);
     }
 }

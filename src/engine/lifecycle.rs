@@ -254,18 +254,10 @@ impl Engine {
             .map_err(|e| e.to_string())?;
         let storage_ms = t.elapsed().as_millis();
         let server = self.clone_server(&record.id, port);
-        std::fs::create_dir_all(&server.socket_dir).map_err(|e| e.to_string())?;
-        std::os::unix::fs::chown(
-            &server.socket_dir,
-            Some(self.inner.run_as.uid),
-            Some(self.inner.run_as.gid),
-        )
-        .map_err(|e| {
-            format!(
-                "hand {} to the server user: {e}",
-                server.socket_dir.display()
-            )
-        })?;
+        self.inner
+            .run_as
+            .private_dir(&server.socket_dir)
+            .map_err(|e| e.to_string())?;
         let t = Instant::now();
         server
             .start(

@@ -31,8 +31,8 @@ pub fn source_key(
         SourceSection::Demo { rows } => h.update(demo_sql(*rows).as_bytes()),
         SourceSection::Filler { size_mb } => h.update(filler_sql(*size_mb).as_bytes()),
         SourceSection::SqlFile { path } => h.update(read(path)?),
-        SourceSection::Url { url } => h.update(url.as_bytes()),
-        SourceSection::Physical { connstr } => h.update(connstr.as_bytes()),
+        SourceSection::Url { url } => h.update(url.expose().as_bytes()),
+        SourceSection::Physical { connstr } => h.update(connstr.expose().as_bytes()),
         SourceSection::DataDir { path } => h.update(path.as_os_str().as_encoded_bytes()),
     }
     if let Some(dir) = preprocess_dir {
@@ -130,10 +130,14 @@ impl Engine {
         };
         let built = async {
             let _ = std::fs::remove_dir_all(&server.socket_dir);
-            std::fs::create_dir_all(&server.socket_dir).map_err(EngineError::internal)?;
-            for dir in [&building, &server.socket_dir] {
-                self.inner.run_as.own(dir).map_err(EngineError::internal)?;
-            }
+            self.inner
+                .run_as
+                .own(&building)
+                .map_err(EngineError::internal)?;
+            self.inner
+                .run_as
+                .private_dir(&server.socket_dir)
+                .map_err(EngineError::internal)?;
             let loaded = load(
                 &server,
                 &cfg.source,

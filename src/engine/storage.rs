@@ -11,7 +11,6 @@
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use thiserror::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,7 +98,7 @@ impl Backend {
         args: &[&std::ffi::OsStr],
         action: &str,
     ) -> Result<(), StorageError> {
-        let out = Command::new(program)
+        let out = crate::child::command(program)
             .args(args)
             .output()
             .map_err(|e| self.error(action, format!("cannot run {program}: {e}")))?;

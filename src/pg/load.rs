@@ -7,11 +7,13 @@
 //! is handed to the owner role clones take over, and a checkpoint and a clean shutdown
 //! leave a directory a clone starts from without recovery.
 
+use super::connstr::split_password;
 use super::dataset::{demo_sql, filler_sql};
 use super::role::{prepare_owner, OWNER_ROLE};
 use super::server::{free_port, PgServer, StopMode, SUPERUSER};
 use super::PgError;
 use crate::config::file::SourceSection;
+use crate::secret::Secret;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -124,10 +126,21 @@ fn run_tool(mut cmd: Command, action: &str) -> Result<(), PgError> {
     Ok(())
 }
 
-async fn base_backup(server: &PgServer, connstr: &str) -> Result<(), PgError> {
+/// `program` with only the environment it needs: the source's password, if any, as
+/// `PGPASSWORD` (never on the command line, which any local user can read).
+fn source_tool(program: &Path, password: Option<&Secret>) -> Command {
+    let mut cmd = crate::child::command(program);
+    if let Some(pw) = password {
+        cmd.env("PGPASSWORD", pw.expose());
+    }
+    cmd
+}
+
+async fn base_backup(server: &PgServer, connstr: &Secret) -> Result<(), PgError> {
     let parent = server.data_dir.parent().unwrap_or(Path::new("/"));
     server.run_as.own(parent)?;
-    let mut cmd = Command::new(server.bin_dir.join("pg_basebackup"));
+    let (connstr, password) = split_password(connstr.expose());
+    let mut cmd = source_tool(&server.bin_dir.join("pg_basebackup"), password.as_ref());
     {
         use std::os::unix::process::CommandExt;
         cmd.uid(server.run_as.uid).gid(server.run_as.gid);
@@ -138,8 +151,9 @@ async fn base_backup(server: &PgServer, connstr: &str) -> Result<(), PgError> {
         "-c",
         "fast",
         "--no-sync",
+        "-w",
         "-d",
-        connstr,
+        &connstr,
     ]);
     tokio::task::spawn_blocking(move || run_tool(cmd, "copy the source server with pg_basebackup"))
         .await
@@ -156,7 +170,7 @@ async fn copy_data_dir(from: &Path, to: &Path) -> Result<(), PgError> {
             ),
         ));
     }
-    let mut cmd = Command::new("cp");
+    let mut cmd = crate::child::command("cp");
     cmd.args(["-a", "--reflink=auto"]).arg(from).arg(to);
     tokio::task::spawn_blocking(move || run_tool(cmd, "copy the source data directory"))
         .await
@@ -244,18 +258,19 @@ async fn fill(
 
 /// A logical copy: `pg_dump` from the source URL, `pg_restore` with the data owned by
 /// the owner role.
-async fn restore_from(url: &str, server: &PgServer, port: u16, db: &str) -> Result<(), PgError> {
+async fn restore_from(url: &Secret, server: &PgServer, port: u16, db: &str) -> Result<(), PgError> {
     let dump: PathBuf = server.data_dir.with_file_name("source.dump");
     let bin = server.bin_dir.clone();
-    let (url, sock, db) = (url.to_string(), server.socket_dir.clone(), db.to_string());
+    let (url, password) = split_password(url.expose());
+    let (sock, db) = (server.socket_dir.clone(), db.to_string());
     tokio::task::spawn_blocking(move || -> Result<(), PgError> {
-        let mut dump_cmd = Command::new(bin.join("pg_dump"));
+        let mut dump_cmd = source_tool(&bin.join("pg_dump"), password.as_ref());
         dump_cmd
-            .args(["-Fc", "--no-owner", "--no-acl", "-f"])
+            .args(["-w", "-Fc", "--no-owner", "--no-acl", "-f"])
             .arg(&dump)
             .arg(format!("--dbname={url}"));
         run_tool(dump_cmd, "copy the source database with pg_dump")?;
-        let mut restore = Command::new(bin.join("pg_restore"));
+        let mut restore = crate::child::command(bin.join("pg_restore"));
         restore
             .args(["--no-owner", "--no-acl", "--exit-on-error"])
             .arg(format!("--role={OWNER_ROLE}"))

@@ -3,6 +3,7 @@
 //! ([`load`], [`dataset`]), and handing a clone's data to the requester's role
 //! ([`role`]).
 
+pub mod connstr;
 pub mod dataset;
 pub mod load;
 pub mod role;

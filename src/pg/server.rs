@@ -46,9 +46,21 @@ impl RunAs {
         }
     }
 
+    /// Creates `path` (if needed) as a directory only this user may enter (0700): a
+    /// server's socket directory, where connections are trusted.
+    pub fn private_dir(&self, path: &Path) -> Result<(), PgError> {
+        use std::os::unix::fs::PermissionsExt;
+        let what = || format!("make {} private to the server user", path.display());
+        std::fs::create_dir_all(path).map_err(|e| PgError::new(what(), e))?;
+        std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))
+            .map_err(|e| PgError::new(what(), e))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| PgError::new(what(), e))
+    }
+
     /// Hands a path (recursively) to this user.
     pub fn own(&self, path: &Path) -> Result<(), PgError> {
-        let status = Command::new("chown")
+        let status = crate::child::command("chown")
             .arg("-R")
             .arg(format!("{}:{}", self.uid, self.gid))
             .arg(path)
@@ -85,9 +97,10 @@ pub struct PgServer {
 
 impl PgServer {
     fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(self.bin_dir.join(program));
+        // An explicit environment: a server inheriting the job's would hand its tokens to
+        // anyone who can read `/proc/<pid>/environ` (a superuser, with `pg_read_file`).
+        let mut cmd = crate::child::command(self.bin_dir.join(program));
         cmd.uid(self.run_as.uid).gid(self.run_as.gid);
-        cmd.env_remove("PGPASSWORD").env("LC_ALL", "C.UTF-8");
         cmd
     }
 
@@ -174,6 +187,8 @@ impl PgServer {
             .args(["-p", &port.to_string()])
             .arg("-k")
             .arg(&self.socket_dir)
+            // Socket connections are trusted: only the server's own user may use them.
+            .args(["-c", "unix_socket_permissions=0700"])
             .args(["-c", &format!("listen_addresses={listen}")]);
         for (k, v) in settings {
             cmd.args(["-c", &format!("{k}={v}")]);
