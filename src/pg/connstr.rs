@@ -20,10 +20,7 @@ fn split_url(conn: &str) -> (String, Option<Secret>) {
     let Ok(mut url) = url::Url::parse(conn) else {
         return (conn.to_string(), None);
     };
-    let mut password = url
-        .password()
-        .map(|p| percent_decode(p))
-        .filter(|p| !p.is_empty());
+    let mut password = url.password().map(percent_decode).filter(|p| !p.is_empty());
     let _ = url.set_password(None);
     let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     if pairs.iter().any(|(k, _)| k == "password") {
