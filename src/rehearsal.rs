@@ -246,6 +246,40 @@ async fn run_all(
     Ok(())
 }
 
+/// What happened first while a migration ran.
+enum First {
+    Ended(Result<ExecEnd, crate::sandbox::BoxError>),
+    DiskLimit(i64),
+    Cancelled,
+}
+
+/// How long the box's client may take to notice its session ended at the disk limit.
+const DISK_LIMIT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Ends a migration that passed the disk limit: its sessions are terminated, so the
+/// server stops writing at once, and the box's client, which notices and exits, gets
+/// [`DISK_LIMIT_GRACE`] to say so in the log before the box is killed.
+async fn stop_at_disk_limit(
+    watch: &crate::observe::disk::DiskWatch,
+    observer: &Observer,
+    sandbox: &Sandbox,
+    exec: std::pin::Pin<
+        &mut impl std::future::Future<Output = Result<ExecEnd, crate::sandbox::BoxError>>,
+    >,
+) -> Result<ExecEnd, crate::sandbox::BoxError> {
+    match watch.stop_others(&observer.own_pids()).await {
+        Ok(n) => tracing::info!("terminated {n} session(s) of the migration"),
+        Err(e) => tracing::error!("{e}"),
+    }
+    match tokio::time::timeout(DISK_LIMIT_GRACE, exec).await {
+        Ok(end) => end,
+        Err(_) => {
+            sandbox.kill().await;
+            Ok(ExecEnd::TimedOut)
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn rehearse_one(
     cx: &Context<'_>,
@@ -266,13 +300,43 @@ async fn rehearse_one(
     let mut log = CappedLog::create(log_path, cx.plan.sandbox.output_limit_bytes)
         .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
 
+    let watch = observer.disk_watch().await.map_err(|e| e.to_string())?;
+    let disk_limit = baseline
+        .size_bytes
+        .saturating_add(i64::try_from(cx.plan.sandbox.disk_limit_bytes).unwrap_or(i64::MAX));
+
     let started = Instant::now();
-    let end = tokio::select! {
-        end = sandbox.exec(migration_command(staged), box_env(&work.db.db_name), cx.plan.sandbox.migration_timeout, &mut log) => end,
-        _ = cx.cancel.cancelled() => Err(crate::sandbox::BoxError::Docker {
-            action: "finish the migration".into(),
-            reason: "the job was cancelled".into(),
-        }),
+    let mut over_disk_limit = false;
+    let end = {
+        let exec = sandbox.exec(
+            migration_command(staged),
+            box_env(&work.db.db_name),
+            cx.plan.sandbox.migration_timeout,
+            &mut log,
+        );
+        tokio::pin!(exec);
+        let first = tokio::select! {
+            end = &mut exec => First::Ended(end),
+            size = watch.exceeded(disk_limit) => First::DiskLimit(size),
+            _ = cx.cancel.cancelled() => First::Cancelled,
+        };
+        match first {
+            First::Ended(end) => end,
+            First::DiskLimit(size) => {
+                over_disk_limit = true;
+                tracing::warn!(
+                    size,
+                    limit = disk_limit,
+                    "{} passed the disk limit; stopping it",
+                    m.name()
+                );
+                stop_at_disk_limit(&watch, observer, sandbox, exec).await
+            }
+            First::Cancelled => Err(crate::sandbox::BoxError::Docker {
+                action: "finish the migration".into(),
+                reason: "the job was cancelled".into(),
+            }),
+        }
     };
     let wall_s = started.elapsed().as_secs_f64();
     let locks = sampler.finish().await.unwrap_or_else(|e| {
@@ -288,6 +352,7 @@ async fn rehearse_one(
     let measured = observer.after().await.map_err(|e| e.to_string())?;
 
     let outcome = match end {
+        _ if over_disk_limit => MigrationOutcome::DiskLimit,
         ExecEnd::Exited(0) => MigrationOutcome::Succeeded,
         ExecEnd::Exited(_) => MigrationOutcome::Failed,
         ExecEnd::TimedOut => MigrationOutcome::TimedOut,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::gitlab_double::GitlabDouble;
+use common::gitlab_double::{Fault, GitlabDouble};
 use common::*;
 use std::time::{Duration, Instant};
 
@@ -180,6 +180,52 @@ async fn sigterm_cancels_cleans_up_and_still_posts_a_note() {
     let notes = gl.notes();
     assert_eq!(notes.len(), 1, "{}", text(&out));
     assert!(notes[0].body.contains("cancelled"), "{}", notes[0].body);
+    let run = run_id(&root.path().join("artifacts"));
+    assert_nothing_left(&run, &root.path().join("engine")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_while_gitlab_never_answers_the_note_exits_within_seconds() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = repo_with_migrations(root.path(), &[], HEAD);
+    let gl = GitlabDouble::start("tok", "42", 7).await;
+    // Every request hangs: with 30 s timeouts and 5 tries, posting alone could take minutes.
+    gl.fault_next(&[Fault::Hang; 20]);
+    let env = env_for(&gl, &repo, root.path());
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_preflight"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .arg("run")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let started = Instant::now();
+    while gl.requests().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "preflight never reached GitLab"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let signalled = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let took = signalled.elapsed();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        took < Duration::from_secs(15),
+        "exited {took:?} after SIGTERM (5 s grace for the note)"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cancelled while posting"),
+        "{}",
+        text(&out)
+    );
     let run = run_id(&root.path().join("artifacts"));
     assert_nothing_left(&run, &root.path().join("engine")).await;
 }

@@ -50,6 +50,9 @@ pub struct EngineConfig {
     /// How long a clone may take to start before it is FATAL.
     #[serde(with = "humantime_serde")]
     pub clone_start_timeout: Duration,
+    /// Temporary files one session of a clone may hold (`temp_file_limit`, in kB; only a
+    /// superuser may change it): a sort or hash spilling without end cannot fill the pool.
+    pub clone_temp_file_limit_kb: u64,
     /// On start, adopt healthy clones of an earlier run (the service) or remove them all
     /// (an engine inside a short-lived process).
     pub adopt_clones: bool,
@@ -70,6 +73,7 @@ impl Default for EngineConfig {
             keep_snapshots: 2,
             clone_address: "127.0.0.1".into(),
             port_range: (6000, 6099),
+            clone_temp_file_limit_kb: 10 * 1024 * 1024,
             max_clones: 32,
             free_space_floor_bytes: 1 << 30,
             max_idle: Duration::from_secs(2 * 3600),

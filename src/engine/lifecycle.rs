@@ -259,11 +259,12 @@ impl Engine {
             .private_dir(&server.socket_dir)
             .map_err(|e| e.to_string())?;
         let t = Instant::now();
+        let temp_limit = format!("{}kB", self.inner.cfg.clone_temp_file_limit_kb);
         server
             .start(
                 port,
                 &self.inner.cfg.clone_address,
-                &[],
+                &[("temp_file_limit", &temp_limit)],
                 self.inner.cfg.clone_start_timeout,
             )
             .await

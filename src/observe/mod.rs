@@ -3,6 +3,7 @@
 //! ([`locks`]) while it runs. The observers connect to the clone over TCP with the
 //! clone's credentials; the box never sees them.
 
+pub mod disk;
 pub mod lock_mode;
 pub mod locks;
 pub mod queries;
@@ -83,15 +84,33 @@ pub struct Observer {
     client: tokio_postgres::Client,
     upstream: Upstream,
     lock_interval: Duration,
+    /// Backend pids of the observers' own sessions (spared at the disk limit).
+    own_pids: std::sync::Mutex<Vec<i32>>,
 }
 
 impl Observer {
     pub async fn connect(up: &Upstream, lock_interval: Duration) -> Result<Observer, ObserveError> {
+        let client = connect(up, "preflight-observer").await?;
+        let pid = disk::own_pid(&client).await?;
         Ok(Observer {
-            client: connect(up, "preflight-observer").await?,
+            client,
             upstream: up.clone(),
             lock_interval,
+            own_pids: std::sync::Mutex::new(vec![pid]),
         })
+    }
+
+    /// The backend pids of the observers' sessions so far.
+    pub fn own_pids(&self) -> Vec<i32> {
+        self.own_pids.lock().expect("pid list").clone()
+    }
+
+    /// Starts watching the database's size on a connection of its own.
+    pub async fn disk_watch(&self) -> Result<disk::DiskWatch, ObserveError> {
+        let watch = disk::DiskWatch::connect(&self.upstream).await?;
+        let pid = watch.pid().await?;
+        self.own_pids.lock().expect("pid list").push(pid);
+        Ok(watch)
     }
 
     async fn scalar(&self, sql: &str, what: &'static str) -> Result<i64, ObserveError> {
@@ -132,6 +151,8 @@ impl Observer {
         baseline: &Baseline,
     ) -> Result<LockSampler, ObserveError> {
         let client = connect(&self.upstream, "preflight-lock-sampler").await?;
+        let pid = disk::own_pid(&client).await?;
+        self.own_pids.lock().expect("pid list").push(pid);
         Ok(LockSampler::start(
             client,
             bridge,

@@ -4,6 +4,14 @@
 
 pub const DATABASE_SIZE: &str = "SELECT pg_database_size(current_database())";
 
+pub const BACKEND_PID: &str = "SELECT pg_backend_pid()";
+
+/// Every other client session on the database but the pids in `$1` (the observers').
+pub const TERMINATE_OTHERS: &str = "SELECT count(pg_terminate_backend(pid)) \
+     FROM pg_stat_activity \
+     WHERE datname = current_database() AND backend_type = 'client backend' \
+     AND pid <> ALL($1::int4[])";
+
 pub const RELATION_OIDS: &str = "SELECT oid::int8 FROM pg_class";
 
 pub const WAL_LSN: &str = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8";
@@ -32,6 +40,8 @@ pub fn is_own(query: &str) -> bool {
     let own = OWN.get_or_init(|| {
         [
             DATABASE_SIZE,
+            BACKEND_PID,
+            TERMINATE_OTHERS,
             RELATION_OIDS,
             WAL_LSN,
             RESET_STATEMENTS,

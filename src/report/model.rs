@@ -42,6 +42,8 @@ pub enum MigrationOutcome {
     Succeeded,
     Failed,
     TimedOut,
+    /// Stopped because the clone's database grew past `box.disk_limit_bytes`.
+    DiskLimit,
     /// Not run, because an earlier migration failed or the run was cancelled.
     Skipped,
 }
@@ -94,7 +96,9 @@ impl RunReport {
             d.migrations.iter().any(|m| {
                 matches!(
                     m.outcome,
-                    MigrationOutcome::Failed | MigrationOutcome::TimedOut
+                    MigrationOutcome::Failed
+                        | MigrationOutcome::TimedOut
+                        | MigrationOutcome::DiskLimit
                 )
             })
         })

@@ -137,7 +137,7 @@ pub struct PublicMigration {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PublicWarning {
-    /// `failed`, `timed_out`, `slow_migration`, `slow_statement`, `blocking_lock`.
+    /// `failed`, `timed_out`, `disk_limit`, `slow_migration`, `slow_statement`, `blocking_lock`.
     pub kind: &'static str,
     pub migration: String,
     pub value: String,
@@ -188,13 +188,14 @@ fn statement(s: &StatementStat, words: &SourceWords) -> PublicStatement {
 }
 
 /// Every result a migration row can show (a closed vocabulary of the leak gate).
-pub const RESULTS: &[&str] = &["success", "failure", "timeout", "skipped"];
+pub const RESULTS: &[&str] = &["success", "failure", "timeout", "disk_limit", "skipped"];
 
 fn result_name(o: MigrationOutcome) -> &'static str {
     match o {
         MigrationOutcome::Succeeded => "success",
         MigrationOutcome::Failed => "failure",
         MigrationOutcome::TimedOut => "timeout",
+        MigrationOutcome::DiskLimit => "disk_limit",
         MigrationOutcome::Skipped => "skipped",
     }
 }
@@ -220,6 +221,11 @@ fn migration(
             String::new(),
         ),
         MigrationOutcome::TimedOut => warn("timed_out", duration_s(m.wall_s), String::new()),
+        MigrationOutcome::DiskLimit => warn(
+            "disk_limit",
+            size_change(m.size_after - m.size_before),
+            String::new(),
+        ),
         _ => {}
     }
     if m.wall_s > SLOW_MIGRATION_S {

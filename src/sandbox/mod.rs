@@ -199,15 +199,7 @@ impl Sandbox {
             }
         };
         if tokio::time::timeout(timeout, drain).await.is_err() {
-            let _ = self
-                .docker
-                .kill_container(
-                    &self.id,
-                    Some(KillContainerOptions {
-                        signal: "KILL".into(),
-                    }),
-                )
-                .await;
+            self.kill().await;
             return Ok(ExecEnd::TimedOut);
         }
         let inspect = self
@@ -216,6 +208,19 @@ impl Sandbox {
             .await
             .map_err(docker_err("read a command's exit code"))?;
         Ok(ExecEnd::Exited(inspect.exit_code.unwrap_or(-1)))
+    }
+
+    /// Kills the box and everything in it (a box already gone is fine).
+    pub async fn kill(&self) {
+        let _ = self
+            .docker
+            .kill_container(
+                &self.id,
+                Some(KillContainerOptions {
+                    signal: "KILL".into(),
+                }),
+            )
+            .await;
     }
 
     /// Removes the box; a box that is already gone counts as removed.
