@@ -56,7 +56,7 @@ async fn huge_output_is_cut_and_a_migration_past_the_time_limit_is_killed() {
     let notes = gl.notes();
     let note = notes[0].body.replace('\\', "");
     assert!(
-        note.contains("0002_never_ends** was stopped at the time limit"),
+        note.contains("`0002_never_ends` was stopped at the time limit"),
         "{note}"
     );
     let report: serde_json::Value =

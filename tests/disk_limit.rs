@@ -62,7 +62,7 @@ async fn a_migration_filling_the_disk_is_stopped_and_the_clone_beside_it_lives()
     assert!(report["databases"][0]["error"].is_null(), "{report}");
     let note = gl.notes()[0].body.replace('\\', "");
     assert!(
-        note.contains("0001_fill** was stopped when it had grown the database"),
+        note.contains("`0001_fill` was stopped when it had grown the database"),
         "{note}"
     );
     assert!(note.contains("disk_limit"), "{note}");

@@ -129,14 +129,8 @@ async fn configuration_inside_the_mrs_code_is_refused() {
     assert_nothing_leaked(&gl, &out);
 }
 
-/// The CI job's own mode: no checkout at all, the MR read through GitLab's API.
 fn api_env(gl: &GitlabDouble, repo: &Path, root: &Path, head: &str) -> Vec<(&'static str, String)> {
-    let mut env = hostile_env(gl, repo, root);
-    env.retain(|(k, _)| {
-        *k != "PREFLIGHT_LOCAL_CHECKOUT" && !k.starts_with("CI_MERGE_REQUEST_TARGET")
-    });
-    env.push(("PREFLIGHT_MR_HEAD_SHA", head.to_string()));
-    env
+    api_mode(hostile_env(gl, repo, root), head)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -244,4 +238,51 @@ async fn a_superuser_migration_searching_the_servers_memory_finds_no_token() {
             "{r:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_the_mr_chose_reach_the_note_as_code_and_odd_bytes_still_run() {
+    let root = tempfile::tempdir().unwrap();
+    let name = "0001_ping_@all_[x](https:__e.example)_a|b.sql";
+    let repo = repo_with_migrations(
+        root.path(),
+        &[("0000_café.sql", "CREATE TABLE café (id int);")],
+        &[(name, "CREATE TABLE pinged (id int);")],
+    );
+    // A file that is not UTF-8 (Latin-1 in a comment) still reaches PostgreSQL.
+    commit_on_head(&repo, |r| {
+        std::fs::write(
+            r.join("db/migrations/0002_latin1.sql"),
+            b"-- caf\xe9\nCREATE TABLE latin1 (id int);\n",
+        )
+        .unwrap();
+    });
+    let gl = GitlabDouble::start(TOKEN, "42", 7).await;
+    let out = preflight(&hostile_env(&gl, &repo, root.path()), &["run"]);
+    let notes = gl.notes();
+    assert_eq!(notes.len(), 1, "{}", text(&out));
+    let note = &notes[0].body;
+    let span = "`0001_ping_@all_[x](https:__e.example)_a\\|b`";
+    assert!(note.contains(span), "{note}");
+    assert_eq!(
+        note.matches("@all").count(),
+        note.matches(span).count(),
+        "@all outside a code span: {note}"
+    );
+    assert!(
+        !note.contains("café"),
+        "a migration at the merge base ran again: {note}"
+    );
+    assert!(note.contains("`0002_latin1`"), "{note}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.path().join("artifacts/report.json")).unwrap(),
+    )
+    .unwrap();
+    let migrations = report["databases"][0]["migrations"].as_array().unwrap();
+    assert_eq!(migrations.len(), 2, "{report}");
+    assert_eq!(migrations[0]["outcome"], "succeeded", "{report}");
+    assert_ne!(
+        migrations[1]["outcome"], "skipped",
+        "it ran; PostgreSQL decided: {report}"
+    );
 }

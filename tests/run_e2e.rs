@@ -71,12 +71,12 @@ async fn run_posts_the_summary_then_edits_it_in_place_and_leaves_nothing() {
     let note = unescape(&notes[0].body);
     assert!(note.contains("<!-- preflight:summary -->"), "{note}");
     assert!(
-        note.contains("0002_index_customers_note |"),
+        note.contains("0002_index_customers_note` |"),
         "row for the clean migration: {note}"
     );
     assert!(note.contains("success"), "{note}");
     assert!(
-        note.contains("0003_unique_customer_email |"),
+        note.contains("0003_unique_customer_email` |"),
         "row for the failing one: {note}"
     );
     assert!(
@@ -88,7 +88,7 @@ async fn run_posts_the_summary_then_edits_it_in_place_and_leaves_nothing() {
         "migrations at the merge base are not rehearsed: {note}"
     );
     assert!(
-        note.contains("| 0002_index_customers_note | `customers` | SHARE | writes |"),
+        note.contains("| `0002_index_customers_note` | `customers` | SHARE | writes |"),
         "the write-blocking lock: {note}"
     );
     assert!(note.contains("jobs/99"), "links the protected job: {note}");
@@ -161,4 +161,50 @@ async fn an_mr_without_new_migrations_gets_a_short_note_and_succeeds() {
         !root.path().join("engine").exists(),
         "no clone was made for nothing"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_the_api_on_an_existing_database_the_note_names_the_head_and_the_index() {
+    let root = tempfile::tempdir().unwrap();
+    let index = "CREATE INDEX customers_note_idx ON customers (note);";
+    let repo = repo_with_migrations(root.path(), BASE, &[("0002_index_note.sql", index)]);
+    let (base, head) = (rev_parse(&repo, "main"), rev_parse(&repo, "HEAD"));
+    // `postgres` is on every snapshot: it is used as it is, not created.
+    let config = builtin_config(root.path(), &seed());
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, yaml.replace("db_name: app", "db_name: postgres")).unwrap();
+    let gl = GitlabDouble::start("tok", "42", 7).await;
+    gl.serve_repo(&repo, &head, &base);
+    let artifacts = root.path().join("artifacts");
+    let env = api_mode(mr_env(&gl.url, "tok", &repo, &config, &artifacts), &head);
+    // The checkout is not needed: the job reads the MR through the API only.
+    std::fs::rename(&repo, root.path().join("gone")).unwrap();
+    gl.serve_repo(&root.path().join("gone"), &head, &base);
+
+    let out = preflight(&env, &["run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let note = gl.notes()[0].body.clone();
+    assert!(note.contains("Migrations ran on a thin clone"), "{note}");
+    assert!(
+        note.contains(&head[..12]),
+        "the footer names the head: {note}"
+    );
+    assert!(
+        note.contains("CREATE INDEX `customers_note_idx` `customers`"),
+        "{note}"
+    );
+    let paths: Vec<String> = gl.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        paths.iter().any(|p| p.ends_with("/merge_requests/7")),
+        "{paths:?}"
+    );
+    assert!(paths.iter().any(|p| p.ends_with("/raw")), "{paths:?}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(artifacts.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["head_sha"], head.as_str());
+    assert_eq!(report["base_sha"], base.as_str());
+    assert_no_box_or_run_dir(&run_id(&artifacts)).await;
+    let clones = root.path().join("engine/pool-postgres/clones");
+    assert_eq!(std::fs::read_dir(clones).unwrap().count(), 0);
 }

@@ -109,6 +109,12 @@ async fn an_unreachable_clone_engine_is_named_with_its_address() {
         "{err}"
     );
     assert!(!err.contains("engine-secret-token"));
+    let note = &gl.notes()[0].body;
+    assert!(
+        note.contains("No clone of the production database could be made, so no migration ran")
+            && !note.contains("Migrations ran"),
+        "the note says what really happened: {note}"
+    );
     let run = run_id(&root.path().join("artifacts"));
     assert_no_box_or_run_dir(&run).await;
 }

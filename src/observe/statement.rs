@@ -48,6 +48,22 @@ fn kind_name(node: &str) -> String {
     out
 }
 
+/// The name a `CREATE INDEX` gives its index (none when PostgreSQL chooses it).
+fn index_name(parsed: &pg_query::ParseResult) -> Option<String> {
+    let node = parsed
+        .protobuf
+        .stmts
+        .first()?
+        .stmt
+        .as_ref()?
+        .node
+        .as_ref()?;
+    match node {
+        pg_query::NodeEnum::IndexStmt(s) if !s.idxname.is_empty() => Some(s.idxname.clone()),
+        _ => None,
+    }
+}
+
 /// Classifies one statement; `None` for session noise (SET, SHOW, BEGIN, COMMIT, ...).
 pub fn classify(query: &str) -> Option<Classified> {
     let Ok(parsed) = pg_query::parse(query, 0) else {
@@ -68,7 +84,9 @@ pub fn classify(query: &str) -> Option<Classified> {
         first,
         "SelectStmt" | "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt"
     );
-    let mut objects = parsed.tables();
+    // CREATE INDEX names the index it makes, then the table.
+    let mut objects: Vec<String> = index_name(&parsed).into_iter().collect();
+    objects.extend(parsed.tables());
     objects.dedup();
     Some(Classified {
         kind: kind_name(first),
@@ -86,6 +104,15 @@ pub fn classify(query: &str) -> Option<Classified> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn create_index_names_the_index_and_the_table() {
+        let c = classify("CREATE INDEX CONCURRENTLY orders_total_idx ON orders (total)").unwrap();
+        assert_eq!(c.kind, "CREATE INDEX");
+        assert_eq!(c.objects, ["orders_total_idx", "orders"]);
+        let unnamed = classify("CREATE INDEX ON orders (total)").unwrap();
+        assert_eq!(unnamed.objects, ["orders"]);
+    }
 
     #[test]
     fn data_statements_are_normalized() {

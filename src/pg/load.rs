@@ -205,24 +205,32 @@ fn adopt_foreign_config(server: &PgServer) -> Result<(), PgError> {
     server.run_as.own(data)
 }
 
+/// Creates the owner role and `db_name` owned by it; a database of that name that is
+/// already there (`postgres` is on every cluster) is used, not created, and handed to
+/// the owner role.
 async fn create_owned_database(server: &PgServer, port: u16, db_name: &str) -> Result<(), PgError> {
     let admin = server.connect(port, "postgres").await?;
     let sql = admin
         .query_one(
-            "SELECT format('CREATE ROLE %I NOLOGIN', $1::text), format('CREATE DATABASE %I OWNER %I', $2::text, $1::text)",
+            "SELECT format('CREATE ROLE %I NOLOGIN', $1::text), \
+                    format('CREATE DATABASE %I OWNER %I', $2::text, $1::text), \
+                    EXISTS (SELECT 1 FROM pg_database WHERE datname = $2::text), \
+                    format('ALTER DATABASE %I OWNER TO %I', $2::text, $1::text)",
             &[&OWNER_ROLE, &db_name],
         )
         .await
         .map_err(|e| PgError::pg("prepare the database", e))?;
+    let exists: bool = sql.get(2);
+    let columns: &[usize] = if exists { &[0, 3] } else { &[0, 1] };
     // CREATE DATABASE cannot share a transaction with anything: one call each.
-    for column in 0..2 {
+    for column in columns {
         admin
-            .batch_execute(sql.get::<_, &str>(column))
+            .batch_execute(sql.get::<_, &str>(*column))
             .await
             .map_err(|e| PgError::pg("create the database", e))?;
     }
     let db = server.connect(port, db_name).await?;
-    db.batch_execute("CREATE EXTENSION pg_stat_statements")
+    db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         .await
         .map_err(|e| PgError::pg("create the pg_stat_statements extension", e))
 }

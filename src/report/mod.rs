@@ -3,6 +3,7 @@
 //! only thing posted on the MR, after the leak gate ([`gate`]) has checked every item of
 //! its rendering. Wording lives in the templates ([`render`]).
 
+pub mod filters;
 pub mod gate;
 pub mod model;
 pub mod public;

@@ -149,6 +149,10 @@ pub struct PublicDatabase {
     pub name: String,
     /// The rehearsal of this database stopped on an infrastructure error.
     pub infrastructure_failed: bool,
+    /// A clone was made for this database.
+    pub cloned: bool,
+    /// At least one migration ran on it (the note says what really happened).
+    pub ran: bool,
     pub clone_ready: Option<String>,
     pub warnings: Vec<PublicWarning>,
     pub migrations: Vec<PublicMigration>,
@@ -290,6 +294,11 @@ impl PublicSummary {
                 PublicDatabase {
                     name: d.name.clone(),
                     infrastructure_failed: d.error.is_some(),
+                    cloned: d.clone.is_some(),
+                    ran: d
+                        .migrations
+                        .iter()
+                        .any(|m| m.outcome != MigrationOutcome::Skipped),
                     clone_ready: d.clone.as_ref().map(|c| duration_s(c.ready_seconds)),
                     warnings,
                     migrations,

@@ -1,14 +1,13 @@
 //! Rendering with tera: the public summary and the full report come from the templates
 //! in `report-templates/` (compiled in; a trusted `report.templates_dir` may override
-//! them). Undefined variables are errors, and the `md` filter escapes anything that
-//! reaches Markdown.
+//! them). Undefined variables are errors, and the [`filters`](super::filters) make
+//! anything that reaches Markdown plain text.
 
 use super::gate::GateTexts;
 use super::model::RunReport;
 use super::public::PublicSummary;
-use std::collections::HashMap;
 use std::path::Path;
-use tera::{Tera, Value};
+use tera::Tera;
 use thiserror::Error;
 
 const SUMMARY: &str = "summary.md.tera";
@@ -37,26 +36,6 @@ fn tera_err(e: tera::Error) -> RenderError {
     RenderError::Template(msg)
 }
 
-/// Escapes Markdown and HTML so a value renders as plain text inside a table cell.
-fn md_escape(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
-    let s = tera::try_get_value!("md", "value", String, value);
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '~' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\n' | '\r' => out.push(' '),
-            _ => out.push(c),
-        }
-    }
-    Ok(Value::String(out))
-}
-
 pub struct Renderer {
     tera: Tera,
     /// The summary template's source: its words are the gate's template words.
@@ -80,7 +59,9 @@ impl Renderer {
     pub fn new(dir: Option<&Path>) -> Result<Renderer, RenderError> {
         let mut tera = Tera::default();
         tera.autoescape_on(vec![]);
-        tera.register_filter("md", md_escape);
+        tera.register_filter("md", super::filters::md_escape);
+        tera.register_filter("code", super::filters::code_span);
+        tera.register_filter("html", super::filters::html_escape);
         for (name, builtin) in [
             (
                 SUMMARY,

@@ -99,6 +99,16 @@ pub fn mr_env(
     ]
 }
 
+/// `env` turned into the CI job's own mode: no checkout at all, the MR read through
+/// GitLab's API at `head` (the double must [`serve_repo`](gitlab_double::GitlabDouble::serve_repo)).
+pub fn api_mode(mut env: Vec<(&'static str, String)>, head: &str) -> Vec<(&'static str, String)> {
+    env.retain(|(k, _)| {
+        *k != "PREFLIGHT_LOCAL_CHECKOUT" && *k != "CI_MERGE_REQUEST_TARGET_BRANCH_NAME"
+    });
+    env.push(("PREFLIGHT_MR_HEAD_SHA", head.to_string()));
+    env
+}
+
 /// `preflight` with only the environment a test gives it (plus PATH and Docker's).
 pub fn preflight(envs: &[(&str, String)], args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_preflight"));
