@@ -254,8 +254,17 @@ async fn box_reaches_the_database_socket_and_nothing_else() {
             control_out.contains("PROBE-CONNECTED"),
             "control could not reach the listener: {control_out}"
         );
+        // The probe's connect returned before the listener task counted it: wait for
+        // the count (under load that takes a moment), with a deadline.
+        let counted_by = std::time::Instant::now() + Duration::from_secs(10);
+        while accepted.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < counted_by {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let seen_by_control = accepted.load(Ordering::SeqCst);
-        assert!(seen_by_control >= 1);
+        assert!(
+            seen_by_control >= 1,
+            "the listener never counted the control's connection"
+        );
 
         let (_, box_out) = exec(&sandbox, tcp_probe(&gateway, port), vec![], root.path()).await;
         assert!(

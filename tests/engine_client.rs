@@ -1,7 +1,9 @@
 //! The clone engine client of `preflight run` against an engine that misbehaves the
 //! ways real ones do: answers 503 to the first create (retried), then never gets the
 //! clone ready (the client gives up at its deadline, naming the engine's last status
-//! message, after polling fast at first). The double answers in DLE's documented shapes.
+//! message, after polling fast at first), or loses the clone right after accepting it (the
+//! client stops at the first 404 and says so). The double answers in DLE's documented
+//! shapes.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -94,4 +96,43 @@ async fn create_retries_transient_errors_polls_fast_and_names_the_last_status_at
         "polls fast at first: {} polls",
         counts.gets.load(Ordering::SeqCst)
     );
+}
+
+#[tokio::test]
+async fn a_clone_the_engine_loses_after_accepting_it_ends_the_wait_at_once() {
+    let counts = Arc::new(Counts::default());
+    let gone = |State(c): State<Arc<Counts>>| async move {
+        c.gets.fetch_add(1, Ordering::SeqCst);
+        let body =
+            json!({"code": "NOT_FOUND", "message": "clone not found", "detail": "", "hint": ""});
+        (StatusCode::NOT_FOUND, Json(body))
+    };
+    let app = Router::new()
+        .route("/clone", post(create))
+        .route("/clone/{id}", get(gone))
+        .with_state(counts.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    counts.posts.store(1, Ordering::SeqCst); // no 503 this time
+
+    let engine = DleEngine::new(url.parse().unwrap(), Secret::new("t0ken-t0ken-t0ken"));
+    let req = CloneRequest {
+        id: "slow".into(),
+        db_name: "app".into(),
+        username: "preflight".into(),
+        password: Secret::generate(32),
+        restricted: true,
+        snapshot: None,
+    };
+    let err = engine
+        .create(&req, Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CloneError::Fatal { .. }), "{err}");
+    assert!(
+        err.to_string().contains("no longer knows this clone"),
+        "{err}"
+    );
+    assert_eq!(counts.gets.load(Ordering::SeqCst), 1, "one 404 is enough");
 }

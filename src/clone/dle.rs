@@ -255,7 +255,16 @@ impl CloneEngine for DleEngine {
                         _ => {}
                     }
                 }
-                Ok(None) => last_status = "gone (404)".into(),
+                Ok(None) => {
+                    // The engine accepted the clone and then lost it (deleted, or the engine
+                    // restarted without it): waiting longer cannot help.
+                    return Err(CloneError::Fatal {
+                        id: req.id.clone(),
+                        message: "the engine no longer knows this clone (404 after it accepted \
+                                  the create): it was deleted, or the engine restarted without it"
+                            .into(),
+                    });
+                }
                 Err(e @ CloneError::Unreachable { .. }) => last_status = e.to_string(),
                 Err(e) => return Err(e),
             }

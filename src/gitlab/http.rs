@@ -10,6 +10,9 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use std::time::Duration;
 use url::Url;
 
+/// The most pages of one list read (100 items each).
+pub const MAX_PAGES: usize = 100;
+
 /// Timeouts and retries for GitLab requests (trusted configuration, `gitlab:`).
 #[derive(Debug, Clone, Copy)]
 pub struct HttpPolicy {
@@ -188,7 +191,8 @@ impl GitlabHttp {
         })
     }
 
-    /// Every item of a paged list (`per_page=100`, following `x-next-page`).
+    /// Every item of a paged list (`per_page=100`, following `x-next-page`), at most
+    /// [`MAX_PAGES`] pages: a list that never ends is an error, not a hang.
     pub async fn get_all<T: serde::de::DeserializeOwned>(
         &self,
         what: &str,
@@ -216,6 +220,14 @@ impl GitlabHttp {
             match next {
                 Some(n) if !empty && n != page => page = n,
                 _ => return Ok(items),
+            }
+            if items.len() >= MAX_PAGES * 100 {
+                return Err(GitlabError::Status {
+                    url: self.base_url.clone(),
+                    status: 200,
+                    what: what.to_string(),
+                    message: format!("more than {MAX_PAGES} pages; refusing to read on"),
+                });
             }
         }
     }
