@@ -286,3 +286,30 @@ async fn names_the_mr_chose_reach_the_note_as_code_and_odd_bytes_still_run() {
         "it ran; PostgreSQL decided: {report}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_migration_file_over_the_size_limit_is_refused_before_anything_runs() {
+    let root = tempfile::tempdir().unwrap();
+    let big = format!("SELECT 1;\n--{}\n", "x".repeat(4096));
+    let repo = repo_with_migrations(root.path(), &[], &[("0001_big.sql", big.as_str())]);
+    let gl = GitlabDouble::start(TOKEN, "42", 7).await;
+    let env = hostile_env(&gl, &repo, root.path());
+    let config = root.path().join("preflight.yml");
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        yaml.replace(
+            "migration_timeout: 60s",
+            "migration_timeout: 60s\n  max_migration_bytes: 1024",
+        ),
+    )
+    .unwrap();
+    let out = preflight(&env, &["run"]);
+    assert_refused(
+        &out,
+        "db/migrations/0001_big.sql",
+        "box.max_migration_bytes",
+    );
+    assert_nothing_leaked(&gl, &out);
+    assert!(!root.path().join("engine").exists(), "nothing was cloned");
+}

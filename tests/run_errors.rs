@@ -235,3 +235,47 @@ async fn sigterm_while_gitlab_never_answers_the_note_exits_within_seconds() {
     let run = run_id(&root.path().join("artifacts"));
     assert_nothing_left(&run, &root.path().join("engine")).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttling_gitlab_is_waited_for_and_a_hanging_one_given_up_on() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = repo_with_migrations(root.path(), &[], HEAD);
+    let gl = GitlabDouble::start("tok", "42", 7).await;
+    let env = env_for(&gl, &repo, root.path());
+    let config = root.path().join("preflight.yml");
+    let mut yaml = std::fs::read_to_string(&config).unwrap();
+    yaml.push_str("gitlab:\n  request_timeout: 1s\n  attempts: 2\n");
+    std::fs::write(&config, yaml).unwrap();
+
+    // 429 with Retry-After on the first request: waited for, then the note is posted.
+    gl.fault_next(&[Fault::RetryAfter(2)]);
+    let out = preflight(&env, &["run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(gl.notes().len(), 1, "{}", text(&out));
+    let requests = gl.requests();
+    assert!(
+        requests.len() >= 2 && requests[0].path == requests[1].path,
+        "{requests:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("trying again in 2s"),
+        "{}",
+        text(&out)
+    );
+
+    // Never answering: two tries of 1 s, then a clear error naming the setting.
+    gl.fault_next(&[Fault::Hang, Fault::Hang]);
+    let started = Instant::now();
+    let out = preflight(&env, &["run"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("did not answer") && err.contains("gitlab.request_timeout"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}
