@@ -29,19 +29,32 @@ fn lock_path(root: &Path, run_id: &str) -> PathBuf {
 }
 
 impl RunDir {
-    /// Creates the run's private directory (mode 0700) and takes its lock.
+    /// Takes the run's lock, then creates its private directory (mode 0700). In that
+    /// order: a parallel run's sweep removes a directory whose lock nobody holds, so a
+    /// directory made before its lock could vanish under its own run.
     pub fn create(root: &Path, run_id: &str) -> Result<RunDir, String> {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        std::fs::create_dir_all(root)
+            .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+        let lock_path = lock_path(root, run_id);
+        let identity = |m: std::fs::Metadata| (m.dev(), m.ino());
+        let lock = loop {
+            let file = File::create(&lock_path)
+                .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
+            let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+                .map_err(|(_, e)| format!("cannot lock {}: {e}", lock_path.display()))?;
+            // A sweep may have removed the file between its creation and the lock: then
+            // this lock guards nothing, and the next try makes a new file.
+            let on_disk = std::fs::metadata(&lock_path).ok().map(identity);
+            if on_disk.is_some() && on_disk == lock.metadata().ok().map(identity) {
+                break lock;
+            }
+        };
         let path = root.join(run_id);
         std::fs::create_dir_all(&path)
             .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| format!("cannot secure {}: {e}", path.display()))?;
-        let lock_path = lock_path(root, run_id);
-        let file = File::create(&lock_path)
-            .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
-        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
-            .map_err(|(_, e)| format!("cannot lock {}: {e}", lock_path.display()))?;
         Ok(RunDir {
             path,
             lock_path,
