@@ -222,6 +222,7 @@ async fn sigterm_while_gitlab_never_answers_the_note_exits_within_seconds() {
     .unwrap();
     let out = child.wait_with_output().unwrap();
     let took = signalled.elapsed();
+    eprintln!("exited {took:?} after SIGTERM while posting");
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
         took < Duration::from_secs(15),
