@@ -43,6 +43,17 @@ async fn poll(State(c): State<Arc<Counts>>) -> Json<serde_json::Value> {
     )
 }
 
+fn request() -> CloneRequest {
+    CloneRequest {
+        id: "slow".into(),
+        db_name: "app".into(),
+        username: "preflight".into(),
+        password: Secret::generate(32),
+        restricted: true,
+        snapshot: None,
+    }
+}
+
 #[tokio::test]
 async fn create_retries_transient_errors_polls_fast_and_names_the_last_status_at_its_deadline() {
     let counts = Arc::new(Counts::default());
@@ -55,14 +66,7 @@ async fn create_retries_transient_errors_polls_fast_and_names_the_last_status_at
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let engine = DleEngine::new(url.parse().unwrap(), Secret::new("t0ken-t0ken-t0ken"));
-    let req = CloneRequest {
-        id: "slow".into(),
-        db_name: "app".into(),
-        username: "preflight".into(),
-        password: Secret::generate(32),
-        restricted: true,
-        snapshot: None,
-    };
+    let req = request();
     let started = Instant::now();
     let err = engine
         .create(&req, Duration::from_secs(2))
@@ -117,14 +121,7 @@ async fn a_clone_the_engine_loses_after_accepting_it_ends_the_wait_at_once() {
     counts.posts.store(1, Ordering::SeqCst); // no 503 this time
 
     let engine = DleEngine::new(url.parse().unwrap(), Secret::new("t0ken-t0ken-t0ken"));
-    let req = CloneRequest {
-        id: "slow".into(),
-        db_name: "app".into(),
-        username: "preflight".into(),
-        password: Secret::generate(32),
-        restricted: true,
-        snapshot: None,
-    };
+    let req = request();
     let err = engine
         .create(&req, Duration::from_secs(60))
         .await
