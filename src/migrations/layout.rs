@@ -11,6 +11,7 @@ use super::Migration;
 use crate::config::file::LayoutChoice;
 use crate::source::{entry_at, Entry, EntryKind, SourceError, SourceTree};
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use thiserror::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -81,13 +82,25 @@ fn refuse_non_regular(dir: &str, entries: &[Entry]) -> Result<(), SourceError> {
     }
 }
 
+/// `applied` entries (present at the merge base) are classified by name alone: they are
+/// never read, so a directory of them is not listed either.
 async fn classify(
     tree: &dyn SourceTree,
     dir: &str,
     entry: &Entry,
+    applied: &HashSet<String>,
 ) -> Result<Option<Candidate>, SourceError> {
     let path = format!("{dir}/{}", entry.name);
     let name = entry.name.as_str();
+    if entry.kind == EntryKind::Tree && applied.contains(name) {
+        return Ok(Some(Candidate {
+            layout: Layout::Directory,
+            entry: name.to_string(),
+            version: name.split('_').next().unwrap_or(name).to_string(),
+            sql_path: format!("{path}/up.sql"),
+            oid: String::new(),
+        }));
+    }
     if entry.kind == EntryKind::Tree {
         let inner = tree.list(tree.head(), &path).await?.unwrap_or_default();
         refuse_non_regular(&path, &inner)?;
@@ -145,13 +158,26 @@ fn up_section(sql: &[u8]) -> Vec<u8> {
     body[line_end..].to_vec()
 }
 
-/// Finds the migrations in `dir` at the MR's head, in the order they apply, refusing
+/// Finds every migration in `dir` at the MR's head, in the order they apply, refusing
 /// any file over `limit` bytes.
 pub async fn discover(
     tree: &dyn SourceTree,
     dir: &str,
     choice: LayoutChoice,
     limit: u64,
+) -> Result<(Layout, Vec<Migration>), LayoutError> {
+    discover_new(tree, dir, choice, limit, &HashSet::new()).await
+}
+
+/// Like [`discover`], but leaves out the `applied` entries (those at the merge base)
+/// without reading them: a project with thousands of migrations costs one listing,
+/// not thousands of blob reads.
+pub async fn discover_new(
+    tree: &dyn SourceTree,
+    dir: &str,
+    choice: LayoutChoice,
+    limit: u64,
+    applied: &HashSet<String>,
 ) -> Result<(Layout, Vec<Migration>), LayoutError> {
     let dir = dir.trim_matches('/');
     match entry_at(tree, tree.head(), dir).await? {
@@ -169,7 +195,7 @@ pub async fn discover(
     refuse_non_regular(dir, &entries)?;
     let mut candidates = Vec::new();
     for entry in &entries {
-        if let Some(c) = classify(tree, dir, entry).await? {
+        if let Some(c) = classify(tree, dir, entry, applied).await? {
             candidates.push(c);
         }
     }
@@ -216,7 +242,7 @@ pub async fn discover(
     }
 
     let mut migrations = Vec::new();
-    for c in chosen {
+    for c in chosen.into_iter().filter(|c| !applied.contains(&c.entry)) {
         let bytes = up_section(&tree.blob(&c.oid, &c.sql_path, limit).await?);
         migrations.push(Migration {
             sql: String::from_utf8_lossy(&bytes).into_owned(),
@@ -335,5 +361,26 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("m/1_a.sql"), "{err}");
         assert!(err.to_string().contains("max_migration_bytes"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn applied_migrations_are_left_out_unread() {
+        let files = [
+            ("m/0001_old_and_big.sql", "x".repeat(100)),
+            ("m/0002_old_dir/up.sql", "y".repeat(100)),
+            ("m/0003_new.sql", "ok".to_string()),
+        ];
+        let files: Vec<(&str, &str)> = files.iter().map(|(p, b)| (*p, b.as_str())).collect();
+        let (_dir, repo) = test_repo(&files).await;
+        let applied: HashSet<String> = ["0001_old_and_big.sql", "0002_old_dir"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        // The applied ones are over the 4-byte limit: reading them would fail.
+        let (_, ms) = discover_new(&repo, "m", LayoutChoice::Numbered, 4, &applied)
+            .await
+            .unwrap();
+        let names: Vec<&str> = ms.iter().map(|m| m.entry.as_str()).collect();
+        assert_eq!(names, ["0003_new.sql"]);
     }
 }

@@ -8,8 +8,8 @@
 pub mod layout;
 pub mod selection;
 
-pub use layout::{discover, Layout};
-pub use selection::{base_commit, select_new};
+pub use layout::{discover, discover_new, Layout};
+pub use selection::{applied_at, base_commit};
 
 /// One migration as found at the MR's head.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,6 @@
 //! the clone. Both sides are listed from git trees, so names are compared byte for byte
 //! as git stores them (no quoting of non-ASCII names).
 
-use super::Migration;
 use crate::config::Selection;
 use crate::source::{SourceError, SourceTree};
 use std::collections::HashSet;
@@ -21,27 +20,22 @@ pub async fn base_commit(
     }
 }
 
-/// The migrations of `all` that are absent from `dir` at `base` (all of them when
-/// `base` is None).
-pub async fn select_new(
+/// The entries of `dir` at `base` (none when `base` is None): migrations already
+/// applied on the clone, which [`super::discover_new`] leaves out unread.
+pub async fn applied_at(
     tree: &dyn SourceTree,
     dir: &str,
     base: Option<&str>,
-    all: Vec<Migration>,
-) -> Result<Vec<Migration>, SourceError> {
+) -> Result<HashSet<String>, SourceError> {
     let Some(base) = base else {
-        return Ok(all);
+        return Ok(HashSet::new());
     };
-    let existing: HashSet<String> = tree
+    Ok(tree
         .list(base, dir.trim_matches('/'))
         .await?
         .unwrap_or_default()
         .into_iter()
         .map(|e| e.name)
-        .collect();
-    Ok(all
-        .into_iter()
-        .filter(|m| !existing.contains(&m.entry))
         .collect())
 }
 
@@ -49,7 +43,7 @@ pub async fn select_new(
 mod tests {
     use super::*;
     use crate::config::file::LayoutChoice;
-    use crate::migrations::discover;
+    use crate::migrations::discover_new;
     use crate::source::git::{test_repo, LocalRepo};
 
     fn git(dir: &std::path::Path, args: &[&str]) {
@@ -73,36 +67,39 @@ mod tests {
         git(p, &["commit", "-qm", "head"]);
         let repo = LocalRepo::open(p, "HEAD").await.unwrap();
 
-        let (_, all) = discover(&repo, "db/migrations", LayoutChoice::Auto, 1 << 20)
-            .await
-            .unwrap();
-        assert_eq!(all.len(), 2);
         let base = base_commit(&repo, &Selection::SinceBranch("main".into()))
             .await
             .unwrap()
             .unwrap();
-        let new = select_new(&repo, "db/migrations", Some(&base), all.clone())
+        let new_since = |applied: HashSet<String>| {
+            let repo = &repo;
+            async move {
+                let (_, ms) =
+                    discover_new(repo, "db/migrations", LayoutChoice::Auto, 1 << 20, &applied)
+                        .await
+                        .unwrap();
+                ms.into_iter().map(|m| m.entry).collect::<Vec<_>>()
+            }
+        };
+        let applied = applied_at(&repo, "db/migrations", Some(&base))
             .await
             .unwrap();
-        let names: Vec<_> = new.iter().map(|m| m.entry.as_str()).collect();
-        assert_eq!(names, ["0002_b.sql"], "the café migration is at the base");
         assert_eq!(
-            select_new(&repo, "db/migrations", None, all)
-                .await
-                .unwrap()
-                .len(),
-            2
+            new_since(applied).await,
+            ["0002_b.sql"],
+            "the café migration is at the base"
         );
+        let none = applied_at(&repo, "db/migrations", None).await.unwrap();
+        assert_eq!(new_since(none).await.len(), 2);
 
         let err = base_commit(&repo, &Selection::SinceBranch("nope".into()))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("fetch the target branch"), "{err}");
-        let err = select_new(
+        let err = applied_at(
             &repo,
             "db/migrations",
             Some("0123456789abcdef0123456789abcdef01234567"),
-            vec![],
         )
         .await
         .unwrap_err();

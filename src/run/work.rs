@@ -5,7 +5,7 @@
 use super::error::RunError;
 use crate::config::{Plan, SourcePlan};
 use crate::gitlab::http::GitlabHttp;
-use crate::migrations::{base_commit, discover, select_new};
+use crate::migrations::{applied_at, base_commit, discover_new};
 use crate::rehearsal::DatabaseWork;
 use crate::source::git::LocalRepo;
 use crate::source::gitlab::GitlabSource;
@@ -34,7 +34,7 @@ pub async fn open_source(plan: &Plan) -> Result<Box<dyn SourceTree>, RunError> {
     }
 }
 
-/// The merge base and each database's new migrations.
+/// The merge base and each database's new migrations (only those are read).
 pub async fn find_work(
     plan: &Plan,
     tree: &dyn SourceTree,
@@ -46,12 +46,12 @@ pub async fn find_work(
     for db in &plan.databases {
         let context = format!("database {:?}: ", db.name);
         let limit = plan.sandbox.max_migration_bytes;
-        let (layout, all) = discover(tree, &db.migrations, db.layout, limit)
-            .await
-            .map_err(|e| RunError::from_layout(&context, e))?;
-        let migrations = select_new(tree, &db.migrations, base.as_deref(), all)
+        let applied = applied_at(tree, &db.migrations, base.as_deref())
             .await
             .map_err(|e| RunError::from_source(&context, e))?;
+        let (layout, migrations) = discover_new(tree, &db.migrations, db.layout, limit, &applied)
+            .await
+            .map_err(|e| RunError::from_layout(&context, e))?;
         work.push(DatabaseWork {
             db: db.clone(),
             layout,
