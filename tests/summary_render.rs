@@ -34,13 +34,14 @@ fn migration(name: &str, outcome: MigrationOutcome) -> MigrationReport {
     }
 }
 
-#[test]
-fn public_note_carries_no_server_text_and_only_source_names() {
-    let sources = [
-        "CREATE INDEX accounts_plan_idx ON accounts (plan);",
-        "ALTER TABLE accounts ADD CONSTRAINT accounts_email_key UNIQUE (email);",
-    ];
-    let mut ok = migration("0002_index_accounts_plan", MigrationOutcome::Succeeded);
+const SOURCES: [&str; 2] = [
+    "CREATE INDEX accounts_plan_idx ON accounts (plan);",
+    "ALTER TABLE accounts ADD CONSTRAINT accounts_email_key UNIQUE (email);",
+];
+
+/// A run full of things that must not reach the MR, with migrations named `names`.
+fn fixture(names: [&str; 3]) -> RunReport {
+    let mut ok = migration(names[0], MigrationOutcome::Succeeded);
     ok.statements = vec![
         stat(
             "CREATE INDEX accounts_plan_idx ON accounts (plan)",
@@ -77,7 +78,7 @@ fn public_note_carries_no_server_text_and_only_source_names() {
             preexisting: true,
         },
     ];
-    let mut failed = migration("0004_unique_account_email", MigrationOutcome::Failed);
+    let mut failed = migration(names[1], MigrationOutcome::Failed);
     failed.sqlstate = Some("23505".into());
     failed.server_errors = vec![ServerError {
         sqlstate: "23505".into(),
@@ -85,7 +86,7 @@ fn public_note_carries_no_server_text_and_only_source_names() {
         message: "could not create unique index \"accounts_email_key\"".into(),
         detail: Some("Key (email)=(leaked-person@example.com) is duplicated.".into()),
     }];
-    let report = RunReport {
+    RunReport {
         run_id: "pf-1-abc".into(),
         head_sha: Some("0123456789abcdef0123456789abcdef01234567".into()),
         base_sha: None,
@@ -99,8 +100,8 @@ fn public_note_carries_no_server_text_and_only_source_names() {
                 ok,
                 failed,
                 MigrationReport::skipped(
-                    "0005_later".into(),
-                    "db/migrations/0005_later.sql".into(),
+                    names[2].into(),
+                    format!("db/migrations/{}.sql", names[2]),
                 ),
             ],
             error: None,
@@ -109,9 +110,23 @@ fn public_note_carries_no_server_text_and_only_source_names() {
         withheld: vec![],
         gate_error: None,
         cleanup_failures: Vec::new(),
-    };
-    let summary = PublicSummary::build(&report, &SourceWords::from_sources(sources));
-    let note = Renderer::new(None).unwrap().summary(&summary).unwrap();
+    }
+}
+
+const NAMES: [&str; 3] = [
+    "0002_index_accounts_plan",
+    "0004_unique_account_email",
+    "0005_later",
+];
+
+fn note_of(report: &RunReport) -> String {
+    let summary = PublicSummary::build(report, &SourceWords::from_sources(SOURCES));
+    Renderer::new(None).unwrap().summary(&summary).unwrap()
+}
+
+#[test]
+fn public_note_carries_no_server_text_and_only_source_names() {
+    let note = note_of(&fixture(NAMES));
 
     for leak in [
         "leaked-person",
@@ -132,4 +147,87 @@ fn public_note_carries_no_server_text_and_only_source_names() {
     );
     assert!(note.contains("+230 KiB"), "{note}");
     insta::assert_snapshot!(note);
+}
+
+/// The note as GitLab's Markdown flavour renders it (CommonMark + GFM tables, autolinks,
+/// strikethrough; raw HTML kept for `<details>`).
+fn html_of(note: &str) -> String {
+    let mut options = comrak::Options::default();
+    options.extension.table = true;
+    options.extension.autolink = true;
+    options.extension.strikethrough = true;
+    options.render.r#unsafe = true;
+    comrak::markdown_to_html(note, &options)
+}
+
+/// The text of every `<code>` element, and the HTML with those elements taken out.
+fn split_code(html: &str) -> (Vec<String>, String) {
+    let (mut codes, mut rest) = (Vec::new(), String::new());
+    let mut left = html;
+    while let Some(start) = left.find("<code>") {
+        rest.push_str(&left[..start]);
+        let after = &left[start + 6..];
+        let end = after.find("</code>").expect("closed code");
+        codes.push(after[..end].to_string());
+        left = &after[end + 7..];
+    }
+    rest.push_str(left);
+    (codes, rest)
+}
+
+#[test]
+fn the_note_renders_as_intended_with_any_names() {
+    let hostile = [
+        "0002_ping_@all_see_https://evil.example/x_and_#1",
+        "0004_a|b`c_<script>alert(1)</script>_$x$",
+        "0005_**bold**_~~gone~~_\\_back",
+    ];
+    for names in [NAMES, hostile] {
+        let html = html_of(&note_of(&fixture(names)));
+        let (codes, outside) = split_code(&html);
+        for name in names {
+            let shown: String = name
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;");
+            assert!(
+                codes.iter().any(|c| *c == shown),
+                "{name:?} is not shown as code, as it is:\n{html}"
+            );
+        }
+        for c in &codes {
+            assert!(
+                !c.contains("&amp;gt;") && !c.contains("&amp;lt;"),
+                "double escaped: {c}"
+            );
+            let escape_shown = c.contains('\\') && !names.iter().any(|n| n.contains('\\'));
+            assert!(!escape_shown, "a Markdown escape shows in code: {c}");
+        }
+        for mark in [
+            "@all",
+            "<script",
+            "<a ",
+            "<strong>bold",
+            "<del>",
+            "evil.example",
+        ] {
+            let allowed = mark == "<a " && html.contains("gitlab.example.com/db/preflight");
+            let count = outside.matches(mark).count();
+            let expected = if allowed { 1 } else { 0 };
+            assert_eq!(count, expected, "{mark:?} outside code:\n{html}");
+        }
+        // Every table row has as many cells as its header: no name broke a table.
+        for table in html.split("<table>").skip(1) {
+            let table = &table[..table.find("</table>").unwrap()];
+            let mut rows = table.split("<tr>").skip(1);
+            let header = rows.next().unwrap().matches("<th").count();
+            for row in rows {
+                assert_eq!(
+                    row.matches("<td").count(),
+                    header,
+                    "a row broke its table:\n{table}"
+                );
+            }
+        }
+    }
 }
