@@ -191,7 +191,7 @@ fn the_note_renders_as_intended_with_any_names() {
                 .replace('<', "&lt;")
                 .replace('>', "&gt;");
             assert!(
-                codes.iter().any(|c| *c == shown),
+                codes.contains(&shown),
                 "{name:?} is not shown as code, as it is:\n{html}"
             );
         }
