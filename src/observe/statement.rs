@@ -32,6 +32,23 @@ fn kind_name(node: &str) -> String {
         "DoStmt" => Some("DO"),
         "VacuumStmt" => Some("VACUUM"),
         "CopyStmt" => Some("COPY"),
+        "CreateSeqStmt" => Some("CREATE SEQUENCE"),
+        "AlterSeqStmt" => Some("ALTER SEQUENCE"),
+        "CreateTrigStmt" => Some("CREATE TRIGGER"),
+        "CreatePLangStmt" => Some("CREATE LANGUAGE"),
+        "CreatedbStmt" => Some("CREATE DATABASE"),
+        "DropdbStmt" => Some("DROP DATABASE"),
+        "CompositeTypeStmt" | "CreateEnumStmt" | "CreateRangeStmt" => Some("CREATE TYPE"),
+        "AlterEnumStmt" => Some("ALTER TYPE"),
+        "AlterObjectSchemaStmt" => Some("ALTER SET SCHEMA"),
+        "AlterOwnerStmt" => Some("ALTER OWNER"),
+        "CreateStatsStmt" => Some("CREATE STATISTICS"),
+        "CreateForeignServerStmt" => Some("CREATE SERVER"),
+        "CreateFdwStmt" => Some("CREATE FOREIGN DATA WRAPPER"),
+        "CreateOpClassStmt" => Some("CREATE OPERATOR CLASS"),
+        "CreateAmStmt" => Some("CREATE ACCESS METHOD"),
+        "RuleStmt" => Some("CREATE RULE"),
+        "DefineStmt" => Some("CREATE"),
         _ => None,
     };
     if let Some(s) = special {
@@ -104,6 +121,19 @@ pub fn classify(query: &str) -> Option<Classified> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_are_sql_command_names() {
+        let kind = |q: &str| classify(q).unwrap().kind;
+        assert_eq!(kind("CREATE SEQUENCE s"), "CREATE SEQUENCE");
+        assert_eq!(kind("ALTER SEQUENCE s RESTART"), "ALTER SEQUENCE");
+        assert_eq!(
+            kind("CREATE TRIGGER t AFTER INSERT ON x FOR EACH ROW EXECUTE FUNCTION f()"),
+            "CREATE TRIGGER"
+        );
+        assert_eq!(kind("CREATE TYPE mood AS ENUM ('a')"), "CREATE TYPE");
+        assert_eq!(kind("ALTER TABLE x ADD COLUMN y int"), "ALTER TABLE");
+    }
 
     #[test]
     fn create_index_names_the_index_and_the_table() {

@@ -1,8 +1,9 @@
 //! The template filters that turn names the MR chose (file names, object names) into
 //! plain text in the note. GitLab turns `@name` into a mention (`@all` notifies everyone),
 //! bare URLs into links, and `#1`, `!1`, `~x`, `%x`, `&1` into references, everywhere
-//! except inside code; so names are shown as code spans (`code`), or `<code>` in HTML
-//! (`html`), and `md` escapes the rest of Markdown where a code span does not fit.
+//! except inside code; so names are shown as code spans (`code`), or escaped inside a
+//! template's `<code>` in HTML (`html`), and `md` escapes the rest of Markdown where a
+//! code span does not fit.
 
 use std::collections::HashMap;
 use tera::Value;
@@ -52,10 +53,11 @@ pub fn code_span(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Valu
     Ok(Value::String(format!("{fence}{pad}{s}{pad}{fence}")))
 }
 
-/// `<code>` with the value HTML-escaped, for names inside HTML (`<summary>`).
+/// The value HTML-escaped, for names inside HTML (the template wraps them in `<code>`
+/// itself, so the gate knows the tag as a template word).
 pub fn html_escape(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
     let s = tera::try_get_value!("html", "value", String, value);
-    let mut out = String::from("<code>");
+    let mut out = String::new();
     for c in s.chars() {
         match c {
             '<' => out.push_str("&lt;"),
@@ -66,7 +68,6 @@ pub fn html_escape(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Va
             _ => out.push(c),
         }
     }
-    out.push_str("</code>");
     Ok(Value::String(out))
 }
 

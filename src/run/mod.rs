@@ -136,6 +136,11 @@ fn vocabulary(
         vocab.add_text(&m.entry);
         vocab.add_text(&m.path);
     }
+    // Statement kinds are preflight's own labels, named after the parser's node types.
+    let statements = report.databases.iter().flat_map(|d| &d.migrations);
+    for s in statements.flat_map(|m| &m.statements) {
+        vocab.add_text(&s.classified.kind);
+    }
     for db in &plan.databases {
         vocab.add_text(&db.name);
         vocab.add_text(&db.db_name);
