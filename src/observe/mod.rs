@@ -84,7 +84,9 @@ pub struct Observer {
     client: tokio_postgres::Client,
     upstream: Upstream,
     lock_interval: Duration,
-    /// Backend pids of the observers' own sessions (spared at the disk limit).
+    /// Backend pids of the observers' sessions for the current migration (spared at the
+    /// disk limit): the observer's own, then the sampler's and the watchdog's. Reset by
+    /// [`Observer::before`], so a pid of an ended session is never spared.
     own_pids: std::sync::Mutex<Vec<i32>>,
 }
 
@@ -122,8 +124,9 @@ impl Observer {
             .get(0))
     }
 
-    /// Records the baseline and resets the statement statistics.
+    /// Records the baseline and resets the statement statistics (a migration starts).
     pub async fn before(&self) -> Result<Baseline, ObserveError> {
+        self.own_pids.lock().expect("pid list").truncate(1);
         let relations = self
             .client
             .query(queries::RELATION_OIDS, &[])

@@ -132,7 +132,6 @@ impl SourceTree for GitlabSource {
             if bytes.len() as u64 > limit {
                 return Err(SourceError::TooLarge {
                     path: path.to_string(),
-                    size_hint: "larger than that".into(),
                     limit,
                 });
             }

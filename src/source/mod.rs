@@ -65,12 +65,8 @@ pub enum SourceError {
     NotRegular { path: String, kind: EntryKind },
     #[error("{path} in the MR has git mode {mode}, which preflight does not read; migrations must be regular files")]
     UnknownMode { path: String, mode: String },
-    #[error("{path} in the MR is {size_hint} and over the {limit}-byte limit for one migration file (box.max_migration_bytes); split it or raise the limit")]
-    TooLarge {
-        path: String,
-        size_hint: String,
-        limit: u64,
-    },
+    #[error("{path} in the MR is over the {limit}-byte limit for one migration file (box.max_migration_bytes); split it or raise the limit")]
+    TooLarge { path: String, limit: u64 },
     #[error("git could not be run: {0}; install git")]
     GitMissing(std::io::Error),
     #[error("git {args} failed in {repo}: {stderr}")]
@@ -149,7 +145,6 @@ pub(crate) async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
     if buf.len() as u64 > limit {
         return Err(SourceError::TooLarge {
             path: path.to_string(),
-            size_hint: "larger than that".into(),
             limit,
         });
     }
