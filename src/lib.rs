@@ -18,6 +18,7 @@ pub mod gitlab;
 pub mod migrations;
 pub mod observe;
 pub mod pg;
+pub mod pgwire;
 pub mod rehearsal;
 pub mod report;
 pub mod run;
@@ -26,6 +27,7 @@ pub mod sandbox;
 pub mod secret;
 pub mod source;
 pub mod teardown;
+pub mod trace;
 
 /// An error and its sources, joined: "db error: ERROR: relation \"x\" does not exist".
 pub fn error_chain(e: &dyn std::error::Error) -> String {

@@ -185,7 +185,11 @@ async fn run_all(
         database: clone.db_name.clone(),
         password: clone.password.clone(),
     };
-    let bridge = Bridge::start(&socket_dir, upstream.clone()).map_err(|e| e.to_string())?;
+    let observer = Observer::connect(&upstream, cx.plan.lock_sample_interval)
+        .await
+        .map_err(|e| e.to_string())?;
+    let bridge = Bridge::start(&socket_dir, upstream.clone(), Some(observer.lock_reader()))
+        .map_err(|e| e.to_string())?;
     let bridge_log: Arc<BridgeLog> = bridge.log.clone();
     teardown.push(
         format!("bridge {}", socket_dir.display()),
@@ -213,9 +217,6 @@ async fn run_all(
         });
     }
 
-    let observer = Observer::connect(&upstream, cx.plan.lock_sample_interval)
-        .await
-        .map_err(|e| e.to_string())?;
     let log_dir = cx.plan.artifacts_dir.join(&work.db.name);
     std::fs::create_dir_all(&log_dir)
         .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
@@ -350,6 +351,12 @@ async fn rehearse_one(
         tracing::warn!("bridge: a box session could not reach the clone: {failure}");
     }
     let measured = observer.after().await.map_err(|e| e.to_string())?;
+    let trace = crate::trace::timeline::build(
+        &events.statements,
+        started,
+        &baseline.catalog,
+        &measured.catalog,
+    );
 
     let outcome = match end {
         _ if over_disk_limit => MigrationOutcome::DiskLimit,
@@ -382,6 +389,7 @@ async fn rehearse_one(
         wal_bytes: measured.wal_bytes - baseline.wal_bytes,
         statements: measured.statements,
         locks,
+        trace,
         log_file: Some(log_path.display().to_string()),
         output_bytes,
         output_cut,

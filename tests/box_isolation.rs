@@ -150,6 +150,7 @@ async fn box_reaches_the_database_socket_and_nothing_else() {
             database: clone.db_name.clone(),
             password: clone.password.clone(),
         },
+        None,
     )
     .unwrap();
 

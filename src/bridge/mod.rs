@@ -1,17 +1,23 @@
 //! The box's one door: a PostgreSQL Unix socket in a private directory, forwarded to the
 //! clone's TCP address.
 //!
-//! The bridge speaks just enough of the protocol to keep secrets out of the box: it
-//! answers the client's startup itself, logs in to the clone with the clone's password
-//! ([`startup`]), and only then relays bytes. While relaying it reads the server's
-//! messages ([`relay`]) to learn the backend process ids of the box's sessions (for the
-//! lock sampler) and the SQLSTATE of every error the server sends (so a failure's code
-//! comes from the server, not from anything the box prints).
+//! The bridge answers the client's startup itself and logs in to the clone with the
+//! clone's password ([`startup`]), so no secret enters the box. Then it relays messages
+//! ([`relay`]) and understands them ([`session`]): the backend process ids of the box's
+//! sessions (for the lock sampler), the SQLSTATE of every error the server sends (so a
+//! failure's code comes from the server, not from anything the box prints), and every
+//! statement with its timing, tag, transaction status and locks (the exact trace,
+//! [`crate::trace`]).
 
+mod autocommit;
 mod relay;
+pub mod session;
 mod startup;
 
+pub use crate::pgwire::messages::ServerMessage as ServerError;
 use crate::secret::Secret;
+use crate::trace::reader::LockReader;
+use crate::trace::StatementRecord;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -29,21 +35,12 @@ pub struct Upstream {
     pub password: Secret,
 }
 
-/// An error the server sent to a box session. `message` and `detail` can carry data
-/// from the clone: they belong in the full report only.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ServerError {
-    pub sqlstate: String,
-    pub severity: String,
-    pub message: String,
-    pub detail: Option<String>,
-}
-
 #[derive(Debug, Default)]
 struct LogState {
     live_pids: BTreeSet<i32>,
     errors: Vec<ServerError>,
     failures: Vec<String>,
+    statements: Vec<StatementRecord>,
 }
 
 /// What the bridge learned, shared with the observers.
@@ -58,6 +55,8 @@ pub struct BridgeEvents {
     pub errors: Vec<ServerError>,
     /// Sessions the bridge could not connect (clone down, login refused).
     pub failures: Vec<String>,
+    /// Every statement of the box's sessions, in the order their units ended.
+    pub statements: Vec<StatementRecord>,
 }
 
 impl BridgeLog {
@@ -75,6 +74,7 @@ impl BridgeLog {
         self.with(|s| BridgeEvents {
             errors: std::mem::take(&mut s.errors),
             failures: std::mem::take(&mut s.failures),
+            statements: std::mem::take(&mut s.statements),
         })
     }
 
@@ -90,6 +90,12 @@ impl BridgeLog {
 
     fn error(&self, e: ServerError) {
         self.with(|s| s.errors.push(e));
+    }
+
+    fn statements(&self, records: Vec<StatementRecord>) {
+        if !records.is_empty() {
+            self.with(|s| s.statements.extend(records));
+        }
     }
 
     fn failure(&self, what: String) {
@@ -117,8 +123,13 @@ pub struct Bridge {
 pub const SOCKET_NAME: &str = ".s.PGSQL.5432";
 
 impl Bridge {
-    /// Listens on `socket_dir/.s.PGSQL.5432` and forwards every session to `upstream`.
-    pub fn start(socket_dir: &Path, upstream: Upstream) -> Result<Bridge, BridgeError> {
+    /// Listens on `socket_dir/.s.PGSQL.5432` and forwards every session to `upstream`;
+    /// `reader` reads a session's locks at statement boundaries (none: no boundary reads).
+    pub fn start(
+        socket_dir: &Path,
+        upstream: Upstream,
+        reader: Option<Arc<dyn LockReader>>,
+    ) -> Result<Bridge, BridgeError> {
         use std::os::unix::fs::PermissionsExt;
         let path = socket_dir.join(SOCKET_NAME);
         let listen_err = |source| BridgeError::Listen {
@@ -142,8 +153,9 @@ impl Bridge {
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
                         let (up, log) = (upstream.clone(), accept_log.clone());
+                        let reader = reader.clone();
                         sessions.spawn(async move {
-                            if let Err(e) = relay::session(stream, &up, &log).await {
+                            if let Err(e) = relay::session(stream, &up, &log, reader).await {
                                 log.failure(e);
                             }
                         });

@@ -1,22 +1,43 @@
 //! One box session through the bridge: startup and login ([`super::startup`]), then
-//! bytes relayed both ways. The server-to-box direction is read message by message, so
-//! the bridge sees each `BackendKeyData` (the backend's process id) and `ErrorResponse`
-//! (its SQLSTATE) without buffering anything else.
+//! messages relayed both ways, each direction cut into messages by one framer
+//! ([`crate::pgwire`]) and read by the session state machine ([`super::session`]).
+//!
+//! Every boundary between units of work is observable: a message that starts a new
+//! unit waits until the server has answered every earlier one (a simple-protocol
+//! client waits anyway; a pipelining one is served a batch at a time, same results).
+//! When a unit leaves the session inside a transaction after a statement that may have
+//! taken a strong lock, the ReadyForQuery is held while the tracer reads the session's
+//! locks, then passed on. An autocommit schema change runs inside the bridge's own
+//! `BEGIN`/`COMMIT` ([`super::autocommit`]) so its locks can be read before they go.
+//! The event trigger's notices are taken out of the stream.
 
+use super::autocommit;
+use super::session::{starts_unit, SessionState};
 use super::startup::{login, read_client_start, ClientStart, LoginFailure};
-use super::{BridgeLog, ServerError, Upstream};
-use bytes::{Buf, BytesMut};
+use super::{BridgeLog, Upstream};
+use crate::pgwire::messages::{Backend, Frontend};
+use crate::pgwire::{Framer, Piece};
+use crate::trace::event_trigger;
+use crate::trace::reader::LockReader;
+use bytes::BytesMut;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
+use tokio::sync::watch;
 
-/// Messages larger than this are passed through without being inspected.
-const INSPECT_LIMIT: usize = 1 << 20;
-
-pub async fn session(mut client: UnixStream, up: &Upstream, log: &BridgeLog) -> Result<(), String> {
+pub async fn session(
+    mut client: UnixStream,
+    up: &Upstream,
+    log: &BridgeLog,
+    reader: Option<Arc<dyn LockReader>>,
+) -> Result<(), String> {
     let start = read_client_start(&mut client).await?;
     let mut server = TcpStream::connect((up.host.as_str(), up.port))
         .await
         .map_err(|e| format!("connecting to the clone at {}:{}: {e}", up.host, up.port))?;
+    let _ = server.set_nodelay(true);
     let params = match start {
         ClientStart::Cancel(packet) => {
             server.write_all(&packet).await.map_err(|e| e.to_string())?;
@@ -28,7 +49,7 @@ pub async fn session(mut client: UnixStream, up: &Upstream, log: &BridgeLog) -> 
     match login(&mut server, up, &params, &mut buf).await {
         Ok(()) => {}
         Err(LoginFailure::Refused(raw)) => {
-            if let Some(e) = parse_error(&raw) {
+            if let Backend::Error(e) = Backend::parse(&raw) {
                 log.error(e);
             }
             let _ = client.write_all(&raw).await;
@@ -43,166 +64,243 @@ pub async fn session(mut client: UnixStream, up: &Upstream, log: &BridgeLog) -> 
         .map_err(|e| e.to_string())?;
 
     let (mut client_rd, mut client_wr) = client.into_split();
-    let (mut server_rd, mut server_wr) = server.into_split();
-    let mut pid = None;
-    let upward = async {
-        let _ = tokio::io::copy(&mut client_rd, &mut server_wr).await;
-        let _ = server_wr.shutdown().await;
+    let (mut server_rd, server_wr) = server.into_split();
+    let state = Mutex::new(SessionState::default());
+    // Units sent and not yet answered by ReadyForQuery.
+    let (outstanding, _) = watch::channel(0usize);
+    let relay = Relay {
+        state: &state,
+        units: &Mutex::new(VecDeque::new()),
+        outstanding: &outstanding,
+        server: &tokio::sync::Mutex::new(server_wr),
+        log,
+        reader,
     };
-    let downward = relay_down(&mut server_rd, &mut client_wr, buf, log, &mut pid);
     tokio::select! {
-        _ = upward => {},
-        _ = downward => {},
+        _ = relay.up(&mut client_rd) => {},
+        _ = relay.down(&mut server_rd, &mut client_wr, buf) => {},
     }
+    let pid = relay.state().pid;
     log.session_ended(pid);
     Ok(())
 }
 
-/// Copies server messages to the client, inspecting `K` and `E` messages.
-async fn relay_down<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
-    server: &mut R,
-    client: &mut W,
-    mut buf: BytesMut,
-    log: &BridgeLog,
-    pid: &mut Option<i32>,
-) -> std::io::Result<()> {
-    let mut pass_through = 0usize;
-    loop {
-        if buf.is_empty() || (pass_through == 0 && needs_more(&buf)) {
-            if server.read_buf(&mut buf).await? == 0 {
-                return Ok(());
-            }
-            continue;
-        }
-        if pass_through > 0 {
-            let n = pass_through.min(buf.len());
-            client.write_all(&buf[..n]).await?;
-            buf.advance(n);
-            pass_through -= n;
-            continue;
-        }
-        let kind = buf[0];
-        let total = 1 + u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
-        let inspect = matches!(kind, b'E' | b'K') && total <= INSPECT_LIMIT;
-        if inspect {
-            let msg = buf.split_to(total);
-            match kind {
-                b'K' if total >= 9 => {
-                    let p = i32::from_be_bytes([msg[5], msg[6], msg[7], msg[8]]);
-                    *pid = Some(p);
-                    log.session_started(p);
+/// Whose answer the server is sending, unit by unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    /// The client's own unit, passed on as it is.
+    Client,
+    /// The bridge's `BEGIN` before a wrapped statement: not passed on.
+    Begin,
+    /// A client statement the bridge wrapped ([`super::autocommit`]).
+    Wrapped,
+    /// The bridge's `COMMIT` or `ROLLBACK` after it: its tag is not passed on, its
+    /// errors and its ReadyForQuery (idle) are.
+    Closing,
+}
+
+struct Relay<'a, W> {
+    state: &'a Mutex<SessionState>,
+    units: &'a Mutex<VecDeque<Unit>>,
+    outstanding: &'a watch::Sender<usize>,
+    server: &'a tokio::sync::Mutex<W>,
+    log: &'a BridgeLog,
+    reader: Option<Arc<dyn LockReader>>,
+}
+
+fn query(text: &str) -> BytesMut {
+    let mut body = text.as_bytes().to_vec();
+    body.push(0);
+    crate::pgwire::message(b'Q', &body)
+}
+
+impl<W: AsyncWrite + Unpin> Relay<'_, W> {
+    fn state(&self) -> std::sync::MutexGuard<'_, SessionState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn units(&self) -> std::sync::MutexGuard<'_, VecDeque<Unit>> {
+        self.units.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn send(&self, bytes: &[u8]) -> std::io::Result<()> {
+        self.server.lock().await.write_all(bytes).await
+    }
+
+    /// A unit was sent: one more ReadyForQuery to come.
+    fn sent(&self, unit: Unit) {
+        self.units().push_back(unit);
+        self.outstanding.send_modify(|n| *n += 1);
+    }
+
+    /// Client to server.
+    async fn up<R: AsyncRead + Unpin>(&self, client: &mut R) -> std::io::Result<()> {
+        let mut framer = Framer::default();
+        let mut buf = BytesMut::with_capacity(8192);
+        let mut idle = self.outstanding.subscribe();
+        loop {
+            let Some(piece) = framer.next(&mut buf) else {
+                if client.read_buf(&mut buf).await? == 0 {
+                    let _ = self.server.lock().await.shutdown().await;
+                    return Ok(());
                 }
-                b'E' => {
-                    if let Some(e) = parse_error(&msg) {
-                        log.error(e);
+                continue;
+            };
+            let msg = match &piece {
+                Piece::Whole(m) => Some(Frontend::parse(m)),
+                Piece::LargeStart { tag, bytes } => Some(large_frontend(*tag, bytes)),
+                Piece::LargeMore(_) => None,
+            };
+            if let Some(msg) = msg {
+                let batch_open = self.state().batch_open;
+                if starts_unit(&msg, batch_open) {
+                    let _ = idle.wait_for(|n| *n == 0).await;
+                }
+                let wrap = self.reader.is_some()
+                    && matches!(&msg, Frontend::Query(text)
+                        if self.state().idle() && autocommit::wrappable(text));
+                if wrap {
+                    self.sent(Unit::Begin);
+                    self.send(&query("BEGIN")).await?;
+                }
+                let ends_unit = matches!(
+                    msg,
+                    Frontend::Query(_) | Frontend::Sync | Frontend::FunctionCall
+                );
+                self.state().on_client(msg, Instant::now());
+                if ends_unit {
+                    self.sent(if wrap { Unit::Wrapped } else { Unit::Client });
+                }
+            }
+            self.send(piece.bytes()).await?;
+        }
+    }
+
+    /// Server to client.
+    async fn down<R: AsyncRead + Unpin, C: AsyncWrite + Unpin>(
+        &self,
+        server: &mut R,
+        client: &mut C,
+        mut buf: BytesMut,
+    ) -> std::io::Result<()> {
+        let mut framer = Framer::default();
+        loop {
+            let Some(piece) = framer.next(&mut buf) else {
+                if server.read_buf(&mut buf).await? == 0 {
+                    return Ok(());
+                }
+                continue;
+            };
+            let Piece::Whole(m) = &piece else {
+                client.write_all(piece.bytes()).await?;
+                continue;
+            };
+            let unit = self.units().front().copied().unwrap_or(Unit::Client);
+            let msg = Backend::parse(m);
+            if let Backend::ReadyForQuery(status) = msg {
+                if self.ready(unit, status).await? {
+                    client.write_all(m).await?;
+                }
+                continue;
+            }
+            let pass = match (unit, msg) {
+                (Unit::Begin, _) | (Unit::Closing, Backend::CommandComplete(_)) => false,
+                (Unit::Closing, Backend::Error(e)) => {
+                    self.log.error(e);
+                    true
+                }
+                (_, Backend::Notice(n)) => match event_trigger::decode(&n.message) {
+                    Some(report) => {
+                        self.state().on_lock_report(report);
+                        false
                     }
+                    None => true,
+                },
+                (Unit::Closing, _) => true,
+                (_, Backend::BackendKeyData { pid }) => {
+                    self.log.session_started(pid);
+                    self.state()
+                        .on_server(&Backend::BackendKeyData { pid }, Instant::now());
+                    true
                 }
-                _ => {}
+                (_, Backend::Error(e)) => {
+                    self.state()
+                        .on_server(&Backend::Error(e.clone()), Instant::now());
+                    self.log.error(e);
+                    true
+                }
+                (_, other) => {
+                    self.state().on_server(&other, Instant::now());
+                    true
+                }
+            };
+            if pass {
+                client.write_all(m).await?;
             }
-            client.write_all(&msg).await?;
-        } else {
-            pass_through = total;
         }
+    }
+
+    /// A ReadyForQuery for `unit`. Returns whether it goes on to the client.
+    async fn ready(&self, unit: Unit, status: u8) -> std::io::Result<bool> {
+        match unit {
+            Unit::Begin | Unit::Closing => {
+                self.units().pop_front();
+                self.outstanding.send_modify(|n| *n = n.saturating_sub(1));
+                Ok(unit == Unit::Closing)
+            }
+            Unit::Client => {
+                self.end_unit(status, status).await;
+                self.units().pop_front();
+                self.outstanding.send_modify(|n| *n = n.saturating_sub(1));
+                Ok(true)
+            }
+            Unit::Wrapped => {
+                // The statement's transaction ends right after: its locks are released.
+                self.end_unit(status, b'I').await;
+                if let Some(front) = self.units().front_mut() {
+                    *front = Unit::Closing;
+                }
+                let close = if status == b'T' { "COMMIT" } else { "ROLLBACK" };
+                self.send(&query(close)).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// A unit is over: read the locks if worth it (the session is held meanwhile), then
+    /// log the unit's statements, ending in the status the client will see.
+    async fn end_unit(&self, status: u8, seen: u8) {
+        let (wants, pid) = {
+            let s = self.state();
+            (s.wants_boundary_read(status), s.pid)
+        };
+        let boundary = match (&self.reader, pid) {
+            (Some(reader), Some(pid)) if wants => reader.locks(pid).await,
+            _ => Vec::new(),
+        };
+        let records = self.state().on_ready(seen, boundary);
+        self.log.statements(records);
     }
 }
 
-/// True when `buf` does not yet hold the next message's header, or holds an
-/// inspectable message that is not complete.
-fn needs_more(buf: &BytesMut) -> bool {
-    if buf.len() < 5 {
-        return true;
-    }
-    let total = 1 + u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
-    matches!(buf[0], b'E' | b'K') && total <= INSPECT_LIMIT && buf.len() < total
-}
-
-/// Fields of an ErrorResponse: (code byte, text)* then a zero byte.
-fn parse_error(msg: &[u8]) -> Option<ServerError> {
-    let body = msg.get(5..)?;
-    let mut e = ServerError {
-        sqlstate: String::new(),
-        severity: String::new(),
-        message: String::new(),
-        detail: None,
-    };
-    let mut rest = body;
-    while let Some((&code, tail)) = rest.split_first() {
-        if code == 0 {
-            break;
+/// A client message too large to inspect: only a query's or a parse's start matters.
+fn large_frontend(tag: u8, start: &[u8]) -> Frontend {
+    let placeholder = "(a statement too large to inspect)".to_string();
+    match tag {
+        b'Q' => Frontend::Query(placeholder),
+        b'P' => {
+            let body = crate::pgwire::body(start);
+            let name = body
+                .iter()
+                .position(|b| *b == 0)
+                .map(|end| String::from_utf8_lossy(&body[..end]).into_owned())
+                .unwrap_or_default();
+            Frontend::Parse {
+                statement: name,
+                query: placeholder,
+            }
         }
-        let end = tail.iter().position(|b| *b == 0)?;
-        let text = String::from_utf8_lossy(&tail[..end]).into_owned();
-        match code {
-            b'C' => e.sqlstate = text,
-            b'V' => e.severity = text,
-            b'S' if e.severity.is_empty() => e.severity = text,
-            b'M' => e.message = text,
-            b'D' => e.detail = Some(text),
-            _ => {}
-        }
-        rest = &tail[end + 1..];
-    }
-    (!e.sqlstate.is_empty()).then_some(e)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn error_message(fields: &[(u8, &str)]) -> Vec<u8> {
-        let mut body = Vec::new();
-        for (c, t) in fields {
-            body.push(*c);
-            body.extend_from_slice(t.as_bytes());
-            body.push(0);
-        }
-        body.push(0);
-        let mut msg = vec![b'E'];
-        msg.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
-        msg.extend_from_slice(&body);
-        msg
-    }
-
-    #[test]
-    fn error_fields_are_read() {
-        let m = error_message(&[
-            (b'S', "ERROR"),
-            (b'V', "ERROR"),
-            (b'C', "23505"),
-            (b'M', "dup"),
-            (b'D', "Key (x)=(1)"),
-        ]);
-        let e = parse_error(&m).unwrap();
-        assert_eq!(e.sqlstate, "23505");
-        assert_eq!(e.severity, "ERROR");
-        assert_eq!(e.detail.as_deref(), Some("Key (x)=(1)"));
-    }
-
-    #[tokio::test]
-    async fn relay_sees_pid_and_errors_split_across_reads_and_passes_all_bytes() {
-        let mut stream = vec![b'K', 0, 0, 0, 12, 0, 0, 0x30, 0x39, 1, 2, 3, 4];
-        stream.extend(error_message(&[(b'C', "42P01"), (b'M', "no table")]));
-        let big = vec![7u8; 3 << 20];
-        stream.push(b'D');
-        stream.extend_from_slice(&((big.len() + 4) as u32).to_be_bytes());
-        stream.extend_from_slice(&big);
-        stream.extend_from_slice(&[b'Z', 0, 0, 0, 5, b'I']);
-
-        let (mut tx, mut rx) = tokio::io::duplex(7);
-        let input = stream.clone();
-        let writer = tokio::spawn(async move {
-            tx.write_all(&input).await.unwrap();
-        });
-        let mut out = Vec::new();
-        let log = BridgeLog::default();
-        let mut pid = None;
-        relay_down(&mut rx, &mut out, BytesMut::new(), &log, &mut pid)
-            .await
-            .unwrap();
-        writer.await.unwrap();
-        assert_eq!(out, stream);
-        assert_eq!(pid, Some(12345));
-        assert_eq!(log.live_pids(), vec![12345]);
-        assert_eq!(log.take().errors[0].sqlstate, "42P01");
+        b'd' | b'c' | b'f' => Frontend::Copy,
+        other => Frontend::Other(other),
     }
 }

@@ -3,6 +3,7 @@
 //! ([`locks`]) while it runs. The observers connect to the clone over TCP with the
 //! clone's credentials; the box never sees them.
 
+pub mod catalog;
 pub mod disk;
 pub mod lock_mode;
 pub mod locks;
@@ -10,6 +11,7 @@ pub mod queries;
 pub mod statement;
 
 use crate::bridge::{BridgeLog, Upstream};
+use crate::trace::reader::{LockReader, PgLockReader};
 use locks::LockSampler;
 use serde::Serialize;
 use statement::{classify, Classified};
@@ -46,7 +48,11 @@ pub struct StatementStat {
 pub struct Baseline {
     pub size_bytes: i64,
     pub wal_bytes: i64,
+    /// Relations that existed (the sampler's "preexisting").
     pub relations: Arc<HashSet<i64>>,
+    pub catalog: catalog::Catalog,
+    /// `lock_timeout` where a session does not set it (the role's and database's default).
+    pub default_lock_timeout: String,
 }
 
 /// What was measured after a migration.
@@ -54,6 +60,7 @@ pub struct Measured {
     pub size_bytes: i64,
     pub wal_bytes: i64,
     pub statements: Vec<StatementStat>,
+    pub catalog: catalog::Catalog,
 }
 
 /// Opens a connection to the clone tagged with `application_name`.
@@ -85,21 +92,53 @@ pub struct Observer {
     upstream: Upstream,
     lock_interval: Duration,
     /// Backend pids of the observers' sessions for the current migration (spared at the
-    /// disk limit): the observer's own, then the sampler's and the watchdog's. Reset by
-    /// [`Observer::before`], so a pid of an ended session is never spared.
+    /// disk limit): the observer's own and the tracer's, then the sampler's and the
+    /// watchdog's. Reset by [`Observer::before`], so a pid of an ended session is never
+    /// spared.
     own_pids: std::sync::Mutex<Vec<i32>>,
+    tracer: Arc<PgLockReader>,
+    /// The in-session event trigger is installed (needs a superuser).
+    pub event_trigger: bool,
 }
+
+/// The observer's and the tracer's sessions, kept across migrations.
+const STANDING_PIDS: usize = 2;
 
 impl Observer {
     pub async fn connect(up: &Upstream, lock_interval: Duration) -> Result<Observer, ObserveError> {
         let client = connect(up, "preflight-observer").await?;
         let pid = disk::own_pid(&client).await?;
+        let tracer_client = connect(up, "preflight-tracer").await?;
+        let tracer_pid = disk::own_pid(&tracer_client).await?;
+        let tracer = PgLockReader::new(tracer_client)
+            .await
+            .map_err(err("prepare the tracer"))?;
+        let event_trigger = match client
+            .batch_execute(crate::trace::event_trigger::INSTALL)
+            .await
+        {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::info!(
+                    "no in-session lock trace (boundary reads and the catalog diff only): {}",
+                    crate::error_chain(&e)
+                );
+                false
+            }
+        };
         Ok(Observer {
             client,
             upstream: up.clone(),
             lock_interval,
-            own_pids: std::sync::Mutex::new(vec![pid]),
+            own_pids: std::sync::Mutex::new(vec![pid, tracer_pid]),
+            tracer: Arc::new(tracer),
+            event_trigger,
         })
+    }
+
+    /// Reads a box session's locks at statement boundaries, for the bridge.
+    pub fn lock_reader(&self) -> Arc<dyn LockReader> {
+        self.tracer.clone()
     }
 
     /// The backend pids of the observers' sessions so far.
@@ -126,19 +165,24 @@ impl Observer {
 
     /// Records the baseline and resets the statement statistics (a migration starts).
     pub async fn before(&self) -> Result<Baseline, ObserveError> {
-        self.own_pids.lock().expect("pid list").truncate(1);
-        let relations = self
-            .client
-            .query(queries::RELATION_OIDS, &[])
+        self.own_pids
+            .lock()
+            .expect("pid list")
+            .truncate(STANDING_PIDS);
+        let catalog = catalog::Catalog::read(&self.client)
             .await
-            .map_err(err("list relations"))?
-            .iter()
-            .map(|r| r.get::<_, i64>(0))
-            .collect();
+            .map_err(err("read the catalog"))?;
         let baseline = Baseline {
             size_bytes: self.scalar(queries::DATABASE_SIZE, "database size").await?,
             wal_bytes: self.scalar(queries::WAL_LSN, "WAL position").await?,
-            relations: Arc::new(relations),
+            relations: Arc::new(catalog.relations.keys().copied().collect()),
+            catalog,
+            default_lock_timeout: self
+                .client
+                .query_one(queries::LOCK_TIMEOUT, &[])
+                .await
+                .map_err(err("lock_timeout"))?
+                .get(0),
         };
         self.client
             .execute(queries::RESET_STATEMENTS, &[])
@@ -193,6 +237,9 @@ impl Observer {
             size_bytes: self.scalar(queries::DATABASE_SIZE, "database size").await?,
             wal_bytes: self.scalar(queries::WAL_LSN, "WAL position").await?,
             statements,
+            catalog: catalog::Catalog::read(&self.client)
+                .await
+                .map_err(err("read the catalog"))?,
         })
     }
 }

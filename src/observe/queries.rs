@@ -12,7 +12,8 @@ pub const TERMINATE_OTHERS: &str = "SELECT count(pg_terminate_backend(pid)) \
      WHERE datname = current_database() AND backend_type = 'client backend' \
      AND pid <> ALL($1::int4[])";
 
-pub const RELATION_OIDS: &str = "SELECT oid::int8 FROM pg_class";
+/// The `lock_timeout` a fresh session of the migration's role starts with.
+pub const LOCK_TIMEOUT: &str = "SELECT current_setting('lock_timeout')";
 
 pub const WAL_LSN: &str = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8";
 
@@ -42,8 +43,9 @@ pub fn is_own(query: &str) -> bool {
             DATABASE_SIZE,
             BACKEND_PID,
             TERMINATE_OTHERS,
-            RELATION_OIDS,
+            crate::trace::reader::SESSION_LOCKS,
             WAL_LSN,
+            LOCK_TIMEOUT,
             RESET_STATEMENTS,
             STATEMENTS,
             LOCKS,

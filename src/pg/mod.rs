@@ -1,13 +1,14 @@
 //! PostgreSQL servers and data, shared by the clone engine and its snapshots: running a
 //! server on a data directory ([`server`]), filling a fresh one from a source
 //! ([`load`], [`dataset`]), and handing a clone's data to the requester's role
-//! ([`role`]).
+//! ([`role`]); session settings a migration changes ([`settings`]).
 
 pub mod connstr;
 pub mod dataset;
 pub mod load;
 pub mod role;
 pub mod server;
+pub mod settings;
 
 use thiserror::Error;
 

@@ -7,6 +7,7 @@ use crate::clone::CloneInfo;
 use crate::migrations::Layout;
 use crate::observe::locks::LockHold;
 use crate::observe::StatementStat;
+use crate::trace::timeline::Timeline;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -62,7 +63,10 @@ pub struct MigrationReport {
     pub size_after: i64,
     pub wal_bytes: i64,
     pub statements: Vec<StatementStat>,
+    /// What the lock sampler caught (waits, background work, anything the trace missed).
     pub locks: Vec<LockHold>,
+    /// The exact per-statement trace from the bridge.
+    pub trace: Timeline,
     pub log_file: Option<String>,
     pub output_bytes: u64,
     pub output_cut: u64,
@@ -83,6 +87,7 @@ impl MigrationReport {
             wal_bytes: 0,
             statements: vec![],
             locks: vec![],
+            trace: Timeline::default(),
             log_file: None,
             output_bytes: 0,
             output_cut: 0,

@@ -1,0 +1,309 @@
+//! From the bridge's raw records to the migration's timeline: each statement with its
+//! times relative to the migration's start and the locks held after it, and each lock
+//! as a span from the statement that first took it to the end of its transaction.
+
+use super::{HeldLock, StatementRecord};
+use crate::observe::catalog::Catalog;
+use crate::observe::lock_mode::LockMode;
+use crate::observe::statement::classify;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// A lock on a relation, named.
+#[derive(Debug, Clone, Serialize)]
+pub struct TracedLock {
+    pub relation: String,
+    pub mode: LockMode,
+}
+
+/// One statement of the migration, as the trace saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TracedStatement {
+    /// 1-based position in the migration.
+    pub index: usize,
+    pub pid: i32,
+    /// The statement's text (full report only).
+    pub text: String,
+    /// The SQL command (`CREATE INDEX`), from PostgreSQL's parser.
+    pub kind: String,
+    pub extended: bool,
+    pub started_ms: f64,
+    pub ended_ms: f64,
+    pub tag: Option<String>,
+    pub rows: Option<i64>,
+    pub sqlstate: Option<String>,
+    pub tx_before: char,
+    pub tx_after: char,
+    /// `lock_timeout` in force when it ran, when the session reported it.
+    pub lock_timeout: Option<String>,
+    /// Relation locks the session held after it (the migration's own relations too).
+    pub locks: Vec<TracedLock>,
+}
+
+/// One lock, from the statement that took it to its transaction's end.
+#[derive(Debug, Clone, Serialize)]
+pub struct LockSpan {
+    pub oid: i64,
+    pub relation: String,
+    /// The table the lock protects (an index's table; the relation itself otherwise).
+    pub table_oid: i64,
+    pub table: String,
+    pub mode: LockMode,
+    /// The statement that first held it.
+    pub statement_index: usize,
+    pub acquired_ms: f64,
+    pub released_ms: f64,
+    pub held_ms: f64,
+    /// The relation existed before the migration began.
+    pub preexisting: bool,
+    /// `lock_timeout` when it was taken ("0" is none), when known.
+    pub lock_timeout: Option<String>,
+    /// Statements that started while it was held, after the one that took it.
+    pub later_statements: Vec<usize>,
+    /// The relation's file node when the lock was last seen (a rewrite shows here).
+    pub relfilenode: Option<i64>,
+}
+
+/// The whole trace of one migration.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timeline {
+    pub statements: Vec<TracedStatement>,
+    pub locks: Vec<LockSpan>,
+}
+
+fn ms(since: Instant, at: Instant) -> f64 {
+    at.saturating_duration_since(since).as_secs_f64() * 1000.0
+}
+
+/// Statements that only steer the transaction or the session.
+fn is_transaction_control(kind: &str) -> bool {
+    matches!(kind, "TRANSACTION" | "SET" | "SHOW" | "")
+}
+
+fn statement_kind(text: &str) -> String {
+    match classify(text) {
+        Some(c) => c.kind,
+        None => {
+            // Session noise: name it by its first word (BEGIN, COMMIT, SET).
+            let first = text.split_whitespace().next().unwrap_or("");
+            match first.to_ascii_uppercase().as_str() {
+                "SET" | "RESET" => "SET".into(),
+                "SHOW" => "SHOW".into(),
+                _ => "TRANSACTION".into(),
+            }
+        }
+    }
+}
+
+struct Open {
+    span: LockSpan,
+}
+
+/// Builds the timeline; `before` names the relations that existed, `after` the new ones.
+pub fn build(
+    records: &[StatementRecord],
+    started: Instant,
+    before: &Catalog,
+    after: &Catalog,
+) -> Timeline {
+    let name = |oid: i64| {
+        before
+            .relations
+            .get(&oid)
+            .or_else(|| after.relations.get(&oid))
+            .map(|r| r.display())
+            .unwrap_or_else(|| format!("(relation {oid})"))
+    };
+    let table_of = |oid: i64| {
+        let r = before
+            .relations
+            .get(&oid)
+            .or_else(|| after.relations.get(&oid));
+        r.and_then(|r| r.table).unwrap_or(oid)
+    };
+    let mut statements = Vec::with_capacity(records.len());
+    let mut spans: Vec<LockSpan> = Vec::new();
+    // Per session: the spans still held, by (relation, mode).
+    let mut open: BTreeMap<i32, BTreeMap<(i64, LockMode), Open>> = BTreeMap::new();
+
+    for (i, r) in records.iter().enumerate() {
+        let index = i + 1;
+        let kind = statement_kind(&r.text);
+        let (start_ms, end_ms) = (ms(started, r.started), ms(started, r.ended));
+        let held = open.entry(r.pid).or_default();
+        if !is_transaction_control(&kind) {
+            for o in held.values_mut() {
+                o.span.later_statements.push(index);
+            }
+        }
+        // Locks on relations neither snapshot names (TOAST tables, a relation made and
+        // dropped within the migration) protect nothing the application can see.
+        let locks: Vec<HeldLock> = r
+            .locks
+            .iter()
+            .filter(|l| {
+                before.relations.contains_key(&l.oid) || after.relations.contains_key(&l.oid)
+            })
+            .copied()
+            .collect();
+        for l in &locks {
+            add_lock(held, l, index, start_ms, r, &name, &table_of, before);
+        }
+        statements.push(TracedStatement {
+            index,
+            pid: r.pid,
+            text: r.text.clone(),
+            kind,
+            extended: r.extended,
+            started_ms: start_ms,
+            ended_ms: end_ms,
+            rows: r.tag.as_deref().and_then(crate::pgwire::messages::tag_rows),
+            tag: r.tag.clone(),
+            sqlstate: r.sqlstate.clone(),
+            tx_before: r.tx_before,
+            tx_after: r.tx_after,
+            lock_timeout: r.lock_timeout.clone(),
+            locks: locks
+                .iter()
+                .map(|l| TracedLock {
+                    relation: name(l.oid),
+                    mode: l.mode,
+                })
+                .collect(),
+        });
+        // The transaction ended: every lock it held is released now.
+        if r.tx_after == 'I' {
+            for (_, o) in std::mem::take(held) {
+                spans.push(close(o, end_ms));
+            }
+        }
+    }
+    let last_ms = statements.last().map(|s| s.ended_ms).unwrap_or(0.0);
+    for (_, held) in open {
+        for (_, o) in held {
+            spans.push(close(o, last_ms));
+        }
+    }
+    spans.sort_by(|a, b| {
+        a.statement_index
+            .cmp(&b.statement_index)
+            .then(b.mode.cmp(&a.mode))
+    });
+    Timeline {
+        statements,
+        locks: spans,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn add_lock(
+    held: &mut BTreeMap<(i64, LockMode), Open>,
+    l: &HeldLock,
+    index: usize,
+    start_ms: f64,
+    r: &StatementRecord,
+    name: &impl Fn(i64) -> String,
+    table_of: &impl Fn(i64) -> i64,
+    before: &Catalog,
+) {
+    if let Some(o) = held.get_mut(&(l.oid, l.mode)) {
+        o.span.relfilenode = l.relfilenode.or(o.span.relfilenode);
+        return;
+    }
+    let table_oid = table_of(l.oid);
+    // Statements already counted as later ones include this one: not for its own lock.
+    held.insert(
+        (l.oid, l.mode),
+        Open {
+            span: LockSpan {
+                oid: l.oid,
+                relation: name(l.oid),
+                table_oid,
+                table: name(table_oid),
+                mode: l.mode,
+                statement_index: index,
+                acquired_ms: start_ms,
+                released_ms: start_ms,
+                held_ms: 0.0,
+                preexisting: before.relations.contains_key(&l.oid),
+                lock_timeout: r.lock_timeout.clone(),
+                later_statements: Vec::new(),
+                relfilenode: l.relfilenode,
+            },
+        },
+    );
+}
+
+fn close(o: Open, at_ms: f64) -> LockSpan {
+    let mut span = o.span;
+    span.released_ms = at_ms.max(span.acquired_ms);
+    span.held_ms = span.released_ms - span.acquired_ms;
+    span
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::catalog::Relation;
+    use std::time::Duration;
+
+    fn record(text: &str, at: u64, tx: (char, char), locks: Vec<HeldLock>) -> StatementRecord {
+        let t0 = Instant::now();
+        StatementRecord {
+            pid: 7,
+            text: text.into(),
+            extended: false,
+            started: t0 + Duration::from_millis(at),
+            ended: t0 + Duration::from_millis(at + 1),
+            tag: Some("X".into()),
+            sqlstate: None,
+            tx_before: tx.0,
+            tx_after: tx.1,
+            locks,
+            lock_timeout: Some("0".into()),
+        }
+    }
+
+    #[test]
+    fn a_lock_is_held_from_its_statement_to_commit_and_counts_later_statements() {
+        let t0 = Instant::now();
+        let mut before = Catalog::default();
+        before.relations.insert(
+            100,
+            Relation {
+                schema: "public".into(),
+                name: "orders".into(),
+                kind: "r".into(),
+                filenode: 100,
+                table: None,
+                bytes: 8192,
+            },
+        );
+        let ael = HeldLock {
+            oid: 100,
+            mode: LockMode::AccessExclusive,
+            relfilenode: Some(100),
+        };
+        let records = vec![
+            record("BEGIN", 0, ('I', 'T'), vec![]),
+            record(
+                "ALTER TABLE orders ADD COLUMN x int",
+                10,
+                ('T', 'T'),
+                vec![ael],
+            ),
+            record("UPDATE orders SET x = 1", 20, ('T', 'T'), vec![ael]),
+            record("COMMIT", 50, ('T', 'I'), vec![]),
+        ];
+        let t = build(&records, t0, &before, &Catalog::default());
+        assert_eq!(t.statements[1].kind, "ALTER TABLE");
+        assert_eq!(t.locks.len(), 1);
+        let span = &t.locks[0];
+        assert_eq!(span.relation, "orders");
+        assert_eq!(span.statement_index, 2);
+        assert!(span.preexisting);
+        assert_eq!(span.later_statements, vec![3]);
+        assert!(span.held_ms >= 40.0, "{}", span.held_ms);
+    }
+}
