@@ -5,6 +5,7 @@
 //! The binary is a thin shell over [`commands`]: it parses the command line, and each
 //! command builds a validated [`config::Plan`] and hands it to [`run::execute`].
 
+pub mod analyze;
 pub mod bench;
 pub mod bridge;
 pub mod child;

@@ -373,6 +373,23 @@ async fn rehearse_one(
             .map(|e| e.sqlstate.clone()),
         _ => None,
     };
+    let findings = crate::analyze::analyze(
+        &crate::analyze::Input {
+            outcome,
+            sqlstate: sqlstate.as_deref(),
+            wall_s,
+            wal_bytes: measured.wal_bytes - baseline.wal_bytes,
+            trace: &trace,
+            stats: &measured.statements,
+            sampled: &locks,
+            before: &baseline.catalog,
+            after: &measured.catalog,
+            default_lock_timeout: &baseline.default_lock_timeout,
+            post_deploy: work.db.post_deploy,
+            thresholds: &cx.plan.thresholds,
+        },
+        &String::from_utf8_lossy(&m.bytes),
+    );
     Ok(MigrationReport {
         name: m.name().to_string(),
         path: m.path.clone(),
@@ -390,6 +407,7 @@ async fn rehearse_one(
         statements: measured.statements,
         locks,
         trace,
+        findings,
         log_file: Some(log_path.display().to_string()),
         output_bytes,
         output_cut,

@@ -21,6 +21,8 @@ pub struct FileConfig {
     pub sandbox: BoxSection,
     pub observe: ObserveSection,
     pub report: ReportSection,
+    /// Thresholds of the findings (dangers.md's defaults).
+    pub findings: crate::analyze::Thresholds,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -156,6 +158,9 @@ pub struct DatabaseSection {
     pub migrations: PathBuf,
     #[serde(default)]
     pub layout: LayoutChoice,
+    /// Its migrations run after the deploy (PF-D02's longer guideline applies).
+    #[serde(default)]
+    pub post_deploy: bool,
 }
 
 pub fn default_db_name() -> String {
@@ -173,6 +178,7 @@ impl Default for DatabaseSection {
             db_name: default_db_name(),
             migrations: default_migrations_path(),
             layout: LayoutChoice::Auto,
+            post_deploy: false,
         }
     }
 }
@@ -220,13 +226,20 @@ impl Default for ObserveSection {
 pub struct ReportSection {
     pub artifacts_dir: PathBuf,
     pub templates_dir: Option<PathBuf>,
+    /// Where the findings' pages (`<id>.md`) are published; the note links there.
+    pub docs_url: String,
 }
+
+/// preflight's own findings pages.
+pub const DEFAULT_DOCS_URL: &str =
+    "https://gitlab.com/preflight-ci/preflight/-/blob/main/docs/findings";
 
 impl Default for ReportSection {
     fn default() -> Self {
         ReportSection {
             artifacts_dir: PathBuf::from("preflight-artifacts"),
             templates_dir: None,
+            docs_url: DEFAULT_DOCS_URL.into(),
         }
     }
 }

@@ -62,6 +62,7 @@ pub struct DatabasePlan {
     /// The migrations directory, a path in the MR's repository (`db/migrations`).
     pub migrations: String,
     pub layout: LayoutChoice,
+    pub post_deploy: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +125,9 @@ pub struct Plan {
     pub clone: ClonePlan,
     pub sandbox: BoxPlan,
     pub lock_sample_interval: Duration,
+    pub thresholds: crate::analyze::Thresholds,
+    /// Where the findings' pages are, for the note's links.
+    pub docs_url: String,
     pub artifacts_dir: PathBuf,
     pub templates_dir: Option<PathBuf>,
     pub job_url: Option<String>,
@@ -188,6 +192,7 @@ fn database_plans(sections: Vec<DatabaseSection>) -> Result<Vec<DatabasePlan>, P
             db_name: d.db_name,
             migrations: d.migrations.to_string_lossy().trim_matches('/').to_string(),
             layout: d.layout,
+            post_deploy: d.post_deploy,
         });
     }
     if plans.is_empty() {
@@ -347,6 +352,8 @@ impl Plan {
                 disk_limit_bytes: file.sandbox.disk_limit_bytes,
             },
             lock_sample_interval: file.observe.lock_sample_interval,
+            thresholds: file.findings.clone(),
+            docs_url: file.report.docs_url.trim_end_matches('/').to_string(),
             artifacts_dir: args
                 .artifacts_dir
                 .unwrap_or(file.report.artifacts_dir.clone()),
@@ -387,6 +394,7 @@ impl Plan {
                 db_name: "app".into(),
                 migrations: "migrations".into(),
                 layout: LayoutChoice::Auto,
+                post_deploy: false,
             }],
             engine: EnginePlan::Builtin(builtin),
             clone: ClonePlan {
@@ -402,6 +410,8 @@ impl Plan {
                 disk_limit_bytes: defaults.sandbox.disk_limit_bytes,
             },
             lock_sample_interval: defaults.observe.lock_sample_interval,
+            thresholds: defaults.findings.clone(),
+            docs_url: defaults.report.docs_url.trim_end_matches('/').to_string(),
             artifacts_dir: args.artifacts_dir.clone(),
             templates_dir: None,
             job_url: None,

@@ -2,6 +2,7 @@
 //! artifacts. It holds server messages, box output paths and raw statement text, so it
 //! is never rendered into the MR note; [`super::public`] builds the note's own type.
 
+use crate::analyze::Finding;
 use crate::bridge::ServerError;
 use crate::clone::CloneInfo;
 use crate::migrations::Layout;
@@ -67,6 +68,8 @@ pub struct MigrationReport {
     pub locks: Vec<LockHold>,
     /// The exact per-statement trace from the bridge.
     pub trace: Timeline,
+    /// What the migration will do to production, most severe first.
+    pub findings: Vec<Finding>,
     pub log_file: Option<String>,
     pub output_bytes: u64,
     pub output_cut: u64,
@@ -88,6 +91,7 @@ impl MigrationReport {
             statements: vec![],
             locks: vec![],
             trace: Timeline::default(),
+            findings: vec![],
             log_file: None,
             output_bytes: 0,
             output_cut: 0,

@@ -1,0 +1,240 @@
+//! Findings: what a migration will do to production, each with an id from the registry
+//! ([`registry`]), the object, the measured evidence next to the threshold it was
+//! compared with, and the safe pattern.
+//!
+//! The rules ([`rules`]) read one migration's run: the exact trace (statements and lock
+//! spans), the catalog before and after, the statement statistics and totals. Rules of
+//! judgement (dangers.md): nothing a migration does to a relation it created itself is
+//! flagged; every finding rests on evidence from the run; static findings say so;
+//! thresholds come from trusted configuration; a finding the migration's source
+//! acknowledges (`-- preflight: allow PF-I01 reason: ...`) is shown as acknowledged.
+
+pub mod registry;
+pub mod rules;
+pub mod sql;
+
+use crate::observe::catalog::Catalog;
+use crate::observe::locks::LockHold;
+use crate::observe::StatementStat;
+use crate::report::MigrationOutcome;
+use crate::trace::timeline::{LockSpan, Timeline, TracedStatement};
+pub use registry::{Rule, Severity, RULES};
+use serde::{Deserialize, Serialize};
+
+/// One measured number behind a finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    /// What was measured: `SHARE held`, `lock_timeout`, `rows changed`.
+    pub measure: String,
+    pub value: f64,
+    /// `ms`, `s`, `rows`, `bytes`, `statements`.
+    pub unit: &'static str,
+    /// The threshold it was compared with, in the same unit, when there is one.
+    pub threshold: Option<f64>,
+}
+
+impl Evidence {
+    pub fn new(measure: impl Into<String>, value: f64, unit: &'static str) -> Self {
+        Evidence {
+            measure: measure.into(),
+            value,
+            unit,
+            threshold: None,
+        }
+    }
+
+    pub fn against(mut self, threshold: f64) -> Self {
+        self.threshold = Some(threshold);
+        self
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub id: &'static str,
+    pub severity: Severity,
+    /// The relation, column (`table.column`), index or constraint concerned.
+    pub object: String,
+    /// 1-based position of the statement in the migration's trace.
+    pub statement_index: Option<usize>,
+    /// Its SQL command (`CREATE INDEX`).
+    pub statement_kind: Option<String>,
+    pub evidence: Vec<Evidence>,
+    /// Judged from the statement and the catalog diff, not from a measurement.
+    pub is_static: bool,
+    pub acknowledged: bool,
+    /// The reason the migration's source gives, when acknowledged (full report only).
+    pub acknowledged_reason: Option<String>,
+}
+
+/// Thresholds, from trusted configuration (`findings:`), with dangers.md's defaults.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Thresholds {
+    /// PF-L03: how long a lock that blocks the application may be held.
+    pub lock_hold_ms: f64,
+    /// PF-D01: a regular migration's wall time.
+    pub migration_s: f64,
+    /// PF-D02: a post-deploy migration's wall time.
+    pub post_deploy_migration_s: f64,
+    /// PF-D03: one data statement.
+    pub statement_ms: f64,
+    /// PF-D03: one concurrent index build.
+    pub concurrent_index_s: f64,
+    /// PF-B01: rows one statement changes.
+    pub rows: f64,
+    /// PF-W01: WAL one migration writes.
+    pub wal_bytes: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            lock_hold_ms: 1000.0,
+            migration_s: 180.0,
+            post_deploy_migration_s: 600.0,
+            statement_ms: 100.0,
+            concurrent_index_s: 300.0,
+            rows: 10_000.0,
+            wal_bytes: 1024.0 * 1024.0 * 1024.0,
+        }
+    }
+}
+
+/// Everything the rules read about one migration.
+pub struct Input<'a> {
+    pub outcome: MigrationOutcome,
+    pub sqlstate: Option<&'a str>,
+    pub wall_s: f64,
+    pub wal_bytes: i64,
+    pub trace: &'a Timeline,
+    pub stats: &'a [StatementStat],
+    /// What the lock sampler caught.
+    pub sampled: &'a [LockHold],
+    pub before: &'a Catalog,
+    pub after: &'a Catalog,
+    /// `lock_timeout` where the session did not set one.
+    pub default_lock_timeout: &'a str,
+    pub post_deploy: bool,
+    pub thresholds: &'a Thresholds,
+}
+
+impl<'a> Input<'a> {
+    pub fn statement(&self, index: usize) -> Option<&'a TracedStatement> {
+        self.trace.statements.get(index.checked_sub(1)?)
+    }
+
+    /// Locks that block the application, on relations that existed before.
+    pub fn blocking_spans(&self) -> impl Iterator<Item = &'a LockSpan> {
+        self.trace
+            .locks
+            .iter()
+            .filter(|s| s.preexisting && s.mode.blocks_writes())
+    }
+
+    /// The strongest blocking lock on `table` (or its indexes), and the statement that
+    /// took it first.
+    pub fn strongest_on(&self, table: i64) -> Option<&'a LockSpan> {
+        self.blocking_spans()
+            .filter(|s| s.table_oid == table)
+            .max_by(|a, b| {
+                a.mode
+                    .cmp(&b.mode)
+                    .then(b.statement_index.cmp(&a.statement_index))
+            })
+    }
+
+    /// A table that existed before the migration began.
+    pub fn preexisting(&self, oid: i64) -> bool {
+        self.before.relations.contains_key(&oid)
+    }
+}
+
+impl Finding {
+    /// A finding of `id` on `object`, attributed to a statement when one is known.
+    pub fn new(
+        id: &'static str,
+        object: impl Into<String>,
+        statement: Option<&TracedStatement>,
+    ) -> Self {
+        let rule = registry::rule_by_id(id);
+        Finding {
+            id,
+            severity: rule.severity,
+            object: object.into(),
+            statement_index: statement.map(|s| s.index),
+            statement_kind: statement.map(|s| s.kind.clone()),
+            evidence: Vec::new(),
+            is_static: rule.is_static,
+            acknowledged: false,
+            acknowledged_reason: None,
+        }
+    }
+
+    pub fn with(mut self, e: Evidence) -> Self {
+        self.evidence.push(e);
+        self
+    }
+
+    /// The lock evidence of a span: its mode and how long it was held.
+    pub fn held(self, span: &LockSpan, threshold: Option<f64>) -> Self {
+        let e = Evidence::new(format!("{} held", span.mode.sql_name()), span.held_ms, "ms");
+        self.with(match threshold {
+            Some(t) => e.against(t),
+            None => e,
+        })
+    }
+}
+
+/// `-- preflight: allow PF-I01 reason: ...` lines of a migration's source: id and reason.
+pub fn acknowledgements(source: &str) -> Vec<(String, String)> {
+    source
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("--")?.trim();
+            let rest = rest.strip_prefix("preflight:")?.trim();
+            let rest = rest.strip_prefix("allow")?.trim();
+            let (id, reason) = rest.split_once("reason:")?;
+            let reason = reason.trim();
+            (!reason.is_empty()).then(|| (id.trim().to_string(), reason.to_string()))
+        })
+        .collect()
+}
+
+/// Every finding of one migration, most severe first, acknowledged ones marked.
+pub fn analyze(input: &Input<'_>, source: &str) -> Vec<Finding> {
+    let mut findings = rules::all(input);
+    let acks = acknowledgements(source);
+    for f in &mut findings {
+        if let Some((_, reason)) = acks.iter().find(|(id, _)| id == f.id) {
+            f.acknowledged = true;
+            f.acknowledged_reason = Some(reason.clone());
+        }
+    }
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.statement_index.cmp(&b.statement_index))
+            .then(a.id.cmp(b.id))
+    });
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acknowledgements_need_an_id_and_a_reason() {
+        let src = "-- preflight: allow PF-I01 reason: the table is empty in production\n\
+                   --preflight: allow PF-L01 reason:\n\
+                   CREATE INDEX i ON t (a); -- not an acknowledgement";
+        assert_eq!(
+            acknowledgements(src),
+            vec![(
+                "PF-I01".to_string(),
+                "the table is empty in production".to_string()
+            )]
+        );
+    }
+}
