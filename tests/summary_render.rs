@@ -120,7 +120,11 @@ const NAMES: [&str; 3] = [
 ];
 
 fn note_of(report: &RunReport) -> String {
-    let summary = PublicSummary::build(report, &SourceWords::from_sources(SOURCES));
+    let summary = PublicSummary::build(
+        report,
+        &SourceWords::from_sources(SOURCES),
+        preflight::config::file::DEFAULT_DOCS_URL,
+    );
     Renderer::new(None).unwrap().summary(&summary).unwrap()
 }
 

@@ -17,9 +17,12 @@ use std::collections::HashSet;
 /// Marks the note preflight owns, so the next run edits it instead of adding another.
 pub const NOTE_MARKER: &str = "<!-- preflight:summary -->";
 
-/// Thresholds for warnings (GitLab's defaults).
-const SLOW_MIGRATION_S: f64 = 180.0;
+/// A statement slower than this is marked in the statement table (PF-D03's default;
+/// the finding itself uses the configured threshold).
 const SLOW_STATEMENT_MS: f64 = 100.0;
+
+/// At most this many findings per database in the note; the rest are in the full report.
+pub const NOTE_FINDINGS: usize = 40;
 
 /// Type and function names that may appear in normalized statements although the MR's
 /// source does not spell them out.
@@ -115,8 +118,27 @@ pub struct PublicStatement {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct PublicFinding {
+    pub id: &'static str,
+    pub severity: &'static str,
+    pub danger: &'static str,
+    pub fix: &'static str,
+    /// The finding's page.
+    pub url: String,
+    pub migration: String,
+    /// The object, when the MR's source spells every part of its name.
+    pub object: Option<String>,
+    /// `3 (CREATE INDEX)`: position and kind of the statement.
+    pub statement: Option<String>,
+    /// Rounded measurements with their thresholds.
+    pub evidence: String,
+    pub acknowledged: bool,
+    pub is_static: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct PublicLock {
-    /// The relation's name, when the MR's source names it.
+    /// The table's name, when the MR's source names it.
     pub relation: Option<String>,
     pub mode: &'static str,
     pub held: String,
@@ -154,6 +176,9 @@ pub struct PublicDatabase {
     /// At least one migration ran on it (the note says what really happened).
     pub ran: bool,
     pub clone_ready: Option<String>,
+    pub findings: Vec<PublicFinding>,
+    /// Findings left out of the note for its size (they are in the full report).
+    pub findings_cut: usize,
     pub warnings: Vec<PublicWarning>,
     pub migrations: Vec<PublicMigration>,
 }
@@ -188,6 +213,91 @@ fn statement(s: &StatementStat, words: &SourceWords) -> PublicStatement {
         max: duration_ms(s.max_ms),
         rows: count(s.rows),
         slow: s.max_ms > SLOW_STATEMENT_MS,
+    }
+}
+
+/// One row per table and mode that blocks the application, with the longest hold: from
+/// the trace (an index's lock is shown with its table), else from the sampler.
+fn locks(m: &MigrationReport, words: &SourceWords) -> Vec<PublicLock> {
+    let mut rows: Vec<(String, crate::observe::lock_mode::LockMode, f64)> = Vec::new();
+    let mut add = |table: &str, mode, held: f64| match rows
+        .iter_mut()
+        .find(|(t, md, _)| t == table && *md == mode)
+    {
+        Some(r) => r.2 = r.2.max(held),
+        None => rows.push((table.to_string(), mode, held)),
+    };
+    if m.trace.locks.is_empty() {
+        for l in m.locks.iter().filter(|l| l.preexisting) {
+            add(&l.relation, l.mode, l.held_ms);
+        }
+    } else {
+        for l in m.trace.locks.iter().filter(|l| l.preexisting) {
+            add(&l.table, l.mode, l.held_ms);
+        }
+    }
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.total_cmp(&a.2)));
+    rows.into_iter()
+        .filter_map(|(table, mode, held)| {
+            Some(PublicLock {
+                blocks: mode.blocks()?,
+                relation: words.knows(&table).then_some(table),
+                mode: mode.sql_name(),
+                held: duration_ms(held),
+            })
+        })
+        .collect()
+}
+
+/// A measurement, rounded, in the unit it was taken in.
+fn measurement(value: f64, unit: &str) -> String {
+    match unit {
+        _ if value == 0.0 => "0".into(),
+        "ms" => duration_ms(value),
+        "s" => duration_s(value),
+        "bytes" => super::rounding::size(value.max(0.0) as u64),
+        _ => count(value.round() as i64),
+    }
+}
+
+fn public_finding(
+    f: &crate::analyze::Finding,
+    migration: &str,
+    words: &SourceWords,
+    docs_url: &str,
+) -> PublicFinding {
+    let rule = crate::analyze::registry::rule_by_id(f.id);
+    let object = (f.object != "migration"
+        && !f.object.is_empty()
+        && f.object.split('.').all(|part| words.knows(part)))
+    .then(|| f.object.clone());
+    let evidence = f
+        .evidence
+        .iter()
+        .map(|e| {
+            let mut text = format!("{} {}", e.measure, measurement(e.value, e.unit));
+            if let Some(t) = e.threshold {
+                text.push_str(&format!(" (threshold {})", measurement(t, e.unit)));
+            }
+            text
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    PublicFinding {
+        id: f.id,
+        severity: f.severity.name(),
+        danger: rule.danger,
+        fix: rule.fix,
+        url: format!("{docs_url}/{}.md", f.id),
+        migration: migration.to_string(),
+        object,
+        statement: f
+            .statement_index
+            .zip(f.statement_kind.as_ref())
+            .map(|(i, k)| format!("{i} ({k})")),
+        evidence,
+        acknowledged: f.acknowledged,
+        is_static: f.is_static,
     }
 }
 
@@ -232,40 +342,9 @@ fn migration(
         ),
         _ => {}
     }
-    if m.wall_s > SLOW_MIGRATION_S {
-        warn(
-            "slow_migration",
-            duration_s(m.wall_s),
-            duration_s(SLOW_MIGRATION_S),
-        );
-    }
     let statements: Vec<PublicStatement> =
         m.statements.iter().map(|s| statement(s, words)).collect();
-    if let Some(slowest) = m.statements.iter().map(|s| s.max_ms).reduce(f64::max) {
-        if slowest > SLOW_STATEMENT_MS {
-            warn(
-                "slow_statement",
-                duration_ms(slowest),
-                duration_ms(SLOW_STATEMENT_MS),
-            );
-        }
-    }
-    let locks: Vec<PublicLock> = m
-        .locks
-        .iter()
-        .filter(|l| l.preexisting)
-        .filter_map(|l| {
-            Some(PublicLock {
-                blocks: l.mode.blocks()?,
-                relation: words.knows(&l.relation).then(|| l.relation.clone()),
-                mode: l.mode.sql_name(),
-                held: duration_ms(l.held_ms),
-            })
-        })
-        .collect();
-    if let Some(longest) = locks.first() {
-        warn("blocking_lock", longest.held.clone(), String::new());
-    }
+    let locks = locks(m, words);
     PublicMigration {
         name: m.name.clone(),
         result: result_name(m.outcome),
@@ -279,8 +358,9 @@ fn migration(
 }
 
 impl PublicSummary {
-    /// Builds the summary from the full report, showing names only where `words` has them.
-    pub fn build(report: &RunReport, words: &SourceWords) -> PublicSummary {
+    /// Builds the summary from the full report, showing names only where `words` has
+    /// them; findings link to their pages under `docs_url`.
+    pub fn build(report: &RunReport, words: &SourceWords, docs_url: &str) -> PublicSummary {
         let databases: Vec<PublicDatabase> = report
             .databases
             .iter()
@@ -291,6 +371,17 @@ impl PublicSummary {
                     .iter()
                     .map(|m| migration(m, words, &mut warnings))
                     .collect();
+                let mut findings: Vec<PublicFinding> = d
+                    .migrations
+                    .iter()
+                    .flat_map(|m| {
+                        m.findings
+                            .iter()
+                            .map(|f| public_finding(f, &m.name, words, docs_url))
+                    })
+                    .collect();
+                let findings_cut = findings.len().saturating_sub(NOTE_FINDINGS);
+                findings.truncate(NOTE_FINDINGS);
                 PublicDatabase {
                     name: d.name.clone(),
                     infrastructure_failed: d.error.is_some(),
@@ -300,6 +391,8 @@ impl PublicSummary {
                         .iter()
                         .any(|m| m.outcome != MigrationOutcome::Skipped),
                     clone_ready: d.clone.as_ref().map(|c| duration_s(c.ready_seconds)),
+                    findings,
+                    findings_cut,
                     warnings,
                     migrations,
                 }

@@ -141,6 +141,21 @@ fn vocabulary(
     for s in statements.flat_map(|m| &m.statements) {
         vocab.add_text(&s.classified.kind);
     }
+    // Findings: the registry's own words, and the evidence's measures and units (made by
+    // the rules from fixed words and lock mode names, never from the clone).
+    for rule in crate::analyze::RULES {
+        vocab.add_text(&format!("{}/{}.md", plan.docs_url, rule.id));
+        vocab.add_text(rule.danger);
+        vocab.add_text(rule.fix);
+    }
+    let migrations = report.databases.iter().flat_map(|d| &d.migrations);
+    for e in migrations
+        .flat_map(|m| &m.findings)
+        .flat_map(|f| &f.evidence)
+    {
+        vocab.add_text(&e.measure);
+        vocab.add_text(e.unit);
+    }
     for db in &plan.databases {
         vocab.add_text(&db.name);
         vocab.add_text(&db.db_name);
@@ -209,7 +224,7 @@ pub async fn execute(plan: Plan, cancel: CancellationToken) -> Result<JobResult,
         eprintln!("error: {e}");
     }
 
-    let summary = PublicSummary::build(&report, &words);
+    let summary = PublicSummary::build(&report, &words, &plan.docs_url);
     let note = match renderer.summary(&summary) {
         Ok(rendered) => gate_note(
             &rendered,
