@@ -146,7 +146,7 @@ fn public_note_carries_no_server_text_and_only_source_names() {
         "{note}"
     );
     assert!(
-        note.contains("(a relation the migration does not name)"),
+        note.contains("(a table the migration does not name)"),
         "{note}"
     );
     assert!(note.contains("+230 KiB"), "{note}");
@@ -234,4 +234,35 @@ fn the_note_renders_as_intended_with_any_names() {
             }
         }
     }
+}
+
+/// A note with one finding of every id renders as a table with each id linked to its page,
+/// the evidence next to its threshold, and no Markdown escape left visible.
+#[test]
+fn a_note_with_every_finding_renders_each_id_linked() {
+    use preflight::analyze::{Evidence, Finding, RULES};
+    let mut report = fixture(NAMES);
+    report.databases[0].migrations[0].findings = RULES
+        .iter()
+        .map(|r| {
+            Finding::new(r.id, "accounts", None)
+                .with(Evidence::new("SHARE held", 1234.0, "ms").against(1000.0))
+        })
+        .collect();
+    let note = note_of(&report);
+    let html = html_of(&note);
+    for r in RULES {
+        let link = format!(
+            "<a href=\"{}/{}.md\">{}</a>",
+            preflight::config::file::DEFAULT_DOCS_URL,
+            r.id,
+            r.id
+        );
+        assert!(html.contains(&link), "{link} not in:\n{html}");
+    }
+    assert!(html.contains("SHARE held 1.2 s (threshold 1 s)"), "{html}");
+    assert!(
+        !html.contains("\\"),
+        "a backslash escape shows in the rendered note"
+    );
 }

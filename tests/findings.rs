@@ -1,0 +1,171 @@
+//! Every finding id raised by a migration that must raise it, and never by its safe
+//! variant: each case is one migration of an MR, run through `preflight run` on a clone
+//! of a seeded database (real PostgreSQL, a real box), judged from `report.json`.
+//! Dangerous cases may raise more than their id (a missing lock_timeout comes with most
+//! of them); safe cases set lock_timeout and must raise nothing at all.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+const SEED: &str = "
+CREATE TABLE customers (id bigint PRIMARY KEY, email text, name text, nick text, legacy text, code varchar(50));
+INSERT INTO customers SELECT g, 'c' || g || '@example.com', 'n' || g, 'k' || g, 'l', 'x' FROM generate_series(1, 2000) g;
+CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint, total int, note text, status text, created_at timestamptz DEFAULT now());
+INSERT INTO orders SELECT g, g % 2000 + 1, g % 100, 'n', CASE WHEN g % 2 = 0 THEN 'open' ELSE 'done' END FROM generate_series(1, 20000) g;
+CREATE INDEX orders_status_idx ON orders (status);
+CREATE INDEX orders_note_idx ON orders (note);
+CREATE TABLE payments (id bigint PRIMARY KEY, order_id bigint);
+INSERT INTO payments SELECT g, g FROM generate_series(1, 1000) g;
+CREATE TABLE events (id bigint, payload text);
+INSERT INTO events SELECT g, 'p' FROM generate_series(1, 1000) g;
+CREATE TABLE scratch (id bigint);
+INSERT INTO scratch SELECT g FROM generate_series(1, 100) g;
+CREATE TABLE audit (id bigint);
+";
+
+/// (migration, ids it must raise; empty: it must raise nothing).
+const CASES: &[(&str, &str, &[&str])] = &[
+    ("01_index_blocking.sql", "CREATE INDEX orders_total_idx ON orders (total);", &["PF-I01", "PF-L01"]),
+    ("02_index_concurrently.sql", "CREATE INDEX CONCURRENTLY orders_created_idx ON orders (created_at);", &[]),
+    ("03_drop_index.sql", "DROP INDEX orders_status_idx;", &["PF-I02", "PF-L01"]),
+    ("04_drop_index_concurrently.sql", "DROP INDEX CONCURRENTLY orders_note_idx;", &[]),
+    ("05_check_valid.sql", "ALTER TABLE orders ADD CONSTRAINT orders_total_check CHECK (total >= 0);", &["PF-C01"]),
+    ("06_check_not_valid.sql", "SET lock_timeout = '2s';\nALTER TABLE orders ADD CONSTRAINT orders_total_pos CHECK (total > -1) NOT VALID;\nALTER TABLE orders VALIDATE CONSTRAINT orders_total_pos;", &[]),
+    ("07_set_not_null.sql", "ALTER TABLE customers ALTER COLUMN email SET NOT NULL;", &["PF-C02"]),
+    ("08_set_not_null_checked.sql", "SET lock_timeout = '2s';\nALTER TABLE customers ADD CONSTRAINT customers_name_nn CHECK (name IS NOT NULL) NOT VALID;\nALTER TABLE customers VALIDATE CONSTRAINT customers_name_nn;\nALTER TABLE customers ALTER COLUMN name SET NOT NULL;", &[]),
+    ("09_unique_in_alter.sql", "ALTER TABLE customers ADD CONSTRAINT customers_email_key UNIQUE (email);", &["PF-C03"]),
+    ("10_unique_using_index.sql", "CREATE UNIQUE INDEX CONCURRENTLY customers_nick_key ON customers (nick);\nSET lock_timeout = '2s';\nALTER TABLE customers ADD CONSTRAINT customers_nick_key UNIQUE USING INDEX customers_nick_key;", &[]),
+    ("11_fk_unindexed.sql", "ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id) NOT VALID;", &["PF-C04"]),
+    ("12_fk_indexed.sql", "CREATE INDEX CONCURRENTLY payments_order_id_idx ON payments (order_id);\nSET lock_timeout = '2s';\nALTER TABLE payments ADD CONSTRAINT payments_order_fk FOREIGN KEY (order_id) REFERENCES orders (id) NOT VALID;", &[]),
+    ("13_exclusion.sql", "ALTER TABLE events ADD CONSTRAINT events_excl EXCLUDE USING btree (id WITH =);", &["PF-C05"]),
+    ("14_type_rewrite.sql", "ALTER TABLE orders ALTER COLUMN total TYPE bigint;", &["PF-T01"]),
+    ("15_type_no_rewrite.sql", "SET lock_timeout = '2s';\nALTER TABLE customers ALTER COLUMN code TYPE varchar(100);", &[]),
+    ("16_volatile_default.sql", "ALTER TABLE orders ADD COLUMN token float8 DEFAULT random();", &["PF-T02"]),
+    ("17_constant_default.sql", "SET lock_timeout = '2s';\nALTER TABLE orders ADD COLUMN flag boolean DEFAULT false;", &[]),
+    ("18_serial_column.sql", "ALTER TABLE events ADD COLUMN seq bigserial;", &["PF-T03"]),
+    ("19_json_column.sql", "SET lock_timeout = '2s';\nALTER TABLE events ADD COLUMN meta json;", &["PF-T04"]),
+    ("20_jsonb_column.sql", "SET lock_timeout = '2s';\nALTER TABLE events ADD COLUMN doc jsonb;", &[]),
+    ("21_rename_column.sql", "SET lock_timeout = '2s';\nALTER TABLE customers RENAME COLUMN nick TO nickname;", &["PF-S01"]),
+    ("22_drop_column.sql", "SET lock_timeout = '2s';\nALTER TABLE customers DROP COLUMN legacy;", &["PF-S02"]),
+    ("23_not_null_no_default.sql", "SET lock_timeout = '2s';\nALTER TABLE audit ADD COLUMN actor text NOT NULL;", &["PF-S03"]),
+    ("24_not_null_with_default.sql", "SET lock_timeout = '2s';\nALTER TABLE audit ADD COLUMN kind text NOT NULL DEFAULT 'x';", &[]),
+    ("25_lock_then_more.sql", "BEGIN;\nALTER TABLE orders ADD COLUMN x int;\nUPDATE orders SET x = 1 WHERE id < 10;\nCOMMIT;", &["PF-L02"]),
+    ("26_one_ddl_per_transaction.sql", "SET lock_timeout = '2s';\nBEGIN;\nALTER TABLE orders ADD COLUMN y int;\nCOMMIT;", &[]),
+    ("27_long_lock.sql", "SET lock_timeout = '2s';\nBEGIN;\nLOCK TABLE scratch IN ACCESS EXCLUSIVE MODE;\nCOMMIT;\nBEGIN;\nALTER TABLE scratch ADD COLUMN z int;\nSELECT pg_sleep(0.5);\nCOMMIT;", &["PF-L03"]),
+    ("28_vacuum_full.sql", "VACUUM FULL events;", &["PF-I05"]),
+    ("29_set_unlogged.sql", "SET lock_timeout = '2s';\nALTER TABLE scratch SET UNLOGGED;", &["PF-R01"]),
+    ("30_big_update.sql", "UPDATE orders SET note = 'x';", &["PF-B01", "PF-W01"]),
+    ("31_small_update.sql", "UPDATE orders SET note = 'y' WHERE id <= 100;", &[]),
+    ("32_slow_migration.sql", "SELECT pg_sleep(1.6);", &["PF-D01"]),
+    ("33_acknowledged.sql", "-- preflight: allow PF-I01 reason: payments is tiny in production\nSET lock_timeout = '2s';\nCREATE INDEX payments_id_idx ON payments (id, order_id);", &["PF-I01"]),
+];
+
+/// Thresholds small enough for a test database (trusted configuration).
+const THRESHOLDS: &str =
+    "findings:\n  lock_hold_ms: 300\n  migration_s: 1.5\n  wal_bytes: 2000000\n";
+
+/// Runs `cases` as one MR; returns each migration's outcome and findings.
+fn run(cases: &[(&str, &str, &[&str])]) -> BTreeMap<String, (String, Vec<Value>)> {
+    let root = tempfile::tempdir().unwrap();
+    let head: Vec<(&str, &str)> = cases.iter().map(|(n, sql, _)| (*n, *sql)).collect();
+    let repo = repo_with_migrations(root.path(), &[], &head);
+    let config = builtin_config(root.path(), SEED);
+    let mut yml = std::fs::read_to_string(&config).unwrap();
+    yml.push_str(THRESHOLDS);
+    std::fs::write(&config, yml).unwrap();
+    let artifacts = root.path().join("artifacts");
+    let env = vec![
+        ("PREFLIGHT_LOCAL_CHECKOUT", repo.display().to_string()),
+        ("PREFLIGHT_CONFIG", config.display().to_string()),
+        ("PREFLIGHT_ARTIFACTS_DIR", artifacts.display().to_string()),
+    ];
+    let out = preflight(&env, &["run", "--print-only", "--all-migrations"]);
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(artifacts.join("report.json"))
+            .unwrap_or_else(|e| panic!("no report.json ({e}): {}", text(&out))),
+    )
+    .unwrap();
+    report["databases"][0]["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                (
+                    m["outcome"].as_str().unwrap().to_string(),
+                    m["findings"].as_array().unwrap().clone(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn ids(findings: &[Value]) -> Vec<&str> {
+    findings.iter().map(|f| f["id"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn every_dangerous_migration_raises_its_id_and_no_safe_one_raises_anything() {
+    let results = run(CASES);
+    let mut wrong = Vec::new();
+    for (file, _, expected) in CASES {
+        let name = file.trim_end_matches(".sql");
+        let (outcome, findings) = &results[name];
+        let got = ids(findings);
+        assert_eq!(outcome, "succeeded", "{name}: {findings:?}");
+        let ok = match expected.is_empty() {
+            true => got.is_empty(),
+            false => expected.iter().all(|id| got.contains(id)),
+        };
+        if !ok {
+            wrong.push(format!("{name}: expected {expected:?}, got {got:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+
+    // Evidence comes with units and thresholds; acknowledged findings stay, marked.
+    let (_, l03) = &results["27_long_lock"];
+    let l03 = l03.iter().find(|f| f["id"] == "PF-L03").unwrap();
+    assert_eq!(l03["object"], "scratch");
+    assert_eq!(l03["evidence"][0]["unit"], "ms");
+    assert_eq!(l03["evidence"][0]["threshold"], 300.0);
+    assert!(l03["evidence"][0]["value"].as_f64().unwrap() >= 500.0);
+    assert_eq!(l03["statement_index"], 6, "the ALTER TABLE took it: {l03}");
+    let (_, ack) = &results["33_acknowledged"];
+    assert_eq!(ack[0]["acknowledged"], true);
+    let (_, drop) = &results["03_drop_index"];
+    let i02 = drop.iter().find(|f| f["id"] == "PF-I02").unwrap();
+    assert_eq!(
+        i02["evidence"][0]["measure"], "ACCESS EXCLUSIVE held",
+        "{i02}"
+    );
+    let (_, renamed) = &results["21_rename_column"];
+    assert_eq!(renamed[0]["is_static"], true);
+    assert_eq!(renamed[0]["object"], "customers.nick");
+}
+
+#[test]
+fn failures_raise_their_own_ids() {
+    let results = run(&[(
+        "01_concurrently_in_transaction.sql",
+        "BEGIN;\nCREATE INDEX CONCURRENTLY orders_total_idx ON orders (total);\nCOMMIT;",
+        &[],
+    )]);
+    let (outcome, findings) = &results["01_concurrently_in_transaction"];
+    assert_eq!(outcome, "failed");
+    assert!(ids(findings).contains(&"PF-I03"), "{findings:?}");
+    assert!(ids(findings).contains(&"PF-F01"), "{findings:?}");
+
+    let results = run(&[(
+        "01_unique_on_duplicates.sql",
+        "CREATE UNIQUE INDEX CONCURRENTLY orders_status_key ON orders (status);",
+        &[],
+    )]);
+    let (outcome, findings) = &results["01_unique_on_duplicates"];
+    assert_eq!(outcome, "failed");
+    assert!(ids(findings).contains(&"PF-I04"), "{findings:?}");
+}
