@@ -198,12 +198,4 @@ impl Catalog {
             .map(Relation::display)
             .unwrap_or_else(|| format!("(relation {oid})"))
     }
-
-    /// The table a relation protects: an index's table, else itself.
-    pub fn table_of(&self, oid: i64) -> i64 {
-        self.relations
-            .get(&oid)
-            .and_then(|r| r.table)
-            .unwrap_or(oid)
-    }
 }

@@ -65,17 +65,14 @@ fn kind_name(node: &str) -> String {
     out
 }
 
+/// The first statement of a parsed text, as its node.
+pub fn first_node(parsed: &pg_query::ParseResult) -> Option<&pg_query::NodeEnum> {
+    parsed.protobuf.stmts.first()?.stmt.as_ref()?.node.as_ref()
+}
+
 /// The name a `CREATE INDEX` gives its index (none when PostgreSQL chooses it).
 fn index_name(parsed: &pg_query::ParseResult) -> Option<String> {
-    let node = parsed
-        .protobuf
-        .stmts
-        .first()?
-        .stmt
-        .as_ref()?
-        .node
-        .as_ref()?;
-    match node {
+    match first_node(parsed)? {
         pg_query::NodeEnum::IndexStmt(s) if !s.idxname.is_empty() => Some(s.idxname.clone()),
         _ => None,
     }

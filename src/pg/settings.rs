@@ -21,15 +21,7 @@ pub fn change_of(text: &str, name: &str) -> Option<SettingChange> {
         return None;
     }
     let parsed = pg_query::parse(text, 0).ok()?;
-    let node = parsed
-        .protobuf
-        .stmts
-        .first()?
-        .stmt
-        .as_ref()?
-        .node
-        .as_ref()?;
-    let NodeEnum::VariableSetStmt(s) = node else {
+    let NodeEnum::VariableSetStmt(s) = crate::observe::statement::first_node(&parsed)? else {
         return None;
     };
     let all = s.kind == VariableSetKind::VarResetAll as i32;

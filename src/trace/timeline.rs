@@ -3,7 +3,7 @@
 //! as a span from the statement that first took it to the end of its transaction.
 
 use super::{HeldLock, StatementRecord};
-use crate::observe::catalog::Catalog;
+use crate::observe::catalog::{Catalog, Relation};
 use crate::observe::lock_mode::LockMode;
 use crate::observe::statement::classify;
 use serde::Serialize;
@@ -96,8 +96,31 @@ fn statement_kind(text: &str) -> String {
     }
 }
 
-struct Open {
-    span: LockSpan,
+/// Relations as the two snapshots know them: the one before names what existed, the one
+/// after what the migration made.
+struct Snapshots<'a> {
+    before: &'a Catalog,
+    after: &'a Catalog,
+}
+
+impl Snapshots<'_> {
+    fn relation(&self, oid: i64) -> Option<&Relation> {
+        self.before
+            .relations
+            .get(&oid)
+            .or_else(|| self.after.relations.get(&oid))
+    }
+
+    fn name(&self, oid: i64) -> String {
+        self.relation(oid)
+            .map(Relation::display)
+            .unwrap_or_else(|| format!("(relation {oid})"))
+    }
+
+    /// The table a relation protects: an index's table, else itself.
+    fn table_of(&self, oid: i64) -> i64 {
+        self.relation(oid).and_then(|r| r.table).unwrap_or(oid)
+    }
 }
 
 /// Builds the timeline; `before` names the relations that existed, `after` the new ones.
@@ -107,25 +130,11 @@ pub fn build(
     before: &Catalog,
     after: &Catalog,
 ) -> Timeline {
-    let name = |oid: i64| {
-        before
-            .relations
-            .get(&oid)
-            .or_else(|| after.relations.get(&oid))
-            .map(|r| r.display())
-            .unwrap_or_else(|| format!("(relation {oid})"))
-    };
-    let table_of = |oid: i64| {
-        let r = before
-            .relations
-            .get(&oid)
-            .or_else(|| after.relations.get(&oid));
-        r.and_then(|r| r.table).unwrap_or(oid)
-    };
+    let snapshots = Snapshots { before, after };
     let mut statements = Vec::with_capacity(records.len());
     let mut spans: Vec<LockSpan> = Vec::new();
     // Per session: the spans still held, by (relation, mode).
-    let mut open: BTreeMap<i32, BTreeMap<(i64, LockMode), Open>> = BTreeMap::new();
+    let mut open: BTreeMap<i32, BTreeMap<(i64, LockMode), LockSpan>> = BTreeMap::new();
 
     for (i, r) in records.iter().enumerate() {
         let index = i + 1;
@@ -133,8 +142,8 @@ pub fn build(
         let (start_ms, end_ms) = (ms(started, r.started), ms(started, r.ended));
         let held = open.entry(r.pid).or_default();
         if !is_transaction_control(&kind) {
-            for o in held.values_mut() {
-                o.span.later_statements.push(index);
+            for span in held.values_mut() {
+                span.later_statements.push(index);
             }
         }
         // Locks on relations neither snapshot names (TOAST tables, a relation made and
@@ -142,13 +151,11 @@ pub fn build(
         let locks: Vec<HeldLock> = r
             .locks
             .iter()
-            .filter(|l| {
-                before.relations.contains_key(&l.oid) || after.relations.contains_key(&l.oid)
-            })
+            .filter(|l| snapshots.relation(l.oid).is_some())
             .copied()
             .collect();
         for l in &locks {
-            add_lock(held, l, index, start_ms, r, &name, &table_of, before);
+            add_lock(held, l, index, start_ms, r, &snapshots);
         }
         statements.push(TracedStatement {
             index,
@@ -167,22 +174,22 @@ pub fn build(
             locks: locks
                 .iter()
                 .map(|l| TracedLock {
-                    relation: name(l.oid),
+                    relation: snapshots.name(l.oid),
                     mode: l.mode,
                 })
                 .collect(),
         });
         // The transaction ended: every lock it held is released now.
         if r.tx_after == 'I' {
-            for (_, o) in std::mem::take(held) {
-                spans.push(close(o, end_ms));
+            for (_, span) in std::mem::take(held) {
+                spans.push(close(span, end_ms));
             }
         }
     }
     let last_ms = statements.last().map(|s| s.ended_ms).unwrap_or(0.0);
     for (_, held) in open {
-        for (_, o) in held {
-            spans.push(close(o, last_ms));
+        for (_, span) in held {
+            spans.push(close(span, last_ms));
         }
     }
     spans.sort_by(|a, b| {
@@ -196,47 +203,42 @@ pub fn build(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Opens a span for a lock first seen after statement `index`, or notes a newer file
+/// node on one already open.
 fn add_lock(
-    held: &mut BTreeMap<(i64, LockMode), Open>,
+    held: &mut BTreeMap<(i64, LockMode), LockSpan>,
     l: &HeldLock,
     index: usize,
     start_ms: f64,
     r: &StatementRecord,
-    name: &impl Fn(i64) -> String,
-    table_of: &impl Fn(i64) -> i64,
-    before: &Catalog,
+    snapshots: &Snapshots<'_>,
 ) {
-    if let Some(o) = held.get_mut(&(l.oid, l.mode)) {
-        o.span.relfilenode = l.relfilenode.or(o.span.relfilenode);
+    if let Some(span) = held.get_mut(&(l.oid, l.mode)) {
+        span.relfilenode = l.relfilenode.or(span.relfilenode);
         return;
     }
-    let table_oid = table_of(l.oid);
-    // Statements already counted as later ones include this one: not for its own lock.
+    let table_oid = snapshots.table_of(l.oid);
     held.insert(
         (l.oid, l.mode),
-        Open {
-            span: LockSpan {
-                oid: l.oid,
-                relation: name(l.oid),
-                table_oid,
-                table: name(table_oid),
-                mode: l.mode,
-                statement_index: index,
-                acquired_ms: start_ms,
-                released_ms: start_ms,
-                held_ms: 0.0,
-                preexisting: before.relations.contains_key(&l.oid),
-                lock_timeout: r.lock_timeout.clone(),
-                later_statements: Vec::new(),
-                relfilenode: l.relfilenode,
-            },
+        LockSpan {
+            oid: l.oid,
+            relation: snapshots.name(l.oid),
+            table_oid,
+            table: snapshots.name(table_oid),
+            mode: l.mode,
+            statement_index: index,
+            acquired_ms: start_ms,
+            released_ms: start_ms,
+            held_ms: 0.0,
+            preexisting: snapshots.before.relations.contains_key(&l.oid),
+            lock_timeout: r.lock_timeout.clone(),
+            later_statements: Vec::new(),
+            relfilenode: l.relfilenode,
         },
     );
 }
 
-fn close(o: Open, at_ms: f64) -> LockSpan {
-    let mut span = o.span;
+fn close(mut span: LockSpan, at_ms: f64) -> LockSpan {
     span.released_ms = at_ms.max(span.acquired_ms);
     span.held_ms = span.released_ms - span.acquired_ms;
     span
