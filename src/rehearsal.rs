@@ -178,13 +178,7 @@ async fn run_all(
     let clone = clone.map_err(|e| e.to_string())?;
     report.clone = Some(clone.clone());
 
-    let upstream = Upstream {
-        host: clone.host.clone(),
-        port: clone.port,
-        user: clone.username.clone(),
-        database: clone.db_name.clone(),
-        password: clone.password.clone(),
-    };
+    let upstream = Upstream::of(&clone);
     let observer = Observer::connect(&upstream, cx.plan.lock_sample_interval)
         .await
         .map_err(|e| e.to_string())?;

@@ -13,9 +13,34 @@
 
 use pg_query::NodeEnum;
 
+/// The bridge's own transaction commands, marked so that the statement statistics can
+/// leave them out by exact text (PostgreSQL 15 keys utility statements by their text,
+/// so they never count as the client's own `BEGIN` or `COMMIT`).
+pub const BEGIN: &str = "BEGIN /* preflight trace */";
+pub const COMMIT: &str = "COMMIT /* preflight trace */";
+pub const ROLLBACK: &str = "ROLLBACK /* preflight trace */";
+
+/// True for one of the bridge's own transaction commands.
+pub fn is_own(query: &str) -> bool {
+    [BEGIN, COMMIT, ROLLBACK].contains(&query)
+}
+
+/// The first keywords of the statements below.
+const WRAPPABLE_STARTS: &[&str] = &[
+    "ALTER", "CREATE", "DROP", "COMMENT", "GRANT", "REVOKE", "REINDEX", "CLUSTER", "TRUNCATE",
+    "REFRESH",
+];
+
 /// True when `text` is one statement the bridge may wrap to trace its locks.
 pub fn wrappable(text: &str) -> bool {
     if text.len() > 1 << 16 {
+        return false;
+    }
+    // Most statements are data statements; only these words can start a wrapped one.
+    let Some(word) = crate::pg::lexical::first_keyword(text) else {
+        return false;
+    };
+    if !WRAPPABLE_STARTS.contains(&word.as_str()) {
         return false;
     }
     let Ok(tokens) = pg_query::scan(text) else {

@@ -9,7 +9,7 @@
 //! statement with its timing, tag, transaction status and locks (the exact trace,
 //! [`crate::trace`]).
 
-mod autocommit;
+pub mod autocommit;
 mod relay;
 pub mod session;
 mod startup;
@@ -33,6 +33,19 @@ pub struct Upstream {
     pub user: String,
     pub database: String,
     pub password: Secret,
+}
+
+impl Upstream {
+    /// The clone's own address and credentials.
+    pub fn of(clone: &crate::clone::CloneInfo) -> Upstream {
+        Upstream {
+            host: clone.host.clone(),
+            port: clone.port,
+            user: clone.username.clone(),
+            database: clone.db_name.clone(),
+            password: clone.password.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -112,6 +125,15 @@ pub enum BridgeError {
     },
 }
 
+/// What the bridge does with a session's messages after login.
+#[derive(Clone)]
+enum Relaying {
+    /// Copies bytes both ways.
+    Plain,
+    /// Frames, understands and records them; reads locks at boundaries with the reader.
+    Traced(Option<Arc<dyn LockReader>>),
+}
+
 /// A running bridge; [`Bridge::stop`] closes it and every session.
 pub struct Bridge {
     pub socket_dir: PathBuf,
@@ -123,12 +145,28 @@ pub struct Bridge {
 pub const SOCKET_NAME: &str = ".s.PGSQL.5432";
 
 impl Bridge {
-    /// Listens on `socket_dir/.s.PGSQL.5432` and forwards every session to `upstream`;
-    /// `reader` reads a session's locks at statement boundaries (none: no boundary reads).
+    /// Listens on `socket_dir/.s.PGSQL.5432` and forwards every session to `upstream`,
+    /// understanding and recording it; `reader` reads a session's locks at statement
+    /// boundaries (none: no boundary reads).
     pub fn start(
         socket_dir: &Path,
         upstream: Upstream,
         reader: Option<Arc<dyn LockReader>>,
+    ) -> Result<Bridge, BridgeError> {
+        Self::listen(socket_dir, upstream, Relaying::Traced(reader))
+    }
+
+    /// A bridge that logs in for the client and then only copies bytes: no statement,
+    /// error or pid is recorded. The baseline `preflight bench trace` measures the
+    /// trace's cost against.
+    pub fn start_plain(socket_dir: &Path, upstream: Upstream) -> Result<Bridge, BridgeError> {
+        Self::listen(socket_dir, upstream, Relaying::Plain)
+    }
+
+    fn listen(
+        socket_dir: &Path,
+        upstream: Upstream,
+        mode: Relaying,
     ) -> Result<Bridge, BridgeError> {
         use std::os::unix::fs::PermissionsExt;
         let path = socket_dir.join(SOCKET_NAME);
@@ -153,9 +191,9 @@ impl Bridge {
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
                         let (up, log) = (upstream.clone(), accept_log.clone());
-                        let reader = reader.clone();
+                        let mode = mode.clone();
                         sessions.spawn(async move {
-                            if let Err(e) = relay::session(stream, &up, &log, reader).await {
+                            if let Err(e) = relay::session(stream, &up, &log, mode).await {
                                 log.failure(e);
                             }
                         });

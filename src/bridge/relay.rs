@@ -8,17 +8,19 @@
 //! When a unit leaves the session inside a transaction after a statement that may have
 //! taken a strong lock, the ReadyForQuery is held while the tracer reads the session's
 //! locks, then passed on. An autocommit schema change runs inside the bridge's own
-//! `BEGIN`/`COMMIT` ([`super::autocommit`]) so its locks can be read before they go.
-//! The event trigger's notices are taken out of the stream.
+//! transaction ([`super::autocommit`]): `BEGIN`, the statement, an in-session lock
+//! read and `COMMIT` go in one flight, so its locks are read before they go at the
+//! cost of no extra round trip. Lock-report notices are taken out of the stream.
 
 use super::autocommit;
 use super::session::{starts_unit, SessionState};
 use super::startup::{login, read_client_start, ClientStart, LoginFailure};
-use super::{BridgeLog, Upstream};
+use super::{BridgeLog, Relaying, Upstream};
 use crate::pgwire::messages::{Backend, Frontend};
 use crate::pgwire::{Framer, Piece};
 use crate::trace::event_trigger;
-use crate::trace::reader::LockReader;
+use crate::trace::event_trigger::LockReport;
+use crate::trace::reader::{self, LockReader};
 use bytes::BytesMut;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -31,7 +33,7 @@ pub async fn session(
     mut client: UnixStream,
     up: &Upstream,
     log: &BridgeLog,
-    reader: Option<Arc<dyn LockReader>>,
+    mode: Relaying,
 ) -> Result<(), String> {
     let start = read_client_start(&mut client).await?;
     let mut server = TcpStream::connect((up.host.as_str(), up.port))
@@ -62,6 +64,14 @@ pub async fn session(
         .write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 0])
         .await
         .map_err(|e| e.to_string())?;
+    let reader = match mode {
+        Relaying::Traced(reader) => reader,
+        Relaying::Plain => {
+            client.write_all(&buf).await.map_err(|e| e.to_string())?;
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            return Ok(());
+        }
+    };
 
     let (mut client_rd, mut client_wr) = client.into_split();
     let (mut server_rd, server_wr) = server.into_split();
@@ -92,11 +102,17 @@ enum Unit {
     Client,
     /// The bridge's `BEGIN` before a wrapped statement: not passed on.
     Begin,
-    /// A client statement the bridge wrapped ([`super::autocommit`]).
+    /// A client statement the bridge wrapped ([`super::autocommit`]); its
+    /// ReadyForQuery (inside the transaction) is not passed on.
     Wrapped,
-    /// The bridge's `COMMIT` or `ROLLBACK` after it: its tag is not passed on, its
-    /// errors and its ReadyForQuery (idle) are.
-    Closing,
+    /// The bridge's lock read after it ([`reader::IN_SESSION_LOCKS`]): its rows are
+    /// read, nothing is passed on; the wrapped statement is logged at its end.
+    Report,
+    /// The bridge's `COMMIT` after them: its tag is not passed on, its errors and its
+    /// ReadyForQuery (idle) are. `committing`: the wrapped statement succeeded, so the
+    /// tag must say COMMIT (a ROLLBACK would mean the report failed and took the
+    /// statement with it, which the bridge reports).
+    Closing { committing: bool },
 }
 
 struct Relay<'a, W> {
@@ -161,7 +177,7 @@ impl<W: AsyncWrite + Unpin> Relay<'_, W> {
                         if self.state().idle() && autocommit::wrappable(text));
                 if wrap {
                     self.sent(Unit::Begin);
-                    self.send(&query("BEGIN")).await?;
+                    self.send(&query(autocommit::BEGIN)).await?;
                 }
                 let ends_unit = matches!(
                     msg,
@@ -171,6 +187,15 @@ impl<W: AsyncWrite + Unpin> Relay<'_, W> {
                 if ends_unit {
                     self.sent(if wrap { Unit::Wrapped } else { Unit::Client });
                 }
+                self.send(piece.bytes()).await?;
+                if wrap {
+                    // In the same flight: the locks are read before the COMMIT runs.
+                    self.sent(Unit::Report);
+                    self.send(&query(reader::IN_SESSION_LOCKS)).await?;
+                    self.sent(Unit::Closing { committing: false });
+                    self.send(&query(autocommit::COMMIT)).await?;
+                }
+                continue;
             }
             self.send(piece.bytes()).await?;
         }
@@ -204,8 +229,31 @@ impl<W: AsyncWrite + Unpin> Relay<'_, W> {
                 continue;
             }
             let pass = match (unit, msg) {
-                (Unit::Begin, _) | (Unit::Closing, Backend::CommandComplete(_)) => false,
-                (Unit::Closing, Backend::Error(e)) => {
+                (Unit::Begin, _) => false,
+                (Unit::Report, Backend::Other(b'D')) => {
+                    let row = crate::pgwire::messages::data_row(m);
+                    if let Some((lock, lock_timeout)) =
+                        row.as_deref().and_then(reader::in_session_row)
+                    {
+                        self.state().on_lock_report(LockReport {
+                            lock_timeout,
+                            locks: vec![lock],
+                        });
+                    }
+                    false
+                }
+                (Unit::Report, _) => false,
+                (Unit::Closing { committing }, Backend::CommandComplete(tag)) => {
+                    if committing && tag != "COMMIT" {
+                        self.log.failure(format!(
+                            "the trace's lock read failed inside the transaction of an \
+                             autocommit schema change, so it ended in {tag}: the rehearsal \
+                             lost that statement"
+                        ));
+                    }
+                    false
+                }
+                (Unit::Closing { .. }, Backend::Error(e)) => {
                     self.log.error(e);
                     true
                 }
@@ -216,7 +264,7 @@ impl<W: AsyncWrite + Unpin> Relay<'_, W> {
                     }
                     None => true,
                 },
-                (Unit::Closing, _) => true,
+                (Unit::Closing { .. }, _) => true,
                 (_, Backend::BackendKeyData { pid }) => {
                     self.log.session_started(pid);
                     self.state()
@@ -242,34 +290,38 @@ impl<W: AsyncWrite + Unpin> Relay<'_, W> {
 
     /// A ReadyForQuery for `unit`. Returns whether it goes on to the client.
     async fn ready(&self, unit: Unit, status: u8) -> std::io::Result<bool> {
-        match unit {
-            Unit::Begin | Unit::Closing => {
-                self.units().pop_front();
-                self.outstanding.send_modify(|n| *n = n.saturating_sub(1));
-                Ok(unit == Unit::Closing)
-            }
-            Unit::Client => {
-                self.end_unit(status, status).await;
-                self.units().pop_front();
-                self.outstanding.send_modify(|n| *n = n.saturating_sub(1));
-                Ok(true)
-            }
-            Unit::Wrapped => {
-                // The statement's transaction ends right after: its locks are released.
-                self.end_unit(status, b'I').await;
-                if let Some(front) = self.units().front_mut() {
-                    *front = Unit::Closing;
+        {
+            let mut units = self.units();
+            units.pop_front();
+            if unit == Unit::Wrapped {
+                // The Closing two units on learns whether a COMMIT is due.
+                if let Some(Unit::Closing { committing }) = units.get_mut(1) {
+                    *committing = status == b'T';
                 }
-                let close = if status == b'T' { "COMMIT" } else { "ROLLBACK" };
-                self.send(&query(close)).await?;
-                Ok(false)
             }
         }
+        let pass = match unit {
+            Unit::Begin | Unit::Wrapped => false,
+            Unit::Report => {
+                // The wrapped statement's locks came in the rows; its transaction
+                // ends with the COMMIT in flight, so the client will see an idle session.
+                let records = self.state().on_ready(b'I', Vec::new());
+                self.log.statements(records);
+                false
+            }
+            Unit::Closing { .. } => true,
+            Unit::Client => {
+                self.end_unit(status).await;
+                true
+            }
+        };
+        self.outstanding.send_modify(|n| *n = n.saturating_sub(1));
+        Ok(pass)
     }
 
-    /// A unit is over: read the locks if worth it (the session is held meanwhile), then
-    /// log the unit's statements, ending in the status the client will see.
-    async fn end_unit(&self, status: u8, seen: u8) {
+    /// A client unit is over: read the locks if worth it (the session is held
+    /// meanwhile), then log the unit's statements.
+    async fn end_unit(&self, status: u8) {
         let (wants, pid) = {
             let s = self.state();
             (s.wants_boundary_read(status), s.pid)
@@ -278,7 +330,7 @@ impl<W: AsyncWrite + Unpin> Relay<'_, W> {
             (Some(reader), Some(pid)) if wants => reader.locks(pid).await,
             _ => Vec::new(),
         };
-        let records = self.state().on_ready(seen, boundary);
+        let records = self.state().on_ready(status, boundary);
         self.log.statements(records);
     }
 }

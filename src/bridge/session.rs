@@ -91,6 +91,9 @@ impl Default for SessionState {
 
 /// The statements of a simple query's text (the whole text when it does not parse).
 fn split(text: &str) -> Vec<String> {
+    if crate::pg::lexical::single_statement(text) {
+        return vec![text.trim().to_string()];
+    }
     match pg_query::split_with_parser(text) {
         Ok(parts) if parts.len() > 1 => parts.into_iter().map(|s| s.trim().to_string()).collect(),
         _ => vec![text.trim().to_string()],

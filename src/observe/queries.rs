@@ -34,9 +34,13 @@ pub const LOCKS: &str = "SELECT l.pid, l.relation::int8, l.mode, \
        AND coalesce(c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'pg_toast'::regnamespace, \
                                             'information_schema'::regnamespace), true)";
 
-/// True for the observers' own statements. Compared by fingerprint, because
-/// pg_stat_statements stores them with their constants replaced by `$n`.
+/// True for the observers' and the bridge's own statements. Compared by fingerprint,
+/// because pg_stat_statements stores them with their constants replaced by `$n`; the
+/// bridge's transaction commands by their marked text.
 pub fn is_own(query: &str) -> bool {
+    if crate::bridge::autocommit::is_own(query) {
+        return true;
+    }
     static OWN: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
     let own = OWN.get_or_init(|| {
         [
@@ -44,6 +48,7 @@ pub fn is_own(query: &str) -> bool {
             BACKEND_PID,
             TERMINATE_OTHERS,
             crate::trace::reader::SESSION_LOCKS,
+            crate::trace::reader::IN_SESSION_LOCKS,
             WAL_LSN,
             LOCK_TIMEOUT,
             RESET_STATEMENTS,

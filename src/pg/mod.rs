@@ -1,10 +1,12 @@
 //! PostgreSQL servers and data, shared by the clone engine and its snapshots: running a
 //! server on a data directory ([`server`]), filling a fresh one from a source
 //! ([`load`], [`dataset`]), and handing a clone's data to the requester's role
-//! ([`role`]); session settings a migration changes ([`settings`]).
+//! ([`role`]); session settings a migration changes ([`settings`]); cheap looks at SQL
+//! text before the parser ([`lexical`]).
 
 pub mod connstr;
 pub mod dataset;
+pub mod lexical;
 pub mod load;
 pub mod role;
 pub mod server;

@@ -16,8 +16,10 @@ pub struct SettingChange {
 
 /// What `text` does to the setting `name`, when it is a `SET`/`RESET` of it.
 pub fn change_of(text: &str, name: &str) -> Option<SettingChange> {
-    let head = text.trim_start().get(..5)?.to_ascii_uppercase();
-    if !head.starts_with("SET") && !head.starts_with("RESET") {
+    if !matches!(
+        super::lexical::first_keyword(text).as_deref(),
+        Some("SET" | "RESET")
+    ) {
         return None;
     }
     let parsed = pg_query::parse(text, 0).ok()?;

@@ -111,6 +111,30 @@ fn server_message(b: &[u8]) -> ServerMessage {
     m
 }
 
+/// The columns of a DataRow in text format (`None` for NULL); read only where the
+/// bridge needs a row (its own queries), never for the client's results.
+pub fn data_row(msg: &[u8]) -> Option<Vec<Option<String>>> {
+    if msg.first() != Some(&b'D') {
+        return None;
+    }
+    let b = body(msg);
+    let count = u16::from_be_bytes([*b.first()?, *b.get(1)?]) as usize;
+    let mut rest = &b[2..];
+    let mut cols = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = i32::from_be_bytes(rest.get(..4)?.try_into().ok()?);
+        rest = &rest[4..];
+        if len < 0 {
+            cols.push(None);
+            continue;
+        }
+        let len = len as usize;
+        cols.push(Some(String::from_utf8_lossy(rest.get(..len)?).into_owned()));
+        rest = &rest[len..];
+    }
+    Some(cols)
+}
+
 impl Backend {
     pub fn parse(msg: &[u8]) -> Backend {
         let tag = msg.first().copied().unwrap_or(0);
@@ -149,6 +173,20 @@ pub fn tag_rows(tag: &str) -> Option<i64> {
 mod tests {
     use super::super::message;
     use super::*;
+
+    #[test]
+    fn data_rows_are_read_with_nulls_and_truncation_refused() {
+        let mut body = vec![0, 3];
+        body.extend(5i32.to_be_bytes());
+        body.extend(b"16390");
+        body.extend((-1i32).to_be_bytes());
+        body.extend(1i32.to_be_bytes());
+        body.extend(b"0");
+        let row = data_row(&message(b'D', &body)).unwrap();
+        assert_eq!(row, [Some("16390".into()), None, Some("0".into())]);
+        assert_eq!(data_row(&message(b'D', &body[..body.len() - 1])), None);
+        assert_eq!(data_row(&message(b'C', b"SELECT 1\0")), None);
+    }
 
     #[test]
     fn frontend_messages_are_read() {
