@@ -72,6 +72,31 @@ pub struct ServeArgs {
 pub enum BenchCommand {
     /// Clone-ready and reset times per backend and dataset size, and 8 creations at once.
     Clones(BenchClonesArgs),
+    /// What observing a migration costs: traced vs. the plain relay, wall time and lock hold.
+    Trace(BenchTraceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTraceArgs {
+    /// Rows of the table case (a) builds an index on.
+    #[arg(long, default_value_t = 5_000_000)]
+    pub rows: u64,
+
+    /// Statements in case (b)'s migration.
+    #[arg(long, default_value_t = 10_000)]
+    pub statements: usize,
+
+    /// In case (b), every this many statements one is a schema change (0: none).
+    #[arg(long, default_value_t = 10)]
+    pub ddl_every: usize,
+
+    /// Runs per case and relay (interleaved, each on a fresh clone).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

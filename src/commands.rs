@@ -1,7 +1,7 @@
 //! The subcommands as library functions, so the binary stays a thin shell: each turns
 //! its arguments into a plan, runs the job and says where everything went.
 
-use crate::cli::{BenchClonesArgs, DemoArgs, RunArgs, ServeArgs};
+use crate::cli::{DemoArgs, RunArgs, ServeArgs};
 use crate::config::Plan;
 use crate::engine::config::EngineConfig;
 use crate::engine::serve;
@@ -161,9 +161,9 @@ pub async fn engine_serve(args: ServeArgs, cancel: CancellationToken) -> Outcome
     }
 }
 
-/// `preflight bench clones`.
-pub async fn bench_clones(args: BenchClonesArgs, cancel: CancellationToken) -> Outcome {
-    match crate::bench::clones::run(args, cancel).await {
+/// `preflight bench ...`: a benchmark's result as the process's outcome.
+pub fn bench_outcome(result: anyhow::Result<()>) -> Outcome {
+    match result {
         Ok(()) => Outcome::Success,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -46,7 +46,10 @@ fn main() -> ExitCode {
                 commands::engine_serve(args, cancel).await
             }
             Command::Bench(BenchCommand::Clones(args)) => {
-                commands::bench_clones(args, cancel).await
+                commands::bench_outcome(preflight::bench::clones::run(args, cancel).await)
+            }
+            Command::Bench(BenchCommand::Trace(args)) => {
+                commands::bench_outcome(preflight::bench::trace::run(args, cancel).await)
             }
         };
         ExitCode::from(outcome)

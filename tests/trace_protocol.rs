@@ -44,13 +44,7 @@ async fn extended_and_pipelined_statements_are_traced_and_answered_unchanged() {
         )
         .await
         .unwrap();
-    let upstream = Upstream {
-        host: clone.host.clone(),
-        port: clone.port,
-        user: clone.username.clone(),
-        database: clone.db_name.clone(),
-        password: clone.password.clone(),
-    };
+    let upstream = Upstream::of(&clone);
     let sock = root.path().join("sock");
     std::fs::create_dir_all(&sock).unwrap();
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o755)).unwrap();

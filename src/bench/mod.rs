@@ -3,6 +3,8 @@
 //! of one run, and the targets are judged on ratios measured in that same run.
 
 pub mod clones;
+pub mod rig;
+pub mod trace;
 
 use serde::Serialize;
 
