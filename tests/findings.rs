@@ -67,8 +67,12 @@ const CASES: &[(&str, &str, &[&str])] = &[
 const THRESHOLDS: &str =
     "findings:\n  lock_hold_ms: 300\n  migration_s: 1.5\n  wal_bytes: 2000000\n";
 
-/// Runs `cases` as one MR; returns each migration's outcome and findings.
-fn run(cases: &[(&str, &str, &[&str])]) -> BTreeMap<String, (String, Vec<Value>)> {
+/// Each migration's outcome and findings from report.json.
+type Results = BTreeMap<String, (String, Vec<Value>)>;
+
+/// Runs `cases` as one MR; returns each migration's outcome and findings, and the full
+/// report (report.md).
+fn run(cases: &[(&str, &str, &[&str])]) -> (Results, String) {
     let root = tempfile::tempdir().unwrap();
     let head: Vec<(&str, &str)> = cases.iter().map(|(n, sql, _)| (*n, *sql)).collect();
     let repo = repo_with_migrations(root.path(), &[], &head);
@@ -88,7 +92,8 @@ fn run(cases: &[(&str, &str, &[&str])]) -> BTreeMap<String, (String, Vec<Value>)
             .unwrap_or_else(|e| panic!("no report.json ({e}): {}", text(&out))),
     )
     .unwrap();
-    report["databases"][0]["migrations"]
+    let full = std::fs::read_to_string(artifacts.join("report.md")).unwrap();
+    let results = report["databases"][0]["migrations"]
         .as_array()
         .unwrap()
         .iter()
@@ -101,7 +106,8 @@ fn run(cases: &[(&str, &str, &[&str])]) -> BTreeMap<String, (String, Vec<Value>)
                 ),
             )
         })
-        .collect()
+        .collect();
+    (results, full)
 }
 
 fn ids(findings: &[Value]) -> Vec<&str> {
@@ -110,7 +116,7 @@ fn ids(findings: &[Value]) -> Vec<&str> {
 
 #[test]
 fn every_dangerous_migration_raises_its_id_and_no_safe_one_raises_anything() {
-    let results = run(CASES);
+    let (results, full) = run(CASES);
     let mut wrong = Vec::new();
     for (file, _, expected) in CASES {
         let name = file.trim_end_matches(".sql");
@@ -129,11 +135,15 @@ fn every_dangerous_migration_raises_its_id_and_no_safe_one_raises_anything() {
 
     // Evidence comes with units and thresholds; acknowledged findings stay, marked.
     let (_, l03) = &results["27_long_lock"];
+    let all_l03 = l03.clone();
     let l03 = l03.iter().find(|f| f["id"] == "PF-L03").unwrap();
     assert_eq!(l03["object"], "scratch");
     assert_eq!(l03["evidence"][0]["unit"], "ms");
     assert_eq!(l03["evidence"][0]["threshold"], 300.0);
-    assert!(l03["evidence"][0]["value"].as_f64().unwrap() >= 500.0);
+    assert!(
+        l03["evidence"][0]["value"].as_f64().unwrap() >= 500.0,
+        "{all_l03:?}"
+    );
     assert_eq!(l03["statement_index"], 6, "the ALTER TABLE took it: {l03}");
     let (_, ack) = &results["33_acknowledged"];
     assert_eq!(ack[0]["acknowledged"], true);
@@ -146,11 +156,45 @@ fn every_dangerous_migration_raises_its_id_and_no_safe_one_raises_anything() {
     let (_, renamed) = &results["21_rename_column"];
     assert_eq!(renamed[0]["is_static"], true);
     assert_eq!(renamed[0]["object"], "customers.nick");
+
+    // The full report has each finding with its safe pattern, and the per-statement
+    // trace: the long lock's statement, and the lock's span from it to the commit.
+    let section = &full[full
+        .find("### 27_long_lock")
+        .expect("a section per migration")..];
+    let section = &section[..section[4..].find("\n### ").map_or(section.len(), |i| i + 4)];
+    let l03_row = section
+        .lines()
+        .find(|l| l.starts_with("| PF-L03 "))
+        .unwrap_or_else(|| panic!("no PF-L03 row in the full report:\n{section}"));
+    assert!(l03_row.contains("threshold 300 ms"), "{l03_row}");
+    assert!(
+        l03_row.contains(preflight::analyze::registry::rule_by_id("PF-L03").fix),
+        "{l03_row}"
+    );
+    let statement_6 = section
+        .lines()
+        .find(|l| l.starts_with("| 6 |"))
+        .unwrap_or_else(|| panic!("no statement 6 in the trace:\n{section}"));
+    assert!(
+        statement_6.contains("`ALTER TABLE scratch"),
+        "{statement_6}"
+    );
+    assert!(
+        statement_6.contains("AccessExclusive `scratch`"),
+        "{statement_6}"
+    );
+    assert!(
+        section
+            .lines()
+            .any(|l| l.starts_with("| `scratch` | `scratch` | AccessExclusive | #6 |")),
+        "the lock span names the statement that took it:\n{section}"
+    );
 }
 
 #[test]
 fn failures_raise_their_own_ids() {
-    let results = run(&[(
+    let (results, _) = run(&[(
         "01_concurrently_in_transaction.sql",
         "BEGIN;\nCREATE INDEX CONCURRENTLY orders_total_idx ON orders (total);\nCOMMIT;",
         &[],
@@ -160,7 +204,7 @@ fn failures_raise_their_own_ids() {
     assert!(ids(findings).contains(&"PF-I03"), "{findings:?}");
     assert!(ids(findings).contains(&"PF-F01"), "{findings:?}");
 
-    let results = run(&[(
+    let (results, _) = run(&[(
         "01_unique_on_duplicates.sql",
         "CREATE UNIQUE INDEX CONCURRENTLY orders_status_key ON orders (status);",
         &[],

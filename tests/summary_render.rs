@@ -266,3 +266,62 @@ fn a_note_with_every_finding_renders_each_id_linked() {
         "a backslash escape shows in the rendered note"
     );
 }
+
+#[test]
+fn blocking_is_totalled_per_migration_and_for_the_mr() {
+    // The fixture's first migration: SHARE 5..326 ms, ACCESS EXCLUSIVE 5..45 ms.
+    let note = note_of(&fixture(NAMES));
+    assert!(
+        note.contains("could not read some table that existed before for 40 ms, and could not write one for 320 ms"),
+        "{note}"
+    );
+    let row = note
+        .lines()
+        .find(|l| l.starts_with("| `0002_index_accounts_plan`"))
+        .unwrap();
+    assert!(row.ends_with("| 40 ms | 320 ms |"), "{row}");
+    let later = note
+        .lines()
+        .find(|l| l.starts_with("| `0005_later`"))
+        .unwrap();
+    assert!(later.ends_with("| – | – |"), "{later}");
+}
+
+#[test]
+fn a_long_mr_stays_within_the_budget_and_says_where_the_rest_is() {
+    use preflight::analyze::{Evidence, Finding};
+    let mut report = fixture(NAMES);
+    let template = report.databases[0].migrations[0].clone();
+    report.databases[0].migrations = (0..80)
+        .map(|i| {
+            let mut m = template.clone();
+            m.name = format!("{i:04}_index_accounts_plan");
+            m.statements = (0..30)
+                .map(|_| stat("UPDATE accounts SET plan = $1 WHERE id < $2", 12.0, 1200))
+                .collect();
+            m.findings = vec![Finding::new("PF-I01", "accounts", None)
+                .with(Evidence::new("SHARE held", 1234.0, "ms").against(1000.0))];
+            m
+        })
+        .collect();
+    let note = note_of(&report);
+    assert!(
+        note.len() <= preflight::report::NOTE_BUDGET,
+        "{} bytes",
+        note.len()
+    );
+    assert!(
+        note.contains("the rest of the detail is in the full report"),
+        "{note}"
+    );
+    assert!(
+        note.contains("[PF-I01]"),
+        "findings come first and stay: {note}"
+    );
+    assert!(
+        note.contains("| `0000_index_accounts_plan` |"),
+        "the first migrations stay: {note}"
+    );
+    // A short note is left whole.
+    assert!(!note_of(&fixture(NAMES)).contains("the rest of the detail"));
+}

@@ -84,12 +84,14 @@ pub const RULES: &[Rule] = &[
     rule("PF-F01", Error, "the migration failed", "see the SQLSTATE; the full error is in the protected job log"),
 ];
 
-/// The rule with this id.
+/// The rule with this id, if there is one.
+pub fn find(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.id == id)
+}
+
+/// The rule with this id (the rules' own ids, known to be in the registry).
 pub fn rule_by_id(id: &str) -> &'static Rule {
-    RULES
-        .iter()
-        .find(|r| r.id == id)
-        .unwrap_or_else(|| panic!("no rule {id} in the registry"))
+    find(id).unwrap_or_else(|| panic!("no rule {id} in the registry"))
 }
 
 #[cfg(test)]

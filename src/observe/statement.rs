@@ -70,11 +70,35 @@ pub fn first_node(parsed: &pg_query::ParseResult) -> Option<&pg_query::NodeEnum>
     parsed.protobuf.stmts.first()?.stmt.as_ref()?.node.as_ref()
 }
 
-/// The name a `CREATE INDEX` gives its index (none when PostgreSQL chooses it).
-fn index_name(parsed: &pg_query::ParseResult) -> Option<String> {
-    match first_node(parsed)? {
-        pg_query::NodeEnum::IndexStmt(s) if !s.idxname.is_empty() => Some(s.idxname.clone()),
+/// The last part of a qualified name given as a list of strings (`public.orders`).
+fn last_name(node: &pg_query::protobuf::Node) -> Option<String> {
+    match node.node.as_ref()? {
+        pg_query::NodeEnum::List(l) => match l.items.last()?.node.as_ref()? {
+            pg_query::NodeEnum::String(s) => Some(s.sval.clone()),
+            _ => None,
+        },
+        pg_query::NodeEnum::String(s) => Some(s.sval.clone()),
         _ => None,
+    }
+}
+
+/// What a statement makes, renames, drops or rebuilds, beyond the tables it names: the
+/// index a `CREATE INDEX` makes; a rename's old and new name; what `DROP` drops; the
+/// relation `REINDEX` rebuilds.
+fn targets(parsed: &pg_query::ParseResult) -> Vec<String> {
+    use pg_query::NodeEnum;
+    match first_node(parsed) {
+        Some(NodeEnum::IndexStmt(s)) if !s.idxname.is_empty() => vec![s.idxname.clone()],
+        Some(NodeEnum::RenameStmt(s)) => {
+            let mut names: Vec<String> = s.relation.iter().map(|r| r.relname.clone()).collect();
+            names.extend(s.object.as_deref().and_then(last_name));
+            names.extend([s.subname.clone(), s.newname.clone()]);
+            names.retain(|n| !n.is_empty());
+            names
+        }
+        Some(NodeEnum::DropStmt(s)) => s.objects.iter().filter_map(last_name).collect(),
+        Some(NodeEnum::ReindexStmt(s)) => s.relation.iter().map(|r| r.relname.clone()).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -98,10 +122,13 @@ pub fn classify(query: &str) -> Option<Classified> {
         first,
         "SelectStmt" | "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt"
     );
-    // CREATE INDEX names the index it makes, then the table.
-    let mut objects: Vec<String> = index_name(&parsed).into_iter().collect();
-    objects.extend(parsed.tables());
-    objects.dedup();
+    // What it makes, renames, drops or rebuilds, then the tables it names.
+    let mut objects: Vec<String> = Vec::new();
+    for name in targets(&parsed).into_iter().chain(parsed.tables()) {
+        if !objects.contains(&name) {
+            objects.push(name);
+        }
+    }
     Some(Classified {
         kind: kind_name(first),
         is_dml,
@@ -139,6 +166,37 @@ mod tests {
         assert_eq!(c.objects, ["orders_total_idx", "orders"]);
         let unnamed = classify("CREATE INDEX ON orders (total)").unwrap();
         assert_eq!(unnamed.objects, ["orders"]);
+    }
+
+    #[test]
+    fn rename_drop_and_reindex_name_their_targets() {
+        let objects = |q: &str| classify(q).unwrap().objects;
+        assert_eq!(
+            objects("ALTER TABLE customers RENAME COLUMN nick TO nickname"),
+            ["customers", "nick", "nickname"]
+        );
+        assert_eq!(
+            objects("ALTER TABLE old_t RENAME TO new_t"),
+            ["old_t", "new_t"]
+        );
+        assert_eq!(
+            objects("ALTER INDEX a_idx RENAME TO b_idx"),
+            ["a_idx", "b_idx"]
+        );
+        assert_eq!(
+            objects("DROP INDEX IF EXISTS public.orders_total_idx, other_idx"),
+            ["orders_total_idx", "other_idx"]
+        );
+        assert_eq!(objects("DROP TABLE scratch"), ["scratch"]);
+        assert_eq!(
+            objects("REINDEX INDEX orders_total_idx"),
+            ["orders_total_idx"]
+        );
+        assert_eq!(objects("REINDEX TABLE orders"), ["orders"]);
+        assert_eq!(
+            objects("ALTER TABLE t RENAME CONSTRAINT c1 TO c2"),
+            ["t", "c1", "c2"]
+        );
     }
 
     #[test]

@@ -13,4 +13,4 @@ pub mod sqlstate;
 
 pub use model::{DatabaseReport, MigrationOutcome, MigrationReport, RunReport};
 pub use public::{PublicSummary, SourceWords, NOTE_MARKER};
-pub use render::Renderer;
+pub use render::{Renderer, NOTE_BUDGET};

@@ -8,6 +8,7 @@ use crate::clone::CloneInfo;
 use crate::migrations::Layout;
 use crate::observe::locks::LockHold;
 use crate::observe::StatementStat;
+use crate::trace::blocking::Blocked;
 use crate::trace::timeline::Timeline;
 use serde::Serialize;
 
@@ -75,6 +76,15 @@ pub struct MigrationReport {
     pub output_cut: u64,
 }
 
+impl DatabaseReport {
+    /// Its migrations' blocking, one after the other.
+    pub fn blocked(&self) -> Blocked {
+        self.migrations
+            .iter()
+            .fold(Blocked::default(), |b, m| b.then(m.blocked()))
+    }
+}
+
 impl MigrationReport {
     pub fn skipped(name: String, path: String) -> Self {
         MigrationReport {
@@ -95,6 +105,29 @@ impl MigrationReport {
             log_file: None,
             output_bytes: 0,
             output_cut: 0,
+        }
+    }
+}
+
+impl MigrationReport {
+    /// How long it kept the application from reading / writing a table that existed
+    /// before it: from the trace's lock spans, else from what the sampler saw.
+    pub fn blocked(&self) -> Blocked {
+        if self.trace.locks.is_empty() {
+            Blocked::of(
+                self.locks
+                    .iter()
+                    .filter(|l| l.preexisting)
+                    .map(|l| (l.mode, l.first_seen_ms, l.first_seen_ms + l.held_ms)),
+            )
+        } else {
+            Blocked::of(
+                self.trace
+                    .locks
+                    .iter()
+                    .filter(|l| l.preexisting)
+                    .map(|l| (l.mode, l.acquired_ms, l.released_ms)),
+            )
         }
     }
 }

@@ -11,6 +11,7 @@ use super::model::{MigrationOutcome, MigrationReport, RunReport};
 use super::rounding::{count, duration_ms, duration_s, size_change};
 use super::sqlstate::{condition_name, is_sqlstate};
 use crate::observe::StatementStat;
+use crate::trace::blocking::Blocked;
 use serde::Serialize;
 use std::collections::HashSet;
 
@@ -155,6 +156,9 @@ pub struct PublicMigration {
     pub size_change: String,
     pub statements: Vec<PublicStatement>,
     pub locks: Vec<PublicLock>,
+    /// How long no / some pre-existing table could be read / written ("" when never).
+    pub reads_blocked: String,
+    pub writes_blocked: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -181,6 +185,11 @@ pub struct PublicDatabase {
     pub findings_cut: usize,
     pub warnings: Vec<PublicWarning>,
     pub migrations: Vec<PublicMigration>,
+    /// Migration rows left out of the note for its size.
+    pub migrations_cut: usize,
+    /// Its migrations' blocking, one after the other ("" when never).
+    pub reads_blocked: String,
+    pub writes_blocked: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -191,6 +200,11 @@ pub struct PublicSummary {
     pub head_sha: Option<String>,
     pub job_url: Option<String>,
     pub databases: Vec<PublicDatabase>,
+    /// The whole MR's blocking, every database's migrations one after the other.
+    pub reads_blocked: String,
+    pub writes_blocked: String,
+    /// Detail was left out to keep the note within its size budget.
+    pub trimmed: bool,
 }
 
 fn statement(s: &StatementStat, words: &SourceWords) -> PublicStatement {
@@ -247,6 +261,15 @@ fn locks(m: &MigrationReport, words: &SourceWords) -> Vec<PublicLock> {
             })
         })
         .collect()
+}
+
+/// A blocking time, or "" when nothing was blocked.
+fn blocked_for(ms: f64) -> String {
+    if ms > 0.0 {
+        duration_ms(ms)
+    } else {
+        String::new()
+    }
 }
 
 /// A measurement, rounded, in the unit it was taken in.
@@ -345,7 +368,10 @@ fn migration(
     let statements: Vec<PublicStatement> =
         m.statements.iter().map(|s| statement(s, words)).collect();
     let locks = locks(m, words);
+    let blocked = m.blocked();
     PublicMigration {
+        reads_blocked: blocked_for(blocked.reads_ms),
+        writes_blocked: blocked_for(blocked.writes_ms),
         name: m.name.clone(),
         result: result_name(m.outcome),
         condition: sqlstate.as_deref().and_then(condition_name),
@@ -382,7 +408,10 @@ impl PublicSummary {
                     .collect();
                 let findings_cut = findings.len().saturating_sub(NOTE_FINDINGS);
                 findings.truncate(NOTE_FINDINGS);
+                let blocked = d.blocked();
                 PublicDatabase {
+                    reads_blocked: blocked_for(blocked.reads_ms),
+                    writes_blocked: blocked_for(blocked.writes_ms),
                     name: d.name.clone(),
                     infrastructure_failed: d.error.is_some(),
                     cloned: d.clone.is_some(),
@@ -395,6 +424,7 @@ impl PublicSummary {
                     findings_cut,
                     warnings,
                     migrations,
+                    migrations_cut: 0,
                 }
             })
             .collect();
@@ -409,15 +439,83 @@ impl PublicSummary {
         } else {
             "success"
         };
+        let blocked = report
+            .databases
+            .iter()
+            .fold(Blocked::default(), |b, d| b.then(d.blocked()));
         PublicSummary {
             marker: NOTE_MARKER,
             status,
+            reads_blocked: blocked_for(blocked.reads_ms),
+            writes_blocked: blocked_for(blocked.writes_ms),
+            trimmed: false,
             head_sha: report
                 .head_sha
                 .clone()
                 .filter(|s| s.len() <= 64 && s.bytes().all(|b| b.is_ascii_hexdigit())),
             job_url: report.job_url.clone(),
             databases,
+        }
+    }
+}
+
+impl PublicSummary {
+    /// Leaves out the next piece of detail to shrink the note, largest kinds first: a
+    /// migration's statement table (the last first), then lock rows, then findings
+    /// beyond the first few, then the migration rows beyond the first few. False when
+    /// nothing is left to drop.
+    pub fn shed(&mut self) -> bool {
+        const KEEP: usize = 5;
+        let shed = self.shed_migration_detail(|m| &mut m.statements)
+            || self.shed_migration_detail(|m| &mut m.locks)
+            || match self
+                .databases
+                .iter_mut()
+                .rev()
+                .find(|d| d.findings.len() > KEEP)
+            {
+                Some(d) => {
+                    d.findings.pop();
+                    d.findings_cut += 1;
+                    true
+                }
+                None => false,
+            }
+            || match self
+                .databases
+                .iter_mut()
+                .rev()
+                .find(|d| d.migrations.len() > KEEP)
+            {
+                Some(d) => {
+                    d.migrations.pop();
+                    d.migrations_cut += 1;
+                    true
+                }
+                None => false,
+            };
+        self.trimmed |= shed;
+        shed
+    }
+
+    /// Empties one migration's list (the last migration that has one).
+    fn shed_migration_detail<T>(
+        &mut self,
+        list: impl Fn(&mut PublicMigration) -> &mut Vec<T>,
+    ) -> bool {
+        let last = self
+            .databases
+            .iter_mut()
+            .rev()
+            .flat_map(|d| d.migrations.iter_mut().rev())
+            .map(list)
+            .find(|l| !l.is_empty());
+        match last {
+            Some(l) => {
+                l.clear();
+                true
+            }
+            None => false,
         }
     }
 }

@@ -14,6 +14,10 @@ const SUMMARY: &str = "summary.md.tera";
 const FULL: &str = "full.md.tera";
 const GATE: &str = "gate.yml";
 
+/// The MR note's size budget in bytes: a page people read, far under GitLab's limit of
+/// 1,000,000 characters; everything else is in the full report.
+pub const NOTE_BUDGET: usize = 24 * 1024;
+
 #[derive(Debug, Error)]
 pub enum RenderError {
     #[error("cannot read report template {path}: {source}")]
@@ -34,6 +38,19 @@ fn tera_err(e: tera::Error) -> RenderError {
         source = s.source();
     }
     RenderError::Template(msg)
+}
+
+/// `rule(id="PF-I01")`: the registry's danger and safe pattern for a finding id.
+fn rule_function(
+    args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let id = args
+        .get("id")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| tera::Error::msg("rule() needs id=\"PF-...\""))?;
+    let rule = crate::analyze::registry::find(id)
+        .ok_or_else(|| tera::Error::msg(format!("no finding id {id}")))?;
+    Ok(serde_json::json!({"danger": rule.danger, "fix": rule.fix}))
 }
 
 pub struct Renderer {
@@ -62,6 +79,7 @@ impl Renderer {
         tera.register_filter("md", super::filters::md_escape);
         tera.register_filter("code", super::filters::code_span);
         tera.register_filter("html", super::filters::html_escape);
+        tera.register_function("rule", rule_function);
         for (name, builtin) in [
             (
                 SUMMARY,
@@ -95,9 +113,17 @@ impl Renderer {
         &self.gate_texts
     }
 
+    /// The note, within [`NOTE_BUDGET`] bytes: detail is shed
+    /// ([`PublicSummary::shed`]) until it fits, and the note says so.
     pub fn summary(&self, summary: &PublicSummary) -> Result<String, RenderError> {
-        let ctx = tera::Context::from_serialize(summary).map_err(tera_err)?;
-        self.tera.render(SUMMARY, &ctx).map_err(tera_err)
+        let mut summary = summary.clone();
+        loop {
+            let ctx = tera::Context::from_serialize(&summary).map_err(tera_err)?;
+            let text = self.tera.render(SUMMARY, &ctx).map_err(tera_err)?;
+            if text.len() <= NOTE_BUDGET || !summary.shed() {
+                return Ok(text);
+            }
+        }
     }
 
     pub fn full(&self, report: &RunReport) -> Result<String, RenderError> {

@@ -9,6 +9,7 @@
 //! and reads `pg_locks` for its backend from the tracer's own connection ([`reader`]).
 //! [`timeline`] turns the bridge's raw records into statements and lock spans.
 
+pub mod blocking;
 pub mod event_trigger;
 pub mod reader;
 pub mod timeline;
