@@ -141,18 +141,7 @@ async fn box_reaches_the_database_socket_and_nothing_else() {
         std::fs::create_dir_all(d).unwrap();
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let bridge = Bridge::start(
-        &sock,
-        Upstream {
-            host: clone.host.clone(),
-            port: clone.port,
-            user: clone.username.clone(),
-            database: clone.db_name.clone(),
-            password: clone.password.clone(),
-        },
-        None,
-    )
-    .unwrap();
+    let bridge = Bridge::start(&sock, Upstream::of(&clone), None).unwrap();
 
     // The test's own listener on the host, and its own bridge network.
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
