@@ -381,6 +381,8 @@ async fn rehearse_one(
             default_lock_timeout: &baseline.default_lock_timeout,
             post_deploy: work.db.post_deploy,
             thresholds: &cx.plan.thresholds,
+            database: &work.db.name,
+            owners: &cx.plan.table_owners,
         },
         &String::from_utf8_lossy(&m.bytes),
     );

@@ -70,17 +70,14 @@ const THRESHOLDS: &str =
 /// Each migration's outcome and findings from report.json.
 type Results = BTreeMap<String, (String, Vec<Value>)>;
 
-/// Runs `cases` as one MR; returns each migration's outcome and findings, and the full
-/// report (report.md).
-fn run(cases: &[(&str, &str, &[&str])]) -> (Results, String) {
-    let root = tempfile::tempdir().unwrap();
-    let head: Vec<(&str, &str)> = cases.iter().map(|(n, sql, _)| (*n, *sql)).collect();
-    let repo = repo_with_migrations(root.path(), &[], &head);
-    let config = builtin_config(root.path(), SEED);
-    let mut yml = std::fs::read_to_string(&config).unwrap();
-    yml.push_str(THRESHOLDS);
-    std::fs::write(&config, yml).unwrap();
-    let artifacts = root.path().join("artifacts");
+/// Runs `preflight run` on the MR `repo` with `config`; returns report.json, the
+/// printed note and report.md.
+fn run_mr(
+    root: &std::path::Path,
+    repo: &std::path::Path,
+    config: &std::path::Path,
+) -> (Value, String, String) {
+    let artifacts = root.join("artifacts");
     let env = vec![
         ("PREFLIGHT_LOCAL_CHECKOUT", repo.display().to_string()),
         ("PREFLIGHT_CONFIG", config.display().to_string()),
@@ -93,6 +90,20 @@ fn run(cases: &[(&str, &str, &[&str])]) -> (Results, String) {
     )
     .unwrap();
     let full = std::fs::read_to_string(artifacts.join("report.md")).unwrap();
+    (report, text(&out), full)
+}
+
+/// Runs `cases` as one MR; returns each migration's outcome and findings, and the full
+/// report (report.md).
+fn run(cases: &[(&str, &str, &[&str])]) -> (Results, String) {
+    let root = tempfile::tempdir().unwrap();
+    let head: Vec<(&str, &str)> = cases.iter().map(|(n, sql, _)| (*n, *sql)).collect();
+    let repo = repo_with_migrations(root.path(), &[], &head);
+    let config = builtin_config(root.path(), SEED);
+    let mut yml = std::fs::read_to_string(&config).unwrap();
+    yml.push_str(THRESHOLDS);
+    std::fs::write(&config, yml).unwrap();
+    let (report, _, full) = run_mr(root.path(), &repo, &config);
     let results = report["databases"][0]["migrations"]
         .as_array()
         .unwrap()
@@ -212,4 +223,83 @@ fn failures_raise_their_own_ids() {
     let (outcome, findings) = &results["01_unique_on_duplicates"];
     assert_eq!(outcome, "failed");
     assert!(ids(findings).contains(&"PF-I04"), "{findings:?}");
+}
+
+/// The ownership map of a decomposed pair: `main` owns the seeded tables, `ci` owns
+/// `ci_*` (tables the seed does not have).
+const TWO_DATABASES: &str = "databases:\n  - {name: main, db_name: app, migrations: db/migrations, tables: [customers, orders, payments, events, scratch, audit]}\n  - {name: ci, db_name: app, migrations: db/ci_migrations, tables: [\"ci_*\"]}\n";
+
+#[test]
+fn a_table_of_another_database_raises_pf_x01_and_its_own_tables_do_not() {
+    let root = tempfile::tempdir().unwrap();
+    let head = [
+        ("01_ci_table_in_main.sql", "SET lock_timeout = '2s';\nCREATE TABLE ci_pipelines (id bigint);"),
+        ("02_own_table.sql", "SET lock_timeout = '2s';\nALTER TABLE orders ADD COLUMN stage text;"),
+        ("03_reads_ci_table.sql", "SET lock_timeout = '2s';\nUPDATE orders SET stage = 'x' WHERE id IN (SELECT id FROM ci_pipelines);"),
+    ];
+    let repo = repo_with_migrations(root.path(), &[], &head);
+    let ci_dir = repo.join("db/ci_migrations");
+    std::fs::create_dir_all(&ci_dir).unwrap();
+    std::fs::write(
+        ci_dir.join("01_ci_builds.sql"),
+        "SET lock_timeout = '2s';\nCREATE TABLE ci_builds (id bigint);",
+    )
+    .unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-qm", "ci migration"]);
+    let config = builtin_config(root.path(), SEED);
+    let yml = std::fs::read_to_string(&config).unwrap().replace(
+        "databases:\n  - {name: main, db_name: app, migrations: db/migrations}\n",
+        TWO_DATABASES,
+    );
+    assert!(yml.contains("ci_*"), "the config template changed: {yml}");
+    std::fs::write(&config, yml).unwrap();
+    let (report, note, _) = run_mr(root.path(), &repo, &config);
+    let migrations = report["databases"][0]["migrations"].as_array().unwrap();
+    let findings = |name: &str| -> Vec<Value> {
+        let m = migrations.iter().find(|m| m["name"] == name).unwrap();
+        m["findings"].as_array().unwrap().clone()
+    };
+    let x01 = |name: &str| -> Vec<Value> {
+        findings(name)
+            .into_iter()
+            .filter(|f| f["id"] == "PF-X01")
+            .collect()
+    };
+    let made = x01("01_ci_table_in_main");
+    assert_eq!(made.len(), 1, "{:?}", findings("01_ci_table_in_main"));
+    assert_eq!(made[0]["object"], "ci_pipelines");
+    assert_eq!(made[0]["statement_index"], 2, "statement 1 is the SET");
+    assert_eq!(made[0]["statement_kind"], "CREATE TABLE");
+    assert_eq!(made[0]["severity"], "error");
+    assert!(
+        made[0]["evidence"]
+            .to_string()
+            .contains("ACCESS EXCLUSIVE held"),
+        "the lock the session took on it is evidence: {}",
+        made[0]["evidence"]
+    );
+    assert!(
+        findings("02_own_table").is_empty(),
+        "{:?}",
+        findings("02_own_table")
+    );
+    let read = x01("03_reads_ci_table");
+    assert_eq!(read.len(), 1, "{:?}", findings("03_reads_ci_table"));
+    assert_eq!(read[0]["object"], "ci_pipelines");
+    assert!(
+        read[0]["evidence"]
+            .to_string()
+            .contains("statements naming a table of database ci"),
+        "{}",
+        read[0]["evidence"]
+    );
+    let ci = &report["databases"][1];
+    assert_eq!(ci["name"], "ci");
+    assert_eq!(
+        ci["migrations"][0]["findings"],
+        serde_json::json!([]),
+        "a ci table made by a ci migration is in its own database"
+    );
+    assert!(note.contains("PF-X01"), "{note}");
 }

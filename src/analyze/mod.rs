@@ -9,6 +9,7 @@
 //! thresholds come from trusted configuration; a finding the migration's source
 //! acknowledges (`-- preflight: allow PF-I01 reason: ...`) is shown as acknowledged.
 
+pub mod ownership;
 pub mod registry;
 pub mod rules;
 pub mod sql;
@@ -117,6 +118,9 @@ pub struct Input<'a> {
     pub default_lock_timeout: &'a str,
     pub post_deploy: bool,
     pub thresholds: &'a Thresholds,
+    /// The database the migration is for, and which database owns which tables.
+    pub database: &'a str,
+    pub owners: &'a ownership::TableOwners,
 }
 
 impl<'a> Input<'a> {

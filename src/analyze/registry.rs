@@ -81,6 +81,7 @@ pub const RULES: &[Rule] = &[
     rule("PF-D03", Warning, "a single statement ran longer than the guideline", "batch it, add an index, or rewrite the query"),
     rule("PF-B01", Warning, "one statement changed very many rows", "a batched background migration"),
     rule("PF-W01", Warning, "the migration wrote a lot of WAL (replicas fall behind)", "batches with pauses"),
+    rule("PF-X01", Error, "a migration for one database touched a table that belongs to another (decomposed databases)", "move the migration to the database that owns the table"),
     rule("PF-F01", Error, "the migration failed", "see the SQLSTATE; the full error is in the protected job log"),
 ];
 

@@ -161,6 +161,9 @@ pub struct DatabaseSection {
     /// Its migrations run after the deploy (PF-D02's longer guideline applies).
     #[serde(default)]
     pub post_deploy: bool,
+    /// The tables this database owns (names or `*` patterns), for PF-X01.
+    #[serde(default)]
+    pub tables: Vec<String>,
 }
 
 pub fn default_db_name() -> String {
@@ -179,6 +182,7 @@ impl Default for DatabaseSection {
             migrations: default_migrations_path(),
             layout: LayoutChoice::Auto,
             post_deploy: false,
+            tables: Vec::new(),
         }
     }
 }

@@ -126,6 +126,8 @@ pub struct Plan {
     pub sandbox: BoxPlan,
     pub lock_sample_interval: Duration,
     pub thresholds: crate::analyze::Thresholds,
+    /// Which database owns which tables (`databases[].tables`), for PF-X01.
+    pub table_owners: crate::analyze::ownership::TableOwners,
     /// Where the findings' pages are, for the note's links.
     pub docs_url: String,
     pub artifacts_dir: PathBuf,
@@ -165,6 +167,18 @@ fn parse_url(what: &'static str, value: &str) -> Result<Url, PlanError> {
         });
     }
     Ok(url)
+}
+
+fn table_owners(
+    sections: &[DatabaseSection],
+) -> Result<crate::analyze::ownership::TableOwners, PlanError> {
+    crate::analyze::ownership::TableOwners::new(
+        sections
+            .iter()
+            .map(|d| (d.name.clone(), d.tables.clone()))
+            .collect(),
+    )
+    .map_err(PlanError::Invalid)
 }
 
 fn database_plans(sections: Vec<DatabaseSection>) -> Result<Vec<DatabasePlan>, PlanError> {
@@ -353,6 +367,7 @@ impl Plan {
             },
             lock_sample_interval: file.observe.lock_sample_interval,
             thresholds: file.findings.clone(),
+            table_owners: table_owners(&file.databases())?,
             docs_url: file.report.docs_url.trim_end_matches('/').to_string(),
             artifacts_dir: args
                 .artifacts_dir
@@ -411,6 +426,7 @@ impl Plan {
             },
             lock_sample_interval: defaults.observe.lock_sample_interval,
             thresholds: defaults.findings.clone(),
+            table_owners: Default::default(),
             docs_url: defaults.report.docs_url.trim_end_matches('/').to_string(),
             artifacts_dir: args.artifacts_dir.clone(),
             templates_dir: None,

@@ -1,12 +1,14 @@
 //! The rules, by family: locks ([`locks`]), rewrites ([`rewrites`]), indexes
 //! ([`indexes`]), constraints ([`constraints`]), schema changes the running application
-//! notices ([`schema`]), workload ([`workload`]) and failure ([`failure`]). Each reads an
+//! notices ([`schema`]), workload ([`workload`]), failure ([`failure`]) and tables of
+//! another database ([`ownership`]). Each reads an
 //! [`Input`] and returns its findings; none looks at a relation the migration created.
 
 mod constraints;
 mod failure;
 mod indexes;
 mod locks;
+mod ownership;
 mod rewrites;
 mod schema;
 mod workload;
@@ -24,6 +26,7 @@ pub fn all(input: &Input<'_>) -> Vec<Finding> {
         schema::check,
         workload::check,
         failure::check,
+        ownership::check,
     ] {
         out.extend(family(input));
     }
