@@ -36,6 +36,7 @@ fn report_outcome(outcome: Outcome) -> Outcome {
         Outcome::Usage => "refused: the MR's code or the configuration needs fixing",
         Outcome::Infrastructure => "infrastructure error",
         Outcome::Cancelled => "cancelled",
+        Outcome::Findings => "findings at or above policy.fail_on_findings",
     };
     eprintln!("preflight: {what} (exit {})", outcome.code());
     outcome

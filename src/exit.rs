@@ -14,6 +14,8 @@ pub enum Outcome {
     Infrastructure,
     /// The job was cancelled (SIGTERM or Ctrl-C); cleanup still ran.
     Cancelled,
+    /// Every migration succeeded, but findings reached `policy.fail_on_findings`.
+    Findings,
 }
 
 impl Outcome {
@@ -24,6 +26,7 @@ impl Outcome {
             Outcome::Usage => 2,
             Outcome::Infrastructure => 3,
             Outcome::Cancelled => 4,
+            Outcome::Findings => 5,
         }
     }
 }

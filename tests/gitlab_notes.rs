@@ -8,7 +8,7 @@ mod common;
 use common::gitlab_double::{Fault, GitlabDouble};
 use preflight::config::GitlabTarget;
 use preflight::gitlab::http::HttpPolicy;
-use preflight::gitlab::{client::GitlabNotes, upsert_note, NoteAction};
+use preflight::gitlab::{client::GitlabMr, upsert_note, NoteAction};
 use preflight::report::NOTE_MARKER;
 use preflight::secret::Secret;
 use std::time::{Duration, Instant};
@@ -21,8 +21,8 @@ const POLICY: HttpPolicy = HttpPolicy {
     max_backoff: Duration::from_secs(3),
 };
 
-fn notes_api(double: &GitlabDouble, token: &str, iid: u64) -> GitlabNotes {
-    GitlabNotes::new(&target(double, token, iid), POLICY).unwrap()
+fn notes_api(double: &GitlabDouble, token: &str, iid: u64) -> GitlabMr {
+    GitlabMr::new(&target(double, token, iid), POLICY).unwrap()
 }
 
 fn target(double: &GitlabDouble, token: &str, iid: u64) -> GitlabTarget {

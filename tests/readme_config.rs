@@ -15,6 +15,9 @@ fn readme_configuration_block_is_complete_and_matches_the_defaults() {
         format!(
             "{:?}",
             (
+                &c.gitlab,
+                &c.findings,
+                &c.policy,
                 &c.engine,
                 &c.sandbox,
                 &c.observe,

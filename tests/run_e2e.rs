@@ -60,12 +60,13 @@ async fn run_posts_the_summary_then_edits_it_in_place_and_leaves_nothing() {
     );
     let run1 = run_id(&artifacts);
 
-    let posts: Vec<_> = gl
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST")
-        .collect();
-    assert_eq!(posts.len(), 1, "one note posted");
+    let note_posts = |requests: &[common::gitlab_double::Recorded]| {
+        requests
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/notes"))
+            .count()
+    };
+    assert_eq!(note_posts(&gl.requests()), 1, "one note posted");
     let notes = gl.notes();
     assert_eq!(notes.len(), 1);
     let note = unescape(&notes[0].body);
@@ -123,18 +124,22 @@ async fn run_posts_the_summary_then_edits_it_in_place_and_leaves_nothing() {
     let run2 = run_id(&artifacts);
     assert_ne!(run1, run2);
     let requests = gl.requests();
+    assert_eq!(note_posts(&requests), 1, "no second note");
+    let puts: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/notes/"))
+        .collect();
     assert_eq!(
-        requests.iter().filter(|r| r.method == "POST").count(),
-        1,
-        "no second note"
+        puts.len(),
+        3,
+        "first run: placeholder to result; second: placeholder, result"
     );
-    let puts: Vec<_> = requests.iter().filter(|r| r.method == "PUT").collect();
-    assert_eq!(puts.len(), 1);
-    assert!(
-        puts[0].path.ends_with(&format!("/notes/{}", notes[0].id)),
-        "{:?}",
-        puts[0]
-    );
+    for put in puts {
+        assert!(
+            put.path.ends_with(&format!("/notes/{}", notes[0].id)),
+            "{put:?}"
+        );
+    }
     assert_eq!(gl.notes().len(), 1);
     assert_nothing_left(&run2, &root.path().join("engine")).await;
 }

@@ -264,8 +264,8 @@ async fn a_throttling_gitlab_is_waited_for_and_a_hanging_one_given_up_on() {
         text(&out)
     );
 
-    // Never answering: two tries of 1 s, then a clear error naming the setting.
-    gl.fault_next(&[Fault::Hang, Fault::Hang]);
+    // Never answering: two tries of 1 s per request, then a clear error naming the setting.
+    gl.fault_next(&[Fault::Hang; 20]);
     let started = Instant::now();
     let out = preflight(&env, &["run"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));

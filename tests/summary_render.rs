@@ -325,3 +325,69 @@ fn a_long_mr_stays_within_the_budget_and_says_where_the_rest_is() {
     // A short note is left whole.
     assert!(!note_of(&fixture(NAMES)).contains("the rest of the detail"));
 }
+
+#[test]
+fn history_and_run_lines_render_as_a_folded_table_and_stay_hidden() {
+    use preflight::report::history::{self, PastRun, MAX_RUNS};
+    let sha = |i: usize| format!("{i:040x}");
+    let earlier: Vec<PastRun> = (0..25)
+        .map(|i| PastRun::new(&sha(i + 1), "2026-11-22T09:30:00Z", "failure", i).unwrap())
+        .collect();
+    let mut report = fixture(NAMES);
+    report.head_sha = Some(sha(100));
+    let summary = PublicSummary::build(
+        &report,
+        &SourceWords::from_sources(SOURCES),
+        preflight::config::file::DEFAULT_DOCS_URL,
+    )
+    .with_history("2026-11-23T10:00:00Z", earlier[..2].to_vec());
+    let note = Renderer::new(None).unwrap().summary(&summary).unwrap();
+    let html = html_of(&note);
+    assert!(
+        html.contains("<summary>History: 2 earlier runs on this merge request</summary>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td><code>000000000000</code></td>\n<td>2026-11-22 09:30 UTC</td>\n<td>a migration failed</td>"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("preflight-run</"),
+        "no run line shows as text: {html}"
+    );
+    assert_eq!(
+        html.matches("<!-- preflight-run ").count(),
+        3,
+        "this run's line and two earlier ones, kept as HTML comments: {html}"
+    );
+    // The next run reads this run first, then the earlier ones, at most MAX_RUNS.
+    let read = history::read(&note);
+    assert_eq!(read.len(), 3);
+    assert_eq!(read[0].sha, sha(100));
+    assert_eq!(read[0].status, "failure");
+    let long = summary.with_history("2026-11-23T10:00:00Z", earlier);
+    let note = Renderer::new(None).unwrap().summary(&long).unwrap();
+    assert_eq!(history::read(&note).len(), MAX_RUNS);
+}
+
+#[test]
+fn the_placeholder_says_what_is_being_rehearsed() {
+    let summary = PublicSummary::placeholder(
+        Some("0123456789abcdef0123456789abcdef01234567"),
+        Some("https://gitlab.example.com/db/preflight/-/jobs/5"),
+        3,
+    );
+    let note = Renderer::new(None).unwrap().summary(&summary).unwrap();
+    let html = html_of(&note);
+    assert!(
+        html.contains("preflight: rehearsing 3 migrations on a production clone ..."),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            "<a href=\"https://gitlab.example.com/db/preflight/-/jobs/5\">protected job</a>"
+        ),
+        "{html}"
+    );
+    assert!(!html.contains("Database"), "nothing to show yet: {html}");
+}

@@ -23,6 +23,57 @@ pub struct FileConfig {
     pub report: ReportSection,
     /// Thresholds of the findings (dangers.md's defaults).
     pub findings: crate::analyze::Thresholds,
+    pub policy: PolicySection,
+}
+
+/// What fails the job.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySection {
+    /// Also fail (exit 5) on findings at or above this severity.
+    pub fail_on_findings: FailOnFindings,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOnFindings {
+    #[default]
+    Never,
+    Info,
+    Warning,
+    Error,
+}
+
+impl FailOnFindings {
+    /// The lowest severity that fails the job, if any does.
+    pub fn severity(self) -> Option<crate::analyze::Severity> {
+        use crate::analyze::Severity;
+        match self {
+            FailOnFindings::Never => None,
+            FailOnFindings::Info => Some(Severity::Info),
+            FailOnFindings::Warning => Some(Severity::Warning),
+            FailOnFindings::Error => Some(Severity::Error),
+        }
+    }
+}
+
+/// The MR label for each verdict; an empty name sets none.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerdictLabels {
+    pub passed: String,
+    pub findings: String,
+    pub failed: String,
+}
+
+impl Default for VerdictLabels {
+    fn default() -> Self {
+        VerdictLabels {
+            passed: "preflight::passed".into(),
+            findings: "preflight::findings".into(),
+            failed: "preflight::failed".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +89,11 @@ pub struct GitlabSection {
     pub request_timeout: Duration,
     /// How many times a request is tried (429, 5xx, timeouts are retried).
     pub attempts: u32,
+    /// Post a placeholder note when the run starts.
+    pub placeholder: bool,
+    /// The commit status set on the head commit; empty for none.
+    pub commit_status: String,
+    pub labels: VerdictLabels,
 }
 
 impl Default for GitlabSection {
@@ -47,6 +103,9 @@ impl Default for GitlabSection {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             attempts: 5,
+            placeholder: true,
+            commit_status: "preflight".into(),
+            labels: VerdictLabels::default(),
         }
     }
 }

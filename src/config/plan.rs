@@ -115,6 +115,33 @@ pub enum Publish {
     GitLab(GitlabTarget),
 }
 
+/// What the MR hears besides the final note (trusted configuration, `gitlab:`).
+#[derive(Debug, Clone, Default)]
+pub struct Signals {
+    pub placeholder: bool,
+    /// The commit status's name; `None` sets none.
+    pub commit_status: Option<String>,
+    pub labels: crate::config::file::VerdictLabels,
+}
+
+impl Signals {
+    fn from_section(g: &crate::config::file::GitlabSection) -> Result<Signals, PlanError> {
+        let l = &g.labels;
+        for label in [&l.passed, &l.findings, &l.failed] {
+            if label.contains(',') || label.trim() != label {
+                return Err(PlanError::Invalid(format!(
+                    "gitlab.labels: {label:?} must have no comma and no leading or trailing space"
+                )));
+            }
+        }
+        Ok(Signals {
+            placeholder: g.placeholder,
+            commit_status: Some(g.commit_status.clone()).filter(|s| !s.is_empty()),
+            labels: l.clone(),
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub run_id: String,
@@ -136,6 +163,10 @@ pub struct Plan {
     /// The MR on GitLab, when its coordinates and a token are given.
     pub gitlab: Option<GitlabTarget>,
     pub gitlab_policy: HttpPolicy,
+    /// What the MR hears besides the final note: placeholder, commit status, labels.
+    pub signals: Signals,
+    /// Findings at or above this severity fail the job too.
+    pub fail_on_findings: Option<crate::analyze::Severity>,
     pub publish: Publish,
 }
 
@@ -375,6 +406,8 @@ impl Plan {
             templates_dir,
             job_url: args.job_url,
             gitlab,
+            signals: Signals::from_section(&file.gitlab)?,
+            fail_on_findings: file.policy.fail_on_findings.severity(),
             gitlab_policy: HttpPolicy {
                 connect_timeout: file.gitlab.connect_timeout,
                 request_timeout: file.gitlab.request_timeout,
@@ -433,6 +466,8 @@ impl Plan {
             job_url: None,
             gitlab: None,
             gitlab_policy: HttpPolicy::default(),
+            signals: Signals::default(),
+            fail_on_findings: None,
             publish: Publish::Print,
         }
     }

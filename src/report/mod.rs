@@ -5,6 +5,7 @@
 
 pub mod filters;
 pub mod gate;
+pub mod history;
 pub mod model;
 pub mod public;
 pub mod render;

@@ -133,6 +133,14 @@ impl MigrationReport {
 }
 
 impl RunReport {
+    /// Every finding of every migration.
+    pub fn findings(&self) -> impl Iterator<Item = &crate::analyze::Finding> {
+        self.databases
+            .iter()
+            .flat_map(|d| &d.migrations)
+            .flat_map(|m| &m.findings)
+    }
+
     pub fn any_failed(&self) -> bool {
         self.databases.iter().any(|d| {
             d.migrations.iter().any(|m| {

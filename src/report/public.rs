@@ -7,6 +7,7 @@
 //! source names them; numbers rounded to two significant figures. The wording lives in
 //! the template.
 
+use super::history::PastRun;
 use super::model::{MigrationOutcome, MigrationReport, RunReport};
 use super::rounding::{count, duration_ms, duration_s, size_change};
 use super::sqlstate::{condition_name, is_sqlstate};
@@ -195,11 +196,20 @@ pub struct PublicDatabase {
 #[derive(Debug, Clone, Serialize)]
 pub struct PublicSummary {
     pub marker: &'static str,
-    /// `success`, `failure`, `error`, `cancelled`, `nothing_to_do`.
+    /// `success`, `failure`, `error`, `cancelled`, `nothing_to_do`, or `running` for
+    /// the placeholder posted when the run starts.
     pub status: &'static str,
     pub head_sha: Option<String>,
     pub job_url: Option<String>,
     pub databases: Vec<PublicDatabase>,
+    /// Migrations being rehearsed (the placeholder says how many).
+    pub pending: usize,
+    /// Findings in all, for this run's history line.
+    pub findings: usize,
+    /// This run's hidden history line, when its commit is known.
+    pub run_line: Option<String>,
+    /// Earlier runs on this MR, newest first ([`history`](super::history)).
+    pub history: Vec<PastRun>,
     /// The whole MR's blocking, every database's migrations one after the other.
     pub reads_blocked: String,
     pub writes_blocked: String,
@@ -454,8 +464,46 @@ impl PublicSummary {
                 .clone()
                 .filter(|s| s.len() <= 64 && s.bytes().all(|b| b.is_ascii_hexdigit())),
             job_url: report.job_url.clone(),
+            pending: report.migration_count(),
+            findings: report
+                .databases
+                .iter()
+                .flat_map(|d| &d.migrations)
+                .map(|m| m.findings.len())
+                .sum(),
+            run_line: None,
+            history: Vec::new(),
             databases,
         }
+    }
+
+    /// The note posted when the run starts: `pending` migrations are being rehearsed.
+    pub fn placeholder(head_sha: Option<&str>, job_url: Option<&str>, pending: usize) -> Self {
+        PublicSummary {
+            marker: NOTE_MARKER,
+            status: "running",
+            head_sha: head_sha.map(str::to_string),
+            job_url: job_url.map(str::to_string),
+            databases: Vec::new(),
+            reads_blocked: String::new(),
+            writes_blocked: String::new(),
+            trimmed: false,
+            pending,
+            findings: 0,
+            run_line: None,
+            history: Vec::new(),
+        }
+    }
+
+    /// Records this run as finished `at` (RFC 3339, UTC) on its commit, after `history`.
+    pub fn with_history(mut self, at: &str, history: Vec<PastRun>) -> Self {
+        self.run_line = self
+            .head_sha
+            .as_deref()
+            .and_then(|sha| PastRun::new(sha, at, self.status, self.findings))
+            .map(|r| r.line);
+        self.history = history;
+        self
     }
 }
 

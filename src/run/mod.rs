@@ -5,6 +5,7 @@
 //! report says why with a [`RunError`].
 
 pub mod error;
+pub mod note;
 pub mod publish;
 pub mod work;
 
@@ -16,8 +17,7 @@ use crate::clone::CloneEngine;
 use crate::config::{EnginePlan, Plan, Publish};
 use crate::exit::Outcome;
 use crate::rehearsal::{self, DatabaseWork};
-use crate::report::gate::{gate, Gated, Vocabulary, REPORT_WITHHELD};
-use crate::report::{PublicSummary, Renderer, RunReport, SourceWords, NOTE_MARKER};
+use crate::report::{PublicSummary, Renderer, RunReport, SourceWords};
 use crate::runs;
 use crate::sandbox;
 use crate::teardown::Teardown;
@@ -121,60 +121,9 @@ fn write_artifacts(dir: &Path, report: &RunReport, full_md: &str) -> Result<Path
     Ok(md)
 }
 
-/// The words the leak gate lets through: the summary template's, the closed
-/// vocabularies', the MR's migrations (text and file names) and trusted configuration's.
-fn vocabulary(
-    plan: &Plan,
-    report: &RunReport,
-    work: &[DatabaseWork],
-    renderer: &Renderer,
-) -> Vocabulary {
-    let mut vocab = Vocabulary::default().with_closed_vocabularies();
-    vocab.add_template(renderer.summary_source());
-    for m in work.iter().flat_map(|w| &w.migrations) {
-        vocab.add_text(&m.sql);
-        vocab.add_text(&m.entry);
-        vocab.add_text(&m.path);
-    }
-    // Statement kinds are preflight's own labels, named after the parser's node types.
-    let statements = report.databases.iter().flat_map(|d| &d.migrations);
-    for s in statements.flat_map(|m| &m.statements) {
-        vocab.add_text(&s.classified.kind);
-    }
-    // Findings: the registry's own words, and the evidence's measures and units (made by
-    // the rules from fixed words and lock mode names, never from the clone).
-    for rule in crate::analyze::RULES {
-        vocab.add_text(&format!("{}/{}.md", plan.docs_url, rule.id));
-        vocab.add_text(rule.danger);
-        vocab.add_text(rule.fix);
-    }
-    let migrations = report.databases.iter().flat_map(|d| &d.migrations);
-    for e in migrations
-        .flat_map(|m| &m.findings)
-        .flat_map(|f| &f.evidence)
-    {
-        vocab.add_text(&e.measure);
-        vocab.add_text(e.unit);
-    }
-    for db in &plan.databases {
-        vocab.add_text(&db.name);
-        vocab.add_text(&db.db_name);
-    }
-    for trusted in [&plan.job_url, &report.head_sha].into_iter().flatten() {
-        vocab.add_text(trusted);
-        // The note's footer shows a commit by its first 12 characters.
-        vocab.add_text(trusted.get(..12).unwrap_or(trusted));
-    }
-    vocab.add_text(NOTE_MARKER);
-    vocab
-}
-
-/// Runs the gate; a panic inside it counts as a failure (fail closed).
-fn gate_note(rendered: &str, vocab: &Vocabulary, renderer: &Renderer) -> Result<Gated, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        gate(rendered, vocab, renderer.gate_texts())
-    }))
-    .unwrap_or_else(|_| Err("the leak gate panicked".into()))
+/// Now, as the history lines record it.
+fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Runs the plan. `Err` only for problems found before anything started.
@@ -206,6 +155,17 @@ pub async fn execute(plan: Plan, cancel: CancellationToken) -> Result<JobResult,
         cleanup_failures: Vec::new(),
     };
     let pending: usize = work.iter().map(|w| w.migrations.len()).sum();
+    let head_sha = tree.head().to_string();
+    let mut mr = publish::MrLoop::open(&plan, &cancel).await;
+    let history = mr.as_ref().map(|m| m.history.clone()).unwrap_or_default();
+    if let Some(mr) = mr.as_mut().filter(|_| pending > 0) {
+        let placeholder =
+            PublicSummary::placeholder(Some(&head_sha), plan.job_url.as_deref(), pending)
+                .with_history(&now(), history.clone());
+        let placeholder = note::gated(&plan, &report, &work, &renderer, &placeholder);
+        mr.start(&plan, &placeholder.text, &head_sha, pending, &cancel)
+            .await;
+    }
     if pending > 0 {
         rehearse_all(&plan, &work, &mut report, &cancel).await;
     }
@@ -217,6 +177,12 @@ pub async fn execute(plan: Plan, cancel: CancellationToken) -> Result<JobResult,
         Outcome::Infrastructure
     } else if report.any_failed() {
         Outcome::MigrationFailed
+    } else if plan.fail_on_findings.is_some_and(|at| {
+        report
+            .findings()
+            .any(|f| !f.acknowledged && f.severity >= at)
+    }) {
+        Outcome::Findings
     } else {
         Outcome::Success
     };
@@ -224,29 +190,12 @@ pub async fn execute(plan: Plan, cancel: CancellationToken) -> Result<JobResult,
         eprintln!("error: {e}");
     }
 
-    let summary = PublicSummary::build(&report, &words, &plan.docs_url);
-    let note = match renderer.summary(&summary) {
-        Ok(rendered) => gate_note(
-            &rendered,
-            &vocabulary(&plan, &report, &work, &renderer),
-            &renderer,
-        ),
-        Err(e) => Err(e.to_string()),
-    };
-    let note = match note {
-        Ok(gated) => {
-            for w in &gated.withheld {
-                tracing::warn!(line = w.line, words = ?w.words, "the leak gate withheld an item of the MR note");
-            }
-            report.withheld = gated.withheld;
-            gated.note
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "the leak gate failed; posting only the fixed 'withheld' note");
-            report.gate_error = Some(e);
-            format!("{NOTE_MARKER}\n{REPORT_WITHHELD}")
-        }
-    };
+    let summary =
+        PublicSummary::build(&report, &words, &plan.docs_url).with_history(&now(), history);
+    let gated = note::gated(&plan, &report, &work, &renderer, &summary);
+    report.withheld = gated.withheld;
+    report.gate_error = gated.gate_error;
+    let note = gated.text;
 
     let full_md = renderer.full(&report).unwrap_or_else(|e| {
         eprintln!("error: the full report's template failed: {e}; report.json has it all");
@@ -269,7 +218,13 @@ pub async fn execute(plan: Plan, cancel: CancellationToken) -> Result<JobResult,
         );
     }
 
-    match publish::publish(&plan, &note, &cancel).await {
+    let unacknowledged = report.findings().filter(|f| !f.acknowledged).count();
+    let verdict = publish::Verdict::of(outcome, unacknowledged);
+    let published = match &mr {
+        Some(mr) => mr.finish(&plan, &note, &head_sha, verdict, &cancel).await,
+        None => Ok(()),
+    };
+    match published {
         Ok(()) => {}
         Err(RunError::Cancelled) => {
             eprintln!(

@@ -1,9 +1,11 @@
 //! A GitLab API double: a local HTTP server on 127.0.0.1 that records every request and
 //! answers the few endpoints preflight uses with GitLab's documented response shapes
-//! (`GET /user`, the merge request notes list with offset pagination, create and edit
-//! note, and, with [`GitlabDouble::serve_repo`], the MR and its repository's trees and
-//! blobs from a real git repository), checks `PRIVATE-TOKEN`, and can be told to fail
-//! the next requests ([`Fault`]: a status, a 429 with `Retry-After`, or no answer).
+//! (`GET /user`, the merge request notes list with offset pagination, get, create and
+//! edit note, replies that turn a note into a discussion, commit statuses and MR labels
+//! ([`super::gitlab_mr`]), and, with [`GitlabDouble::serve_repo`], the MR and its
+//! repository's trees and blobs from a real git repository), checks `PRIVATE-TOKEN`, and
+//! can be told to fail the next requests ([`Fault`]: a status, a 429 with `Retry-After`,
+//! or no answer).
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -33,6 +35,8 @@ pub struct StoredNote {
     pub system: bool,
     /// The note's author; [`BOT_USER_ID`] is the token's own user.
     pub author_id: u64,
+    /// Someone replied to it: GitLab then shows it as a `DiscussionNote`.
+    pub discussion: bool,
 }
 
 /// The user id `GET /user` answers for the double's token.
@@ -49,12 +53,14 @@ pub enum Fault {
 }
 
 #[derive(Default)]
-struct Inner {
+pub(super) struct Inner {
     requests: Vec<Recorded>,
     notes: Vec<StoredNote>,
     next_id: u64,
     faults: VecDeque<Fault>,
     repo: Option<super::gitlab_repo::ServedRepo>,
+    pub(super) statuses: Vec<super::gitlab_mr::StoredStatus>,
+    pub(super) labels: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -68,11 +74,11 @@ pub struct GitlabDouble {
 
 fn note_json(n: &StoredNote) -> Value {
     json!({
-        "id": n.id, "type": null, "body": n.body, "attachment": null,
+        "id": n.id, "type": if n.discussion { json!("DiscussionNote") } else { Value::Null }, "body": n.body, "attachment": null,
         "author": {"id": n.author_id, "username": format!("user{}", n.author_id), "name": "someone", "state": "active"},
         "created_at": "2026-11-21T10:00:00.000Z", "updated_at": "2026-11-21T10:00:00.000Z",
         "system": n.system, "noteable_id": 1, "noteable_type": "MergeRequest", "noteable_iid": 7,
-        "resolvable": false, "confidential": false, "internal": false
+        "resolvable": n.discussion, "confidential": false, "internal": false
     })
 }
 
@@ -131,7 +137,11 @@ impl GitlabDouble {
             )
             .route(
                 "/api/v4/projects/{project}/merge_requests/{iid}",
-                get(super::gitlab_repo::merge_request),
+                get(super::gitlab_repo::merge_request).put(super::gitlab_mr::update_mr),
+            )
+            .route(
+                "/api/v4/projects/{project}/statuses/{sha}",
+                axum::routing::post(super::gitlab_mr::create_status),
             )
             .route(
                 "/api/v4/projects/{project}/repository/tree",
@@ -177,8 +187,27 @@ impl GitlabDouble {
             body: body.to_string(),
             system,
             author_id,
+            discussion: false,
         });
         id
+    }
+
+    /// Another user replies to note `id`, which becomes a discussion.
+    pub fn reply_to(&self, id: u64, body: &str) -> u64 {
+        let reply = self.add_note_by(body, false, 2);
+        let mut inner = self.inner.lock().unwrap();
+        for n in inner
+            .notes
+            .iter_mut()
+            .filter(|n| n.id == id || n.id == reply)
+        {
+            n.discussion = true;
+        }
+        reply
+    }
+
+    pub(super) fn with_inner<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        f(&mut self.inner.lock().unwrap())
     }
 
     /// The next requests answer with these statuses, in order.
@@ -318,19 +347,22 @@ async fn note(
     method: Method,
     body: Bytes,
 ) -> Response {
-    if !d.mr_known(&project, iid) || method != Method::PUT {
+    if !d.mr_known(&project, iid) {
         return error(404, "404 Not found");
     }
-    let Some(text) = form_field(&String::from_utf8_lossy(&body), "body") else {
-        return error(400, "400 Bad request - body is missing");
-    };
+    let text = form_field(&String::from_utf8_lossy(&body), "body");
     let mut inner = d.inner.lock().unwrap();
-    match inner.notes.iter_mut().find(|n| n.id == note_id) {
-        Some(n) => {
+    let Some(n) = inner.notes.iter_mut().find(|n| n.id == note_id) else {
+        return error(404, "404 Note Not Found");
+    };
+    match (method, text) {
+        (Method::GET, _) => Json(note_json(n)).into_response(),
+        (Method::PUT, Some(text)) => {
             n.body = text;
             Json(note_json(n)).into_response()
         }
-        None => error(404, "404 Note Not Found"),
+        (Method::PUT, None) => error(400, "400 Bad request - body is missing"),
+        _ => error(405, "405 Method Not Allowed"),
     }
 }
 

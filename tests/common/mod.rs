@@ -5,6 +5,7 @@
 
 pub mod engine;
 pub mod gitlab_double;
+pub mod gitlab_mr;
 pub mod gitlab_repo;
 
 use std::path::{Path, PathBuf};

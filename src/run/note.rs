@@ -1,0 +1,116 @@
+//! The MR note: a [`PublicSummary`] rendered, then checked item by item by the leak
+//! gate against the words the run may show (the template's, the closed vocabularies',
+//! the MR's migrations', trusted configuration's, and the earlier runs' history lines,
+//! which were parsed strictly). A gate that fails or panics leaves only the fixed
+//! "withheld" note (fail closed).
+
+use super::DatabaseWork;
+use crate::config::Plan;
+use crate::report::gate::{gate, Vocabulary, Withheld, REPORT_WITHHELD};
+use crate::report::{PublicSummary, Renderer, RunReport, NOTE_MARKER};
+
+/// A note ready to post, and what the gate held back.
+pub struct GatedNote {
+    pub text: String,
+    pub withheld: Vec<Withheld>,
+    /// Why the gate could not run, when it could not (the note is then the fixed one).
+    pub gate_error: Option<String>,
+}
+
+/// The words the leak gate lets through.
+fn vocabulary(
+    plan: &Plan,
+    report: &RunReport,
+    work: &[DatabaseWork],
+    renderer: &Renderer,
+    summary: &PublicSummary,
+) -> Vocabulary {
+    let mut vocab = Vocabulary::default().with_closed_vocabularies();
+    vocab.add_template(renderer.summary_source());
+    for m in work.iter().flat_map(|w| &w.migrations) {
+        vocab.add_text(&m.sql);
+        vocab.add_text(&m.entry);
+        vocab.add_text(&m.path);
+    }
+    // Statement kinds are preflight's own labels, named after the parser's node types.
+    let statements = report.databases.iter().flat_map(|d| &d.migrations);
+    for s in statements.flat_map(|m| &m.statements) {
+        vocab.add_text(&s.classified.kind);
+    }
+    // Findings: the registry's own words, and the evidence's measures and units (made by
+    // the rules from fixed words and lock mode names, never from the clone).
+    for rule in crate::analyze::RULES {
+        vocab.add_text(&format!("{}/{}.md", plan.docs_url, rule.id));
+        vocab.add_text(rule.danger);
+        vocab.add_text(rule.fix);
+    }
+    let migrations = report.databases.iter().flat_map(|d| &d.migrations);
+    for e in migrations
+        .flat_map(|m| &m.findings)
+        .flat_map(|f| &f.evidence)
+    {
+        vocab.add_text(&e.measure);
+        vocab.add_text(e.unit);
+    }
+    for db in &plan.databases {
+        vocab.add_text(&db.name);
+        vocab.add_text(&db.db_name);
+    }
+    for trusted in [&plan.job_url, &report.head_sha].into_iter().flatten() {
+        vocab.add_text(trusted);
+        // The note's footer shows a commit by its first 12 characters.
+        vocab.add_text(trusted.get(..12).unwrap_or(trusted));
+    }
+    // This run's and earlier runs' lines: made from hex, a time, a closed status and a
+    // number, parsed strictly where they were read back.
+    vocab.add_text(summary.run_line.as_deref().unwrap_or_default());
+    for run in &summary.history {
+        vocab.add_text(&run.line);
+        vocab.add_text(&run.short);
+        vocab.add_text(&run.when);
+        vocab.add_text(run.result);
+    }
+    vocab.add_text(NOTE_MARKER);
+    vocab
+}
+
+/// Renders `summary` and gates it.
+pub fn gated(
+    plan: &Plan,
+    report: &RunReport,
+    work: &[DatabaseWork],
+    renderer: &Renderer,
+    summary: &PublicSummary,
+) -> GatedNote {
+    let checked = renderer
+        .summary(summary)
+        .map_err(|e| e.to_string())
+        .and_then(|text| {
+            let vocab = vocabulary(plan, report, work, renderer, summary);
+            // A panic inside the gate counts as a failure (fail closed).
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                gate(&text, &vocab, renderer.gate_texts())
+            }))
+            .unwrap_or_else(|_| Err("the leak gate panicked".into()))
+        });
+    match checked {
+        Ok(g) => {
+            for w in &g.withheld {
+                tracing::warn!(line = w.line, words = ?w.words, "the leak gate withheld an item of the MR note");
+            }
+            GatedNote {
+                text: g.note,
+                withheld: g.withheld,
+                gate_error: None,
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the leak gate failed; posting only the fixed 'withheld' note");
+            GatedNote {
+                text: format!("{NOTE_MARKER}\n{REPORT_WITHHELD}"),
+                withheld: Vec::new(),
+                gate_error: Some(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The merge request hears from preflight at once and at the end, as the pipeline runs
+//! it against the GitLab double: a placeholder note as soon as the migrations are
+//! known, edited in place into the result; a `pending` commit status on the head commit
+//! that ends `success` or `failed` with the protected job as its link; the verdict's
+//! label, the other verdicts' labels removed; the note's history of earlier runs; a new
+//! note when someone replied to the old one; and the findings policy's exit code.
+
+mod common;
+
+use common::gitlab_double::GitlabDouble;
+use common::*;
+
+const TOKEN: &str = "glpat-loop-secret";
+const JOB_URL: &str = "https://gitlab.example.com/db/preflight/-/jobs/77";
+
+const SEED: &str = "CREATE TABLE orders (id bigint PRIMARY KEY, total int);
+INSERT INTO orders SELECT g, g % 100 FROM generate_series(1, 5000) g;";
+
+/// An index built without CONCURRENTLY on an existing table: PF-I01 (an error).
+const RISKY: &[(&str, &str)] = &[(
+    "0001_index_orders_total.sql",
+    "SET lock_timeout = '2s';\nCREATE INDEX orders_total_idx ON orders (total);",
+)];
+
+const SAFE: &[(&str, &str)] = &[(
+    "0001_index_orders_total.sql",
+    "CREATE INDEX CONCURRENTLY orders_total_idx ON orders (total);",
+)];
+
+struct Mr {
+    _root: tempfile::TempDir,
+    env: Vec<(&'static str, String)>,
+    config: std::path::PathBuf,
+    head: String,
+}
+
+fn mr(gl: &GitlabDouble, migrations: &[(&str, &str)]) -> Mr {
+    let root = tempfile::tempdir().unwrap();
+    let repo = repo_with_migrations(root.path(), &[], migrations);
+    let config = builtin_config(root.path(), SEED);
+    let artifacts = root.path().join("artifacts");
+    let mut env = mr_env(&gl.url, TOKEN, &repo, &config, &artifacts);
+    env.push(("CI_JOB_URL", JOB_URL.to_string()));
+    let head = String::from_utf8(
+        std::process::Command::new("git")
+            .args(["-C", &repo.display().to_string(), "rev-parse", "HEAD"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    Mr {
+        _root: root,
+        env,
+        config,
+        head,
+    }
+}
+
+/// The request lines (`METHOD path`) the double saw, our own reads left out.
+fn calls(gl: &GitlabDouble) -> Vec<String> {
+    gl.requests()
+        .into_iter()
+        .filter(|r| r.method != "GET" || r.path.contains("/notes/"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_placeholder_at_once_then_the_result_in_its_place_with_status_and_label() {
+    let gl = GitlabDouble::start(TOKEN, "42", 7).await;
+    gl.set_labels(&["backend", "preflight::passed"]);
+    let mr = mr(&gl, RISKY);
+    let out = preflight(&mr.env, &["run"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "findings alone pass by default: {}",
+        text(&out)
+    );
+
+    let statuses = format!("POST /api/v4/projects/42/statuses/{}", mr.head);
+    assert_eq!(
+        calls(&gl),
+        [
+            "POST /api/v4/projects/42/merge_requests/7/notes".to_string(),
+            statuses.clone(),
+            "GET /api/v4/projects/42/merge_requests/7/notes/1001".to_string(),
+            "PUT /api/v4/projects/42/merge_requests/7/notes/1001".to_string(),
+            statuses,
+            "PUT /api/v4/projects/42/merge_requests/7".to_string(),
+        ],
+        "placeholder, pending, re-read, result, final status, label: {}",
+        text(&out)
+    );
+    let placeholder = &gl
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path.ends_with("/notes"))
+        .unwrap()
+        .body;
+    let placeholder: String = url::form_urlencoded::parse(placeholder.as_bytes())
+        .find(|(k, _)| k == "body")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(
+        placeholder.contains("rehearsing 1 migration on a production clone")
+            && placeholder.contains(JOB_URL),
+        "{placeholder}"
+    );
+
+    let notes = gl.notes();
+    assert_eq!(notes.len(), 1, "the placeholder became the result");
+    assert!(notes[0].body.contains("PF-I01"), "{}", notes[0].body);
+    assert!(!notes[0].body.contains("rehearsing"), "{}", notes[0].body);
+
+    let statuses = gl.statuses();
+    let states: Vec<&str> = statuses.iter().map(|s| s.state.as_str()).collect();
+    assert_eq!(states, ["pending", "success"]);
+    for s in &statuses {
+        assert_eq!(s.sha, mr.head);
+        assert_eq!(s.name, "preflight");
+        assert_eq!(s.target_url.as_deref(), Some(JOB_URL));
+    }
+    assert!(statuses[1].description.contains("findings"), "{statuses:?}");
+    assert_eq!(gl.labels(), ["backend", "preflight::findings"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn findings_fail_the_job_when_the_policy_says_so() {
+    let gl = GitlabDouble::start(TOKEN, "42", 7).await;
+    let mr = mr(&gl, RISKY);
+    let mut yml = std::fs::read_to_string(&mr.config).unwrap();
+    yml.push_str(
+        "policy:\n  fail_on_findings: error\ngitlab:\n  labels: {findings: needs-db-review}\n",
+    );
+    std::fs::write(&mr.config, yml).unwrap();
+    let out = preflight(&mr.env, &["run"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        text(&out).contains("policy.fail_on_findings"),
+        "{}",
+        text(&out)
+    );
+    let states: Vec<String> = gl.statuses().into_iter().map(|s| s.state).collect();
+    assert_eq!(states, ["pending", "failed"]);
+    assert_eq!(gl.labels(), ["needs-db-review"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_note_keeps_the_history_and_a_reply_gets_a_new_note() {
+    let gl = GitlabDouble::start(TOKEN, "42", 7).await;
+    let risky = mr(&gl, RISKY);
+    let safe = mr(&gl, SAFE);
+
+    let first = preflight(&risky.env, &["run"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let second = preflight(&safe.env, &["run"]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let notes = gl.notes();
+    assert_eq!(notes.len(), 1, "edited in place");
+    let note = &notes[0].body;
+    assert!(
+        note.contains("History: 1 earlier run on this merge request"),
+        "{note}"
+    );
+    let short = |sha: &str| sha[..12].to_string();
+    assert!(
+        note.contains(&format!("| `{}` |", short(&risky.head)))
+            && note.contains("| succeeded | 1 |"),
+        "the first run: its commit, succeeded, one finding: {note}"
+    );
+    assert_eq!(gl.labels(), ["preflight::passed"]);
+
+    let reply = gl.reply_to(notes[0].id, "why did this need an index?");
+    let third = preflight(&risky.env, &["run"]);
+    assert_eq!(third.status.code(), Some(0), "{}", text(&third));
+    let notes = gl.notes();
+    assert_eq!(
+        notes.len(),
+        3,
+        "the discussion is left alone; a new note follows it"
+    );
+    assert_eq!(notes[0].body, *note, "the replied-to note is untouched");
+    assert_eq!(notes[1].id, reply);
+    let latest = &notes[2].body;
+    assert!(latest.contains("PF-I01"), "{latest}");
+    assert!(
+        latest.contains("History: 2 earlier runs on this merge request"),
+        "{latest}"
+    );
+    let first_row = latest
+        .find(&format!("| `{}` |", short(&safe.head)))
+        .unwrap();
+    let second_row = latest
+        .find(&format!("| `{}` |", short(&risky.head)))
+        .unwrap();
+    assert!(first_row < second_row, "newest first: {latest}");
+    assert_eq!(gl.labels(), ["preflight::findings"]);
+}
