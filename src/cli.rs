@@ -160,6 +160,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub all_migrations: bool,
 
+    /// Also fail the job (exit 5) on findings at or above this severity; overrides
+    /// `policy.fail_on_findings` (a flag only: no variable can set it).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on_findings: Option<crate::config::file::FailOnFindings>,
+
     /// GitLab base URL, e.g. https://gitlab.example.com.
     #[arg(long, env = "CI_SERVER_URL", value_name = "URL")]
     pub gitlab_url: Option<String>,

@@ -11,7 +11,10 @@ use common::gitlab_double::GitlabDouble;
 use common::*;
 
 const TOKEN: &str = "glpat-loop-secret";
-const JOB_URL: &str = "https://gitlab.example.com/db/preflight/-/jobs/77";
+/// The protected job's page on the GitLab (the double).
+fn job_url(gl: &GitlabDouble) -> String {
+    format!("{}/db/preflight/-/jobs/77", gl.url)
+}
 
 const SEED: &str = "CREATE TABLE orders (id bigint PRIMARY KEY, total int);
 INSERT INTO orders SELECT g, g % 100 FROM generate_series(1, 5000) g;";
@@ -40,7 +43,7 @@ fn mr(gl: &GitlabDouble, migrations: &[(&str, &str)]) -> Mr {
     let config = builtin_config(root.path(), SEED);
     let artifacts = root.path().join("artifacts");
     let mut env = mr_env(&gl.url, TOKEN, &repo, &config, &artifacts);
-    env.push(("CI_JOB_URL", JOB_URL.to_string()));
+    env.push(("CI_JOB_URL", job_url(gl)));
     let head = String::from_utf8(
         std::process::Command::new("git")
             .args(["-C", &repo.display().to_string(), "rev-parse", "HEAD"])
@@ -108,7 +111,7 @@ async fn a_placeholder_at_once_then_the_result_in_its_place_with_status_and_labe
         .into_owned();
     assert!(
         placeholder.contains("rehearsing 1 migration on a production clone")
-            && placeholder.contains(JOB_URL),
+            && placeholder.contains(&job_url(&gl)),
         "{placeholder}"
     );
 
@@ -123,7 +126,7 @@ async fn a_placeholder_at_once_then_the_result_in_its_place_with_status_and_labe
     for s in &statuses {
         assert_eq!(s.sha, mr.head);
         assert_eq!(s.name, "preflight");
-        assert_eq!(s.target_url.as_deref(), Some(JOB_URL));
+        assert_eq!(s.target_url, Some(job_url(&gl)));
     }
     assert!(statuses[1].description.contains("findings"), "{statuses:?}");
     assert_eq!(gl.labels(), ["backend", "preflight::findings"]);
@@ -132,7 +135,12 @@ async fn a_placeholder_at_once_then_the_result_in_its_place_with_status_and_labe
 #[tokio::test(flavor = "multi_thread")]
 async fn findings_fail_the_job_when_the_policy_says_so() {
     let gl = GitlabDouble::start(TOKEN, "42", 7).await;
-    let mr = mr(&gl, RISKY);
+    let mut mr = mr(&gl, RISKY);
+    for (k, v) in mr.env.iter_mut() {
+        if *k == "CI_JOB_URL" {
+            *v = "https://phish.example/db/preflight/-/jobs/77".into();
+        }
+    }
     let mut yml = std::fs::read_to_string(&mr.config).unwrap();
     yml.push_str(
         "policy:\n  fail_on_findings: error\ngitlab:\n  labels: {findings: needs-db-review}\n",
@@ -140,6 +148,11 @@ async fn findings_fail_the_job_when_the_policy_says_so() {
     std::fs::write(&mr.config, yml).unwrap();
     let out = preflight(&mr.env, &["run"]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let statuses = gl.statuses();
+    assert_eq!(
+        statuses[0].target_url, None,
+        "a CI_JOB_URL off the configured GitLab is no link: {statuses:?}"
+    );
     assert!(
         text(&out).contains("policy.fail_on_findings"),
         "{}",

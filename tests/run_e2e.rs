@@ -46,10 +46,7 @@ async fn run_posts_the_summary_then_edits_it_in_place_and_leaves_nothing() {
     let gl = GitlabDouble::start("glpat-e2e-secret", "42", 7).await;
     let artifacts = root.path().join("artifacts");
     let mut env = mr_env(&gl.url, "glpat-e2e-secret", &repo, &config, &artifacts);
-    env.push((
-        "CI_JOB_URL",
-        "https://gitlab.example.com/db/preflight/-/jobs/99".to_string(),
-    ));
+    env.push(("CI_JOB_URL", format!("{}/db/preflight/-/jobs/99", gl.url)));
 
     let first = preflight(&env, &["run"]);
     assert_eq!(

@@ -34,7 +34,7 @@ pub struct PolicySection {
     pub fail_on_findings: FailOnFindings,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum FailOnFindings {
     #[default]

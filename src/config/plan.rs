@@ -200,6 +200,29 @@ fn parse_url(what: &'static str, value: &str) -> Result<Url, PlanError> {
     Ok(url)
 }
 
+/// The job's link is shown on the MR and set as the status's link, and `CI_JOB_URL` can
+/// be overridden by a trigger variable: only a job page of the trusted GitLab
+/// (`<gitlab>/<project path>/-/jobs/<id>`) is kept.
+fn job_url_on(gitlab: Option<&Url>, job_url: &str) -> bool {
+    let Ok(url) = Url::parse(job_url) else {
+        return false;
+    };
+    let on_gitlab = gitlab.map_or(true, |g| {
+        url.scheme() == g.scheme() && url.host_str() == g.host_str() && url.port() == g.port()
+    });
+    let job_page = url
+        .path()
+        .rsplit_once("/-/jobs/")
+        .is_some_and(|(_, id)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()));
+    let ok = on_gitlab && job_page && url.query().is_none() && url.fragment().is_none();
+    if !ok {
+        tracing::warn!(
+            "CI_JOB_URL is not a job page of the configured GitLab; the note shows no job link"
+        );
+    }
+    ok
+}
+
 fn table_owners(
     sections: &[DatabaseSection],
 ) -> Result<crate::analyze::ownership::TableOwners, PlanError> {
@@ -404,10 +427,15 @@ impl Plan {
                 .artifacts_dir
                 .unwrap_or(file.report.artifacts_dir.clone()),
             templates_dir,
-            job_url: args.job_url,
+            job_url: args
+                .job_url
+                .filter(|u| job_url_on(gitlab.as_ref().map(|g| &g.base_url), u)),
             gitlab,
             signals: Signals::from_section(&file.gitlab)?,
-            fail_on_findings: file.policy.fail_on_findings.severity(),
+            fail_on_findings: args
+                .fail_on_findings
+                .unwrap_or(file.policy.fail_on_findings)
+                .severity(),
             gitlab_policy: HttpPolicy {
                 connect_timeout: file.gitlab.connect_timeout,
                 request_timeout: file.gitlab.request_timeout,
@@ -470,5 +498,26 @@ impl Plan {
             fail_on_findings: None,
             publish: Publish::Print,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::job_url_on;
+
+    #[test]
+    fn only_a_job_page_of_the_configured_gitlab_is_a_job_link() {
+        let gitlab: url::Url = "https://gitlab.example.com".parse().unwrap();
+        let on = |u: &str| job_url_on(Some(&gitlab), u);
+        assert!(on("https://gitlab.example.com/db/preflight/-/jobs/77"));
+        assert!(!on("https://phish.example/db/preflight/-/jobs/77"));
+        assert!(!on("http://gitlab.example.com/db/preflight/-/jobs/77"));
+        assert!(!on("https://gitlab.example.com/db/preflight/-/jobs/77?x=1"));
+        assert!(!on(
+            "https://gitlab.example.com/db/preflight/-/jobs/77/../../x"
+        ));
+        assert!(!on("https://gitlab.example.com/-/jobs/"));
+        assert!(!on("javascript:alert(1)//-/jobs/1"));
+        assert!(job_url_on(None, "https://gitlab.example.com/g/p/-/jobs/5"));
     }
 }
