@@ -213,6 +213,7 @@ async fn no_canary_reaches_gitlab_whatever_the_migrations_try() {
         }));
     }
     let mut full_reports = String::new();
+    let mut public_views = String::new();
     for h in handles {
         // (The job log may hold canaries: it is the maintainers' protected log.)
         let (name, expected, code, artifacts, output, migrations) = h.await.unwrap();
@@ -224,6 +225,11 @@ async fn no_canary_reaches_gitlab_whatever_the_migrations_try() {
             assert_eq!(outcomes.len(), migrations.len());
         }
         full_reports.push_str(&report);
+        for view in ["junit.xml", "gl-code-quality-report.json"] {
+            let text = std::fs::read_to_string(artifacts.join(view))
+                .unwrap_or_else(|e| panic!("{name}: no {view}: {e}"));
+            public_views.push_str(&text.to_lowercase());
+        }
         for entry in std::fs::read_dir(artifacts.join("main")).unwrap() {
             full_reports
                 .push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
@@ -235,6 +241,14 @@ async fn no_canary_reaches_gitlab_whatever_the_migrations_try() {
         assert!(
             full_reports.contains(c),
             "canary {c} never reached even the full report"
+        );
+    }
+
+    // Nor the JUnit and Code Quality reports GitLab shows in the MR widget.
+    for c in canaries.all() {
+        assert!(
+            !public_views.contains(c),
+            "canary {c} reached junit.xml or the Code Quality report"
         );
     }
 

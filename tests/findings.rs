@@ -78,12 +78,7 @@ fn run_mr(
     config: &std::path::Path,
 ) -> (Value, String, String) {
     let artifacts = root.join("artifacts");
-    let env = vec![
-        ("PREFLIGHT_LOCAL_CHECKOUT", repo.display().to_string()),
-        ("PREFLIGHT_CONFIG", config.display().to_string()),
-        ("PREFLIGHT_ARTIFACTS_DIR", artifacts.display().to_string()),
-    ];
-    let out = preflight(&env, &["run", "--print-only", "--all-migrations"]);
+    let out = print_only_run(repo, config, &artifacts);
     let report: Value = serde_json::from_str(
         &std::fs::read_to_string(artifacts.join("report.json"))
             .unwrap_or_else(|e| panic!("no report.json ({e}): {}", text(&out))),

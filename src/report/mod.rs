@@ -1,11 +1,14 @@
-//! Reports: one result ([`model::RunReport`]), two renderings. The full report goes to
+//! Reports: one result ([`model::RunReport`]), several views. The full report goes to
 //! the artifacts and the job log; the public summary ([`public::PublicSummary`]) is the
 //! only thing posted on the MR, after the leak gate ([`gate`]) has checked every item of
-//! its rendering. Wording lives in the templates ([`render`]).
+//! its rendering, and the JUnit ([`junit`]) and Code Quality ([`codequality`]) reports
+//! are views of it, gated text by text. Wording lives in the templates ([`render`]).
 
+pub mod codequality;
 pub mod filters;
 pub mod gate;
 pub mod history;
+pub mod junit;
 pub mod model;
 pub mod public;
 pub mod render;

@@ -397,6 +397,20 @@ impl PublicSummary {
     /// Builds the summary from the full report, showing names only where `words` has
     /// them; findings link to their pages under `docs_url`.
     pub fn build(report: &RunReport, words: &SourceWords, docs_url: &str) -> PublicSummary {
+        Self::build_capped(report, words, docs_url, NOTE_FINDINGS)
+    }
+
+    /// Every finding, none cut (the JUnit and Code Quality reports).
+    pub fn build_uncut(report: &RunReport, words: &SourceWords, docs_url: &str) -> PublicSummary {
+        Self::build_capped(report, words, docs_url, usize::MAX)
+    }
+
+    fn build_capped(
+        report: &RunReport,
+        words: &SourceWords,
+        docs_url: &str,
+        cap: usize,
+    ) -> PublicSummary {
         let databases: Vec<PublicDatabase> = report
             .databases
             .iter()
@@ -416,8 +430,8 @@ impl PublicSummary {
                             .map(|f| public_finding(f, &m.name, words, docs_url))
                     })
                     .collect();
-                let findings_cut = findings.len().saturating_sub(NOTE_FINDINGS);
-                findings.truncate(NOTE_FINDINGS);
+                let findings_cut = findings.len().saturating_sub(cap);
+                findings.truncate(cap);
                 let blocked = d.blocked();
                 PublicDatabase {
                     reads_blocked: blocked_for(blocked.reads_ms),

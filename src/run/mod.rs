@@ -7,6 +7,7 @@
 pub mod error;
 pub mod note;
 pub mod publish;
+pub mod views;
 pub mod work;
 
 pub use error::RunError;
@@ -202,7 +203,18 @@ pub async fn execute(plan: Plan, cancel: CancellationToken) -> Result<JobResult,
         outcome = Outcome::Infrastructure;
         String::new()
     });
-    let full_report = match write_artifacts(&plan.artifacts_dir, &report, &full_md) {
+    let written = write_artifacts(&plan.artifacts_dir, &report, &full_md).and_then(|p| {
+        views::write(
+            &plan.artifacts_dir,
+            &plan,
+            &report,
+            &work,
+            &renderer,
+            &words,
+        )?;
+        Ok(p)
+    });
+    let full_report = match written {
         Ok(p) => Some(p),
         Err(e) => {
             eprintln!("error: {e}");

@@ -74,6 +74,33 @@ fn vocabulary(
     vocab
 }
 
+/// A gate for one text of a report view: the text itself when the gate lets all of it
+/// through, else a fixed line. Built once per summary.
+pub fn text_gate(
+    plan: &Plan,
+    report: &RunReport,
+    work: &[DatabaseWork],
+    renderer: &Renderer,
+    summary: &PublicSummary,
+) -> impl Fn(&str) -> String {
+    let mut vocab = vocabulary(plan, report, work, renderer, summary);
+    vocab.add_text(crate::report::junit::WORDS);
+    let texts = renderer.gate_texts().clone();
+    move |text: &str| {
+        let one_line = text.replace(['\n', '\r'], " ");
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            gate(&one_line, &vocab, &texts)
+        })) {
+            Ok(Ok(g)) if g.withheld.is_empty() => one_line,
+            _ => WITHHELD_TEXT.to_string(),
+        }
+    }
+}
+
+/// What a report view shows in place of a text the gate held back.
+pub const WITHHELD_TEXT: &str =
+    "(withheld: it carried a word that is not in the MR's migrations; see the full report)";
+
 /// Renders `summary` and gates it.
 pub fn gated(
     plan: &Plan,

@@ -79,6 +79,17 @@ pub fn builtin_config(root: &Path, seed_sql: &str) -> PathBuf {
     config
 }
 
+/// `preflight run --print-only --all-migrations` on the checkout `repo` with `config`,
+/// the artifacts going to `artifacts`.
+pub fn print_only_run(repo: &Path, config: &Path, artifacts: &Path) -> Output {
+    let env = vec![
+        ("PREFLIGHT_LOCAL_CHECKOUT", repo.display().to_string()),
+        ("PREFLIGHT_CONFIG", config.display().to_string()),
+        ("PREFLIGHT_ARTIFACTS_DIR", artifacts.display().to_string()),
+    ];
+    preflight(&env, &["run", "--print-only", "--all-migrations"])
+}
+
 /// The CI variables of an MR pipeline for project 42, MR !7, target branch `main`,
 /// posting to the GitLab double at `gitlab_url` with `token`.
 pub fn mr_env(
