@@ -7,10 +7,11 @@ use preflight::config::file::FileConfig;
 fn readme_configuration_block_is_complete_and_matches_the_defaults() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let section = readme.find("\n## Configuration").expect("a Configuration section");
-    let start = section
-        + readme[section..].find("```yaml\n").expect("a yaml block")
-        + "```yaml\n".len();
+    let section = readme
+        .find("\n## Configuration")
+        .expect("a Configuration section");
+    let start =
+        section + readme[section..].find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
     let block = &readme[start..start + readme[start..].find("```").unwrap()];
     let documented = FileConfig::from_yaml(block).expect("the README's configuration parses");
     let defaults = FileConfig::default();
