@@ -13,11 +13,10 @@ mod common;
 
 use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest};
 use bollard::query_parameters::CreateContainerOptions;
+use common::seeded_clone::{seeded_clone, SeededClone};
 use futures_util::FutureExt;
 use preflight::bridge::{Bridge, Upstream};
-use preflight::clone::builtin::BuiltinEngine;
-use preflight::clone::{CloneEngine, CloneRequest};
-use preflight::config::file::{BuiltinSection, SourceSection};
+use preflight::clone::CloneEngine;
 use preflight::sandbox::output::CappedLog;
 use preflight::sandbox::{connect_docker, remove_container, BoxSpec, ExecEnd, Sandbox};
 use preflight::secret::Secret;
@@ -112,29 +111,16 @@ async fn box_reaches_the_database_socket_and_nothing_else() {
         .expect("Docker must run for this test (see README)");
 
     // A clone with one known row, and the bridge into a private socket directory.
-    let seed = root.path().join("seed.sql");
-    std::fs::write(&seed, "CREATE TABLE t (id int); INSERT INTO t VALUES (42);").unwrap();
-    let engine = BuiltinEngine::new(&BuiltinSection {
-        work_dir: root.path().join("engine"),
-        source: SourceSection::SqlFile { path: seed },
-        ..BuiltinSection::default()
-    })
-    .unwrap();
-    let id = format!("iso-{}", rand_suffix());
-    let clone = engine
-        .create(
-            &CloneRequest {
-                id: id.clone(),
-                db_name: "app".into(),
-                username: "preflight".into(),
-                password: Secret::generate(32),
-                restricted: true,
-                snapshot: None,
-            },
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
+    let SeededClone {
+        engine,
+        id,
+        info: clone,
+    } = seeded_clone(
+        root.path(),
+        "CREATE TABLE t (id int); INSERT INTO t VALUES (42);",
+        "iso",
+    )
+    .await;
     let sock = root.path().join("sock");
     let migrations = root.path().join("migrations");
     for d in [&sock, &migrations] {

@@ -3,47 +3,31 @@
 //! held for a moment in autocommit is seen, and the client's results, errors and
 //! transaction state are what they would be without the bridge's observation.
 
+mod common;
+
+use common::seeded_clone::{seeded_clone, SeededClone};
 use preflight::bridge::{Bridge, Upstream};
 use preflight::clone::builtin::BuiltinEngine;
-use preflight::clone::{CloneEngine, CloneRequest};
-use preflight::config::file::{BuiltinSection, SourceSection};
+use preflight::clone::CloneEngine;
 use preflight::observe::lock_mode::LockMode;
 use preflight::observe::Observer;
-use preflight::secret::Secret;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn extended_and_pipelined_statements_are_traced_and_answered_unchanged() {
     let root = tempfile::tempdir().unwrap();
-    let seed = root.path().join("seed.sql");
-    std::fs::write(
-        &seed,
+    let SeededClone {
+        engine,
+        id,
+        info: clone,
+    } = seeded_clone(
+        root.path(),
         "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' FROM generate_series(1, 100) g;\
          CREATE INDEX t_v_idx ON t (v);",
+        "trace",
     )
-    .unwrap();
-    let engine = BuiltinEngine::new(&BuiltinSection {
-        work_dir: root.path().join("engine"),
-        source: SourceSection::SqlFile { path: seed },
-        ..BuiltinSection::default()
-    })
-    .unwrap();
-    let id = format!("trace-{}", Secret::generate(8).expose().to_lowercase());
-    let clone = engine
-        .create(
-            &CloneRequest {
-                id: id.clone(),
-                db_name: "app".into(),
-                username: "preflight".into(),
-                password: Secret::generate(32),
-                restricted: true,
-                snapshot: None,
-            },
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
+    .await;
     let upstream = Upstream::of(&clone);
     let sock = root.path().join("sock");
     std::fs::create_dir_all(&sock).unwrap();

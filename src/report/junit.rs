@@ -48,19 +48,6 @@ pub fn finding_line(f: &PublicFinding) -> String {
     line
 }
 
-/// Seconds from the summary's rounded runtime (`210 ms`, `1.2 s`, `3.0 min`).
-fn seconds(runtime: &str) -> f64 {
-    let mut parts = runtime.split_whitespace();
-    let value: f64 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    match parts.next() {
-        Some("µs") => value / 1e6,
-        Some("ms") => value / 1000.0,
-        Some("min") => value * 60.0,
-        Some("h") => value * 3600.0,
-        _ => value,
-    }
-}
-
 fn case(
     out: &mut String,
     db: &str,
@@ -78,7 +65,7 @@ fn case(
     if let Some(p) = path {
         let _ = write!(out, " file=\"{}\"", xml(&check(p)));
     }
-    let _ = writeln!(out, " time=\"{:.3}\">", seconds(&m.runtime));
+    let _ = writeln!(out, " time=\"{:.3}\">", m.runtime_s);
     let mut failures = Vec::new();
     if !matches!(m.result, "success" | "skipped") {
         let verb = match m.result {
@@ -149,7 +136,7 @@ pub fn junit(
             }
             skipped += usize::from(m.result == "skipped");
         }
-        let time: f64 = db.migrations.iter().map(|m| seconds(&m.runtime)).sum();
+        let time: f64 = db.migrations.iter().map(|m| m.runtime_s).sum();
         let _ = write!(
             suites,
             "  <testsuite name=\"preflight: database {}\" tests=\"{}\" failures=\"{db_failed}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">\n{cases}  </testsuite>\n",

@@ -154,6 +154,8 @@ pub struct PublicMigration {
     pub sqlstate: Option<String>,
     pub condition: Option<&'static str>,
     pub runtime: String,
+    /// The same, in seconds, rounded to two significant figures (for JUnit).
+    pub runtime_s: f64,
     pub size_change: String,
     pub statements: Vec<PublicStatement>,
     pub locks: Vec<PublicLock>,
@@ -387,6 +389,7 @@ fn migration(
         condition: sqlstate.as_deref().and_then(condition_name),
         sqlstate,
         runtime: duration_s(m.wall_s),
+        runtime_s: super::rounding::sig2(m.wall_s.max(0.0)),
         size_change: size_change(m.size_after - m.size_before),
         statements,
         locks,

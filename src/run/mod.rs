@@ -234,6 +234,9 @@ pub async fn execute(plan: Plan, cancel: CancellationToken) -> Result<JobResult,
     let verdict = publish::Verdict::of(outcome, unacknowledged);
     let published = match &mr {
         Some(mr) => mr.finish(&plan, &note, &head_sha, verdict, &cancel).await,
+        None if matches!(plan.publish, Publish::GitLab(_)) => Err(RunError::Infrastructure(
+            "no GitLab client could be made for the configured URL".into(),
+        )),
         None => Ok(()),
     };
     match published {

@@ -27,6 +27,8 @@ pub struct TracedStatement {
     pub text: String,
     /// The SQL command (`CREATE INDEX`), from PostgreSQL's parser.
     pub kind: String,
+    /// The relations it names (what it makes, renames, drops, then the tables it reads).
+    pub objects: Vec<String>,
     pub extended: bool,
     pub started_ms: f64,
     pub ended_ms: f64,
@@ -81,17 +83,19 @@ fn is_transaction_control(kind: &str) -> bool {
     matches!(kind, "TRANSACTION" | "SET" | "SHOW" | "")
 }
 
-fn statement_kind(text: &str) -> String {
+/// The statement's kind and the relations it names, from PostgreSQL's parser.
+fn statement_kind(text: &str) -> (String, Vec<String>) {
     match classify(text) {
-        Some(c) => c.kind,
+        Some(c) => (c.kind, c.objects),
         None => {
             // Session noise: name it by its first word (BEGIN, COMMIT, SET).
             let first = text.split_whitespace().next().unwrap_or("");
-            match first.to_ascii_uppercase().as_str() {
-                "SET" | "RESET" => "SET".into(),
-                "SHOW" => "SHOW".into(),
-                _ => "TRANSACTION".into(),
-            }
+            let kind = match first.to_ascii_uppercase().as_str() {
+                "SET" | "RESET" => "SET",
+                "SHOW" => "SHOW",
+                _ => "TRANSACTION",
+            };
+            (kind.into(), Vec::new())
         }
     }
 }
@@ -138,7 +142,7 @@ pub fn build(
 
     for (i, r) in records.iter().enumerate() {
         let index = i + 1;
-        let kind = statement_kind(&r.text);
+        let (kind, objects) = statement_kind(&r.text);
         let (start_ms, end_ms) = (ms(started, r.started), ms(started, r.ended));
         let held = open.entry(r.pid).or_default();
         if !is_transaction_control(&kind) {
@@ -162,6 +166,7 @@ pub fn build(
             pid: r.pid,
             text: r.text.clone(),
             kind,
+            objects,
             extended: r.extended,
             started_ms: start_ms,
             ended_ms: end_ms,

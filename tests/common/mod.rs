@@ -7,6 +7,7 @@ pub mod engine;
 pub mod gitlab_double;
 pub mod gitlab_mr;
 pub mod gitlab_repo;
+pub mod seeded_clone;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

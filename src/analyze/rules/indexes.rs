@@ -82,9 +82,7 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
     }
     if let Some(st) = failed_statement(input) {
         if st.sqlstate.as_deref() == Some("25001") && concurrently(&st.text) {
-            let object = crate::observe::statement::classify(&st.text)
-                .and_then(|c| c.objects.first().cloned())
-                .unwrap_or_default();
+            let object = st.objects.first().cloned().unwrap_or_default();
             out.push(Finding::new("PF-I03", object, Some(st)));
         }
     }

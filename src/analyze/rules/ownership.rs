@@ -4,7 +4,6 @@
 //! them (a statement that failed before locking still names its tables).
 
 use super::super::{Evidence, Finding, Input};
-use crate::observe::statement::classify;
 use crate::trace::timeline::LockSpan;
 use std::collections::BTreeMap;
 
@@ -29,11 +28,8 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
         }
     }
     for st in &input.trace.statements {
-        let Some(c) = classify(&st.text) else {
-            continue;
-        };
-        for object in c.objects {
-            let t = touched.entry(object).or_default();
+        for object in &st.objects {
+            let t = touched.entry(object.clone()).or_default();
             t.statement.get_or_insert(st.index);
             t.statements += 1;
         }

@@ -85,9 +85,7 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
             && upper.contains("NOT NULL")
             && !upper.contains("DEFAULT")
         {
-            let object = crate::observe::statement::classify(&st.text)
-                .and_then(|c| c.objects.first().cloned())
-                .unwrap_or_default();
+            let object = st.objects.first().cloned().unwrap_or_default();
             out.push(Finding::new("PF-S03", object, Some(st)));
         }
     }

@@ -24,9 +24,7 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
     }
     for st in &input.trace.statements {
         let ms = st.ended_ms - st.started_ms;
-        let object = crate::observe::statement::classify(&st.text)
-            .and_then(|c| c.objects.first().cloned())
-            .unwrap_or_default();
+        let object = st.objects.first().cloned().unwrap_or_default();
         let kind = st.kind.as_str();
         let limit_ms = match kind {
             _ if DATA.contains(&kind) => Some(t.statement_ms),
