@@ -214,3 +214,46 @@ async fn the_note_keeps_the_history_and_a_reply_gets_a_new_note() {
     assert!(first_row < second_row, "newest first: {latest}");
     assert_eq!(gl.labels(), ["preflight::findings"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_note_that_would_be_too_long_is_posted_short_and_says_where_the_rest_is() {
+    let gl = GitlabDouble::start(TOKEN, "42", 7).await;
+    // 400 statements of their own text: a statement table far past the note's budget.
+    let sql: String = (0..400)
+        .map(|i| format!("CREATE TABLE audit_part_{i:03} (id bigint, note text);\n"))
+        .collect();
+    let mr = mr(&gl, &[("0001_audit_parts.sql", sql.as_str())]);
+    let out = preflight(&mr.env, &["run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let notes = gl.notes();
+    assert_eq!(notes.len(), 1);
+    let note = &notes[0].body;
+    assert!(
+        note.len() <= preflight::report::NOTE_BUDGET,
+        "{} bytes",
+        note.len()
+    );
+    assert!(
+        note.contains(
+            "the rest of the detail is in the full report, in the protected job's artifacts"
+        ),
+        "{note}"
+    );
+    assert!(
+        note.contains("| `0001_audit_parts` |"),
+        "the migration row stays: {note}"
+    );
+    let artifacts = std::path::Path::new(
+        &mr.env
+            .iter()
+            .find(|(k, _)| *k == "PREFLIGHT_ARTIFACTS_DIR")
+            .unwrap()
+            .1,
+    )
+    .to_path_buf();
+    let full = std::fs::read_to_string(artifacts.join("report.md")).unwrap();
+    for table in ["audit_part_000", "audit_part_399"] {
+        assert!(full.contains(table), "{table} is in the full report");
+    }
+}

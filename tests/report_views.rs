@@ -23,6 +23,45 @@ const HEAD: &[(&str, &str)] = &[
     ),
 ];
 
+/// `xml` checked by xmllint against `tests/schemas/junit.xsd`: Ok, or what it said.
+fn validate_junit(xml: &str) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("junit.xml");
+    std::fs::write(&file, xml).unwrap();
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemas/junit.xsd");
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema", schema])
+        .arg(&file)
+        .output()
+        .expect("xmllint runs (ops/dev-setup.sh installs libxml2-utils)");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn the_junit_schema_refuses_what_gitlab_could_not_read() {
+    let case = |attrs: &str, body: &str| {
+        format!("<testsuites><testsuite name=\"s\" tests=\"1\"><testcase {attrs}>{body}</testcase></testsuite></testsuites>")
+    };
+    let good = r#"name="m" classname="preflight.main" time="0.25""#;
+    validate_junit(&case(
+        good,
+        "<failure type=\"PF-I01\" message=\"m\">x</failure>",
+    ))
+    .unwrap();
+    for bad in [
+        case(r#"name="m" time="0.25""#, ""),
+        case(r#"name="m" classname="c" time="1.2 s""#, ""),
+        case(good, "<failure/><skipped/>"),
+        case(good, "<warning/>"),
+    ] {
+        assert!(validate_junit(&bad).is_err(), "accepted: {bad}");
+    }
+}
+
 fn run(root: &std::path::Path) -> (String, Value) {
     let repo = repo_with_migrations(root, &[], HEAD);
     let config = builtin_config(root, SEED);
@@ -39,6 +78,7 @@ fn junit_and_code_quality_show_each_migration_and_finding_where_gitlab_looks() {
     let root = tempfile::tempdir().unwrap();
     let (junit, cq) = run(root.path());
 
+    validate_junit(&junit).unwrap_or_else(|e| panic!("{e}\n{junit}"));
     let doc = roxmltree::Document::parse(&junit).unwrap_or_else(|e| panic!("{e}\n{junit}"));
     let suites = doc.root_element();
     assert_eq!(suites.tag_name().name(), "testsuites");
