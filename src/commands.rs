@@ -6,6 +6,7 @@ use crate::config::Plan;
 use crate::engine::config::EngineConfig;
 use crate::engine::serve;
 use crate::exit::Outcome;
+use crate::gitlab::log::JobLog;
 use crate::run::{self, RunError};
 use tokio_util::sync::CancellationToken;
 
@@ -45,14 +46,22 @@ fn report_outcome(outcome: Outcome) -> Outcome {
 /// `preflight run`.
 pub async fn run(args: RunArgs, cancel: CancellationToken) -> Outcome {
     let print_only = args.print_only;
-    let plan = match Plan::for_run(args) {
+    let log = JobLog::detect();
+    let planned = {
+        let _plan = log.section(
+            "plan",
+            "Plan: trusted configuration and the MR's coordinates",
+        );
+        Plan::for_run(args)
+    };
+    let plan = match planned {
         Ok(plan) => plan,
         Err(e) => {
             eprintln!("error: {e}");
             return Outcome::Usage;
         }
     };
-    match run::execute(plan, cancel).await {
+    match run::execute(plan, &log, cancel).await {
         Ok(result) => {
             if print_only {
                 if let Some(note) = &result.note {
@@ -107,7 +116,7 @@ pub async fn demo(args: DemoArgs, cancel: CancellationToken) -> Outcome {
         args.rows
     );
     let plan = Plan::for_demo(&args, checkout.path().to_path_buf());
-    match run::execute(plan, cancel).await {
+    match run::execute(plan, &JobLog::detect(), cancel).await {
         Ok(result) => {
             println!("----- the comment preflight would post on the merge request -----\n");
             println!("{}", result.note.unwrap_or_default());

@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(preflight::gitlab::log::colours_wanted())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PREFLIGHT_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("preflight=info")),

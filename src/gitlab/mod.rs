@@ -1,7 +1,8 @@
 //! Talking to GitLab: the public summary on the merge request (one note per MR, found
 //! again by a hidden marker and edited in place, only ever a note the token's own user
 //! wrote and never one someone replied to), a commit status on the head commit, a label
-//! on the MR, and reading the MR's code for [`crate::source`].
+//! on the MR, reading the MR's code for [`crate::source`], and the job log's sections
+//! ([`log`]).
 //!
 //! All requests go through [`http::GitlabHttp`] (timeouts, retries with `Retry-After`).
 //! Notes, statuses and labels sit behind narrow traits ([`NoteApi`], [`StatusApi`],
@@ -10,6 +11,7 @@
 
 pub mod client;
 pub mod http;
+pub mod log;
 
 use crate::report::NOTE_MARKER;
 use async_trait::async_trait;

@@ -17,6 +17,7 @@ use crate::clone::dle::DleEngine;
 use crate::clone::CloneEngine;
 use crate::config::{EnginePlan, Plan, Publish};
 use crate::exit::Outcome;
+use crate::gitlab::log::JobLog;
 use crate::rehearsal::{self, DatabaseWork};
 use crate::report::{PublicSummary, Renderer, RunReport, SourceWords};
 use crate::runs;
@@ -35,14 +36,6 @@ pub struct JobResult {
     pub outcome: Outcome,
     pub note: Option<String>,
     pub full_report: Option<PathBuf>,
-}
-
-fn section(name: &str, title: &str, body: &str) {
-    let now = chrono::Utc::now().timestamp();
-    // GitLab collapsible section in the (protected) job log.
-    println!("\x1b[0Ksection_start:{now}:{name}[collapsed=true]\r\x1b[0K{title}");
-    println!("{body}");
-    println!("\x1b[0Ksection_end:{now}:{name}\r\x1b[0K");
 }
 
 async fn make_engine(plan: &Plan, work: &[DatabaseWork]) -> Result<Arc<dyn CloneEngine>, String> {
@@ -64,6 +57,7 @@ async fn make_engine(plan: &Plan, work: &[DatabaseWork]) -> Result<Arc<dyn Clone
 /// Rehearses every database; infrastructure errors land in the report.
 async fn rehearse_all(
     plan: &Plan,
+    log: &JobLog,
     work: &[DatabaseWork],
     report: &mut RunReport,
     cancel: &CancellationToken,
@@ -93,6 +87,7 @@ async fn rehearse_all(
         let mut teardown = Teardown::default();
         let cx = rehearsal::Context {
             plan,
+            log,
             engine: engine.clone(),
             docker: &docker,
             run_dir: &run_dir.path,
@@ -112,14 +107,23 @@ async fn rehearse_all(
     drop(run_dir);
 }
 
-fn write_artifacts(dir: &Path, report: &RunReport, full_md: &str) -> Result<PathBuf, String> {
+/// Writes `report.json`, `report.md` and `report.html`; returns the Markdown's path.
+fn write_artifacts(
+    dir: &Path,
+    report: &RunReport,
+    full_md: &str,
+    full_html: &str,
+) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("report.json"), json)
-        .map_err(|e| format!("cannot write report.json: {e}"))?;
-    let md = dir.join("report.md");
-    std::fs::write(&md, full_md).map_err(|e| format!("cannot write report.md: {e}"))?;
-    Ok(md)
+    for (file, text) in [
+        ("report.json", json.as_str()),
+        ("report.md", full_md),
+        ("report.html", full_html),
+    ] {
+        std::fs::write(dir.join(file), text).map_err(|e| format!("cannot write {file}: {e}"))?;
+    }
+    Ok(dir.join("report.md"))
 }
 
 /// Now, as the history lines record it.
@@ -128,9 +132,14 @@ fn now() -> String {
 }
 
 /// Runs the plan. `Err` only for problems found before anything started.
-pub async fn execute(plan: Plan, cancel: CancellationToken) -> Result<JobResult, RunError> {
+pub async fn execute(
+    plan: Plan,
+    log: &JobLog,
+    cancel: CancellationToken,
+) -> Result<JobResult, RunError> {
     let renderer = Renderer::new(plan.templates_dir.as_deref())
         .map_err(|e| RunError::Input(format!("the report templates: {e}")))?;
+    let fetching = log.section("fetch", "Fetch: the MR's migrations, as git objects");
     let tree = tokio::select! {
         tree = work::open_source(&plan) => tree?,
         () = cancel.cancelled() => return Err(RunError::Cancelled),
@@ -139,6 +148,14 @@ pub async fn execute(plan: Plan, cancel: CancellationToken) -> Result<JobResult,
         found = work::find_work(&plan, tree.as_ref()) => found?,
         () = cancel.cancelled() => return Err(RunError::Cancelled),
     };
+    for w in &work {
+        log.line(&format!(
+            "   {}: {} new migration(s)",
+            w.db.name,
+            w.migrations.len()
+        ));
+    }
+    drop(fetching);
     let words = SourceWords::from_sources(
         work.iter()
             .flat_map(|w| w.migrations.iter().map(|m| m.sql.as_str())),
@@ -157,6 +174,7 @@ pub async fn execute(plan: Plan, cancel: CancellationToken) -> Result<JobResult,
     };
     let pending: usize = work.iter().map(|w| w.migrations.len()).sum();
     let head_sha = tree.head().to_string();
+    let opening = log.section("placeholder", "Publish: the placeholder note and status");
     let mut mr = publish::MrLoop::open(&plan, &cancel).await;
     let history = mr.as_ref().map(|m| m.history.clone()).unwrap_or_default();
     if let Some(mr) = mr.as_mut().filter(|_| pending > 0) {
@@ -167,8 +185,9 @@ pub async fn execute(plan: Plan, cancel: CancellationToken) -> Result<JobResult,
         mr.start(&plan, &placeholder.text, &head_sha, pending, &cancel)
             .await;
     }
+    drop(opening);
     if pending > 0 {
-        rehearse_all(&plan, &work, &mut report, &cancel).await;
+        rehearse_all(&plan, log, &work, &mut report, &cancel).await;
     }
     report.cancelled = cancel.is_cancelled();
 
@@ -191,6 +210,7 @@ pub async fn execute(plan: Plan, cancel: CancellationToken) -> Result<JobResult,
         eprintln!("error: {e}");
     }
 
+    let reporting = log.section("report", "Report: the note, the full report and its views");
     let summary =
         PublicSummary::build(&report, &words, &plan.docs_url).with_history(&now(), history);
     let gated = note::gated(&plan, &report, &work, &renderer, &summary);
@@ -203,17 +223,23 @@ pub async fn execute(plan: Plan, cancel: CancellationToken) -> Result<JobResult,
         outcome = Outcome::Infrastructure;
         String::new()
     });
-    let written = write_artifacts(&plan.artifacts_dir, &report, &full_md).and_then(|p| {
-        views::write(
-            &plan.artifacts_dir,
-            &plan,
-            &report,
-            &work,
-            &renderer,
-            &words,
-        )?;
-        Ok(p)
+    let full_html = renderer.html(&report, &plan.docs_url).unwrap_or_else(|e| {
+        eprintln!("error: the HTML report's template failed: {e}; report.json has it all");
+        outcome = Outcome::Infrastructure;
+        String::new()
     });
+    let written =
+        write_artifacts(&plan.artifacts_dir, &report, &full_md, &full_html).and_then(|p| {
+            views::write(
+                &plan.artifacts_dir,
+                &plan,
+                &report,
+                &work,
+                &renderer,
+                &words,
+            )?;
+            Ok(p)
+        });
     let full_report = match written {
         Ok(p) => Some(p),
         Err(e) => {
@@ -223,15 +249,14 @@ pub async fn execute(plan: Plan, cancel: CancellationToken) -> Result<JobResult,
         }
     };
     if matches!(plan.publish, Publish::GitLab(_)) {
-        section(
-            "preflight_full_report",
-            "preflight: full report (maintainers only)",
-            &full_md,
-        );
+        let _full = log.section("full_report", "Full report (maintainers only)");
+        log.line(&full_md);
     }
+    drop(reporting);
 
     let unacknowledged = report.findings().filter(|f| !f.acknowledged).count();
     let verdict = publish::Verdict::of(outcome, unacknowledged);
+    let publishing = log.section("publish", "Publish: the note, the status and the label");
     let published = match &mr {
         Some(mr) => mr.finish(&plan, &note, &head_sha, verdict, &cancel).await,
         None if matches!(plan.publish, Publish::GitLab(_)) => Err(RunError::Infrastructure(
@@ -253,6 +278,7 @@ pub async fn execute(plan: Plan, cancel: CancellationToken) -> Result<JobResult,
             outcome = Outcome::Infrastructure;
         }
     }
+    drop(publishing);
     Ok(JobResult {
         outcome,
         note: Some(note),
