@@ -95,6 +95,7 @@ fn fixture(names: [&str; 3]) -> RunReport {
         databases: vec![DatabaseReport {
             name: "main".into(),
             layout: None,
+            tool: None,
             clone: None,
             migrations: vec![
                 ok,
@@ -390,4 +391,98 @@ fn the_placeholder_says_what_is_being_rehearsed() {
         "{html}"
     );
     assert!(!html.contains("Database"), "nothing to show yet: {html}");
+}
+
+/// A traced statement of `kind` that ran from `from` to `to` ms.
+fn traced(
+    index: usize,
+    kind: &str,
+    from: f64,
+    to: f64,
+) -> preflight::trace::timeline::TracedStatement {
+    preflight::trace::timeline::TracedStatement {
+        index,
+        pid: 1,
+        text: "SELECT secret_text_of_the_statement".into(),
+        kind: kind.into(),
+        objects: vec![],
+        extended: false,
+        started_ms: from,
+        ended_ms: to,
+        tag: None,
+        rows: None,
+        sqlstate: None,
+        tx_before: 'I',
+        tx_after: 'I',
+        lock_timeout: None,
+        locks: vec![],
+    }
+}
+
+#[test]
+fn the_note_draws_runtimes_and_slowest_statements_as_mermaid_charts_the_gate_lets_through() {
+    use preflight::report::charts::STATEMENTS_DRAWN;
+    use preflight::report::gate::{gate, Vocabulary};
+    let mut report = fixture(NAMES);
+    let migrations = &mut report.databases[0].migrations;
+    migrations[0].wall_s = 0.05;
+    migrations[1].wall_s = 75.0;
+    migrations[0].trace.statements = (1..=25)
+        .map(|i| {
+            let kind = match i {
+                7 => "UNPARSED",
+                9 => "CREATE INDEX",
+                _ => "UPDATE",
+            };
+            let took = if i == 9 { 1234.5 } else { i as f64 };
+            traced(i, kind, 10.0 * i as f64, 10.0 * i as f64 + took)
+        })
+        .collect();
+    let note = note_of(&report);
+
+    let runtimes = "```mermaid\nxychart-beta\n    title \"Migrations by runtime\"";
+    assert!(note.contains(runtimes), "{note}");
+    assert!(
+        note.contains("bar [1, 0, 0, 0, 1, 0]"),
+        "one under 0.1 s, one 1 to 5 min: {note}"
+    );
+    let drawn = format!("(the {STATEMENTS_DRAWN} slowest; 5 faster statements are not drawn)");
+    assert!(note.contains(&drawn), "{note}");
+    // The 20 slowest, in order: 6, 7 (a statement the parser could not read), 8, 9 ...
+    assert!(
+        note.contains(
+            r#"x-axis ["6 UPDATE", "7 statement", "8 UPDATE", "9 CREATE INDEX", "10 UPDATE""#
+        ),
+        "{note}"
+    );
+    assert!(note.contains("bar [6, 7, 8, 1200, 10, 11,"), "{note}");
+    assert!(!note.contains("secret_text"), "{note}");
+
+    let renderer = Renderer::new(None).unwrap();
+    let mut vocab = Vocabulary::default().with_closed_vocabularies();
+    vocab.add_template(renderer.summary_source());
+    for text in SOURCES.iter().chain(&NAMES) {
+        vocab.add_text(text);
+    }
+    vocab.add_text("https://gitlab.example.com/db/preflight/-/jobs/1 0123456789ab");
+    let gated = gate(&note, &vocab, renderer.gate_texts()).unwrap();
+    let charts: Vec<_> = gated
+        .withheld
+        .iter()
+        .filter(|w| {
+            note.lines()
+                .nth(w.line - 1)
+                .is_some_and(|l| l.contains("mermaid"))
+        })
+        .collect();
+    assert!(
+        charts.is_empty(),
+        "the gate withheld a chart: {charts:?}\n{note}"
+    );
+    assert_eq!(
+        gated.note.matches("```mermaid").count(),
+        2,
+        "{}",
+        gated.note
+    );
 }

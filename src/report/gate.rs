@@ -153,7 +153,7 @@ fn number_with_unit(word: &str) -> bool {
     significant.len() <= 2
 }
 
-fn is_sql_keyword(word: &str) -> bool {
+pub(crate) fn is_sql_keyword(word: &str) -> bool {
     // Keywords only: libpg_query's scanner marks each one with its keyword kind.
     match pg_query::scan(word) {
         Ok(scan) => {

@@ -2,18 +2,22 @@
 //! the artifacts and the job log; the public summary ([`public::PublicSummary`]) is the
 //! only thing posted on the MR, after the leak gate ([`gate`]) has checked every item of
 //! its rendering, and the JUnit ([`junit`]) and Code Quality ([`codequality`]) reports
-//! are views of it, gated text by text. Wording lives in the templates ([`render`]).
+//! are views of it, gated text by text. The HTML report ([`html`], charts in [`svg`]) is
+//! the full report drawn for maintainers. Wording lives in the templates ([`render`]).
 
+pub mod charts;
 pub mod codequality;
 pub mod filters;
 pub mod gate;
 pub mod history;
+pub mod html;
 pub mod junit;
 pub mod model;
 pub mod public;
 pub mod render;
 pub mod rounding;
 pub mod sqlstate;
+pub mod svg;
 
 pub use model::{DatabaseReport, MigrationOutcome, MigrationReport, RunReport};
 pub use public::{PublicSummary, SourceWords, NOTE_MARKER};

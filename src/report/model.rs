@@ -8,6 +8,7 @@ use crate::clone::CloneInfo;
 use crate::migrations::Layout;
 use crate::observe::locks::LockHold;
 use crate::observe::StatementStat;
+use crate::tools::{Tool, Transaction};
 use crate::trace::blocking::Blocked;
 use crate::trace::timeline::Timeline;
 use serde::Serialize;
@@ -33,6 +34,8 @@ pub struct RunReport {
 pub struct DatabaseReport {
     pub name: String,
     pub layout: Option<Layout>,
+    /// The tool whose transactions the files ran in.
+    pub tool: Option<Tool>,
     pub clone: Option<CloneInfo>,
     pub migrations: Vec<MigrationReport>,
     /// An infrastructure error that stopped this database's rehearsal.
@@ -56,6 +59,8 @@ pub struct MigrationReport {
     pub name: String,
     pub path: String,
     pub outcome: MigrationOutcome,
+    /// How the file reached the server (its tool's transaction), when it ran.
+    pub transaction: Option<Transaction>,
     pub exit_code: Option<i64>,
     /// The SQLSTATE of the error that ended the migration, from the server.
     pub sqlstate: Option<String>,
@@ -91,6 +96,7 @@ impl MigrationReport {
             name,
             path,
             outcome: MigrationOutcome::Skipped,
+            transaction: None,
             exit_code: None,
             sqlstate: None,
             server_errors: vec![],

@@ -7,11 +7,13 @@
 //! source names them; numbers rounded to two significant figures. The wording lives in
 //! the template.
 
+use super::charts::{runtime_histogram, statement_times, StatementTime};
 use super::history::PastRun;
 use super::model::{MigrationOutcome, MigrationReport, RunReport};
 use super::rounding::{count, duration_ms, duration_s, size_change};
 use super::sqlstate::{condition_name, is_sqlstate};
 use crate::observe::StatementStat;
+use crate::tools::{Tool, Transaction};
 use crate::trace::blocking::Blocked;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -159,6 +161,10 @@ pub struct PublicMigration {
     pub size_change: String,
     pub statements: Vec<PublicStatement>,
     pub locks: Vec<PublicLock>,
+    /// Its slowest statements' times, for the note's chart ([`super::charts`]).
+    pub statement_times: Vec<StatementTime>,
+    /// Statements left out of that chart.
+    pub statement_times_cut: usize,
     /// How long no / some pre-existing table could be read / written ("" when never).
     pub reads_blocked: String,
     pub writes_blocked: String,
@@ -183,6 +189,10 @@ pub struct PublicDatabase {
     /// At least one migration ran on it (the note says what really happened).
     pub ran: bool,
     pub clone_ready: Option<String>,
+    /// The tool whose transactions the files ran in (`diesel`, `golang_migrate` ...).
+    pub tool: Option<&'static str>,
+    /// Files that ran statement by statement although their tool uses a transaction.
+    pub opted_out: usize,
     pub findings: Vec<PublicFinding>,
     /// Findings left out of the note for its size (they are in the full report).
     pub findings_cut: usize,
@@ -215,6 +225,8 @@ pub struct PublicSummary {
     /// The whole MR's blocking, every database's migrations one after the other.
     pub reads_blocked: String,
     pub writes_blocked: String,
+    /// Migrations that ran, by runtime bucket ([`super::charts::RUNTIME_BUCKETS_S`]).
+    pub runtime_histogram: Vec<usize>,
     /// Detail was left out to keep the note within its size budget.
     pub trimmed: bool,
 }
@@ -381,7 +393,10 @@ fn migration(
         m.statements.iter().map(|s| statement(s, words)).collect();
     let locks = locks(m, words);
     let blocked = m.blocked();
+    let (statement_times, statement_times_cut) = statement_times(m);
     PublicMigration {
+        statement_times,
+        statement_times_cut,
         reads_blocked: blocked_for(blocked.reads_ms),
         writes_blocked: blocked_for(blocked.writes_ms),
         name: m.name.clone(),
@@ -447,6 +462,15 @@ impl PublicSummary {
                         .iter()
                         .any(|m| m.outcome != MigrationOutcome::Skipped),
                     clone_ready: d.clone.as_ref().map(|c| duration_s(c.ready_seconds)),
+                    tool: d.tool.map(Tool::id),
+                    opted_out: d
+                        .migrations
+                        .iter()
+                        .filter(|m| {
+                            m.transaction == Some(Transaction::PerStatement)
+                                && d.tool != Some(Tool::Psql)
+                        })
+                        .count(),
                     findings,
                     findings_cut,
                     warnings,
@@ -476,6 +500,7 @@ impl PublicSummary {
             reads_blocked: blocked_for(blocked.reads_ms),
             writes_blocked: blocked_for(blocked.writes_ms),
             trimmed: false,
+            runtime_histogram: runtime_histogram(report),
             head_sha: report
                 .head_sha
                 .clone()
@@ -505,6 +530,7 @@ impl PublicSummary {
             reads_blocked: String::new(),
             writes_blocked: String::new(),
             trimmed: false,
+            runtime_histogram: Vec::new(),
             pending,
             findings: 0,
             run_line: None,
@@ -533,6 +559,7 @@ impl PublicSummary {
         const KEEP: usize = 5;
         let shed = self.shed_migration_detail(|m| &mut m.statements)
             || self.shed_migration_detail(|m| &mut m.locks)
+            || self.shed_migration_detail(|m| &mut m.statement_times)
             || match self
                 .databases
                 .iter_mut()

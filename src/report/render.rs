@@ -12,6 +12,7 @@ use thiserror::Error;
 
 const SUMMARY: &str = "summary.md.tera";
 const FULL: &str = "full.md.tera";
+const HTML: &str = "full.html.tera";
 const GATE: &str = "gate.yml";
 
 /// The MR note's size budget in bytes: a page people read, far under GitLab's limit of
@@ -75,7 +76,8 @@ impl Renderer {
     /// The built-in templates, or those in `dir` where it has a file of the same name.
     pub fn new(dir: Option<&Path>) -> Result<Renderer, RenderError> {
         let mut tera = Tera::default();
-        tera.autoescape_on(vec![]);
+        // Only the HTML report is escaped by tera; Markdown escapes with the filters.
+        tera.autoescape_on(vec![HTML]);
         tera.register_filter("md", super::filters::md_escape);
         tera.register_filter("code", super::filters::code_span);
         tera.register_filter("html", super::filters::html_escape);
@@ -86,6 +88,7 @@ impl Renderer {
                 include_str!("../../report-templates/summary.md.tera"),
             ),
             (FULL, include_str!("../../report-templates/full.md.tera")),
+            (HTML, include_str!("../../report-templates/full.html.tera")),
         ] {
             let text = template_text(dir, name, builtin)?;
             tera.add_raw_template(name, &text).map_err(tera_err)?;
@@ -129,5 +132,11 @@ impl Renderer {
     pub fn full(&self, report: &RunReport) -> Result<String, RenderError> {
         let ctx = tera::Context::from_serialize(report).map_err(tera_err)?;
         self.tera.render(FULL, &ctx).map_err(tera_err)
+    }
+
+    /// The full report as a self-contained HTML page ([`super::html`]).
+    pub fn html(&self, report: &RunReport, docs_url: &str) -> Result<String, RenderError> {
+        let ctx = super::html::context(report, docs_url).map_err(RenderError::Template)?;
+        self.tera.render(HTML, &ctx).map_err(tera_err)
     }
 }
