@@ -28,6 +28,7 @@ pub mod sandbox;
 pub mod secret;
 pub mod source;
 pub mod teardown;
+pub mod tools;
 pub mod trace;
 
 /// An error and its sources, joined: "db error: ERROR: relation \"x\" does not exist".

@@ -9,6 +9,7 @@
 use crate::bridge::{Bridge, BridgeLog, Upstream};
 use crate::clone::{CloneEngine, CloneRequest};
 use crate::config::{DatabasePlan, Plan};
+use crate::gitlab::log::{JobLog, Progress, Tone};
 use crate::migrations::{Layout, Migration};
 use crate::observe::Observer;
 use crate::report::{DatabaseReport, MigrationOutcome, MigrationReport};
@@ -16,6 +17,7 @@ use crate::sandbox::output::CappedLog;
 use crate::sandbox::{BoxSpec, ExecEnd, Sandbox, MIGRATIONS_MOUNT, SOCKET_MOUNT};
 use crate::secret::Secret;
 use crate::teardown::Teardown;
+use crate::tools::{Tool, Transaction};
 use bollard::Docker;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -30,11 +32,14 @@ pub const MIGRATION_USER: &str = "preflight";
 pub struct DatabaseWork {
     pub db: DatabasePlan,
     pub layout: Layout,
+    /// The tool whose transactions each file runs in.
+    pub tool: Tool,
     pub migrations: Vec<Migration>,
 }
 
 pub struct Context<'a> {
     pub plan: &'a Plan,
+    pub log: &'a JobLog,
     pub engine: Arc<dyn CloneEngine>,
     pub docker: &'a Docker,
     pub run_dir: &'a Path,
@@ -56,13 +61,38 @@ fn staged_name(index: usize, m: &Migration) -> String {
     format!("{:03}_{safe}.sql", index + 1)
 }
 
-/// The command that applies one staged migration file inside the box.
-fn migration_command(staged: &str) -> Vec<String> {
-    ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-f"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([format!("{MIGRATIONS_MOUNT}/{staged}")])
-        .collect()
+/// Larger files cannot be one command-line argument (Linux's 128 KiB per argument), so
+/// a one-query file this large runs as one explicit transaction instead.
+const ONE_QUERY_MAX_BYTES: usize = 120 * 1024;
+
+/// How `m` will really run: its tool's way, unless it cannot be done in the box.
+fn transaction_for(tool: Tool, m: &Migration) -> Transaction {
+    match tool.transaction(m) {
+        Transaction::OneQuery if m.bytes.len() > ONE_QUERY_MAX_BYTES => Transaction::WholeFile,
+        t => t,
+    }
+}
+
+/// The command that applies one staged migration file inside the box, the way its tool
+/// does: psql's autocommit, one transaction (`--single-transaction`), or the whole file
+/// sent as one query (`-c`, which PostgreSQL runs as one implicit transaction).
+fn migration_command(staged: &str, transaction: Transaction) -> Vec<String> {
+    let file = format!("{MIGRATIONS_MOUNT}/{staged}");
+    let psql = ["psql", "-X", "-v", "ON_ERROR_STOP=1"].map(String::from);
+    match transaction {
+        Transaction::PerStatement => psql.into_iter().chain(["-f".into(), file]).collect(),
+        Transaction::WholeFile => psql
+            .into_iter()
+            .chain(["--single-transaction".into(), "-f".into(), file])
+            .collect(),
+        Transaction::OneQuery => vec![
+            "sh".into(),
+            "-c".into(),
+            format!("exec {} -c \"$(cat \"$1\")\"", psql.join(" ")),
+            "sh".into(),
+            file,
+        ],
+    }
 }
 
 /// The box's whole environment: where the socket is, and nothing secret.
@@ -104,6 +134,7 @@ fn empty_report(work: &DatabaseWork) -> DatabaseReport {
     DatabaseReport {
         name: work.db.name.clone(),
         layout: Some(work.layout),
+        tool: Some(work.tool),
         clone: None,
         migrations: Vec::new(),
         error: None,
@@ -170,7 +201,15 @@ async fn run_all(
             engine.destroy(&id).await.map_err(|e| e.to_string())
         });
     }
-    tracing::info!(database = %work.db.name, "requesting clone {} from the {}", request.id, cx.engine.describe());
+    let cloning = cx.log.section(
+        &format!("clone_{}", work.db.name),
+        &format!(
+            "Clone: database {} from the {}",
+            work.db.name,
+            cx.engine.describe()
+        ),
+    );
+    tracing::info!(database = %work.db.name, "requesting clone {}", request.id);
     let clone = tokio::select! {
         c = cx.engine.create(&request, cx.plan.clone.ready_timeout) => c,
         _ = cx.cancel.cancelled() => return Err("cancelled while waiting for the clone".into()),
@@ -211,15 +250,26 @@ async fn run_all(
         });
     }
 
+    drop(cloning);
     let log_dir = cx.plan.artifacts_dir.join(&work.db.name);
     std::fs::create_dir_all(&log_dir)
         .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
 
-    for (m, staged) in work.migrations.iter().zip(&staged) {
+    for (i, (m, staged)) in work.migrations.iter().zip(&staged).enumerate() {
         if cx.cancel.is_cancelled() {
             return Err("cancelled".into());
         }
-        tracing::info!(database = %work.db.name, "rehearsing {}", m.name());
+        let _section = cx.log.section(
+            &format!("migration_{}_{}", work.db.name, i + 1),
+            &format!(
+                "Migration {} of {} on {}: {}",
+                i + 1,
+                work.migrations.len(),
+                work.db.name,
+                m.name()
+            ),
+        );
+        let progress = Progress::start(cx.log, m.name());
         let log_path = log_dir.join(staged.replace(".sql", ".log"));
         let result = rehearse_one(
             cx,
@@ -232,6 +282,8 @@ async fn run_all(
             &log_path,
         )
         .await?;
+        drop(progress);
+        say_outcome(cx.log, &result);
         let stop = result.outcome != MigrationOutcome::Succeeded;
         report.migrations.push(result);
         if stop {
@@ -239,6 +291,31 @@ async fn run_all(
         }
     }
     Ok(())
+}
+
+/// One line for the log: the migration's outcome (in colour), runtime and findings.
+fn say_outcome(log: &JobLog, m: &MigrationReport) {
+    let (word, tone) = match m.outcome {
+        MigrationOutcome::Succeeded => ("succeeded", Tone::Good),
+        MigrationOutcome::Failed => ("failed", Tone::Bad),
+        MigrationOutcome::TimedOut => ("timed out", Tone::Bad),
+        MigrationOutcome::DiskLimit => ("stopped at the disk limit", Tone::Bad),
+        MigrationOutcome::Skipped => ("skipped", Tone::Bad),
+    };
+    log.outcome(
+        &m.name,
+        word,
+        tone,
+        &format!(
+            " in {}{}, {} finding(s)",
+            crate::report::rounding::duration_s(m.wall_s),
+            m.sqlstate
+                .as_deref()
+                .map(|c| format!(" with SQLSTATE {c}"))
+                .unwrap_or_default(),
+            m.findings.len()
+        ),
+    );
 }
 
 /// What happened first while a migration ran.
@@ -300,11 +377,12 @@ async fn rehearse_one(
         .size_bytes
         .saturating_add(i64::try_from(cx.plan.sandbox.disk_limit_bytes).unwrap_or(i64::MAX));
 
+    let transaction = transaction_for(work.tool, m);
     let started = Instant::now();
     let mut over_disk_limit = false;
     let end = {
         let exec = sandbox.exec(
-            migration_command(staged),
+            migration_command(staged, transaction),
             box_env(&work.db.db_name),
             cx.plan.sandbox.migration_timeout,
             &mut log,
@@ -390,6 +468,7 @@ async fn rehearse_one(
         name: m.name().to_string(),
         path: m.path.clone(),
         outcome,
+        transaction: Some(transaction),
         exit_code: match end {
             ExecEnd::Exited(code) => Some(code),
             ExecEnd::TimedOut => None,

@@ -6,6 +6,7 @@
 //! default.
 
 use crate::secret::Secret;
+use crate::tools::Tool;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -207,6 +208,15 @@ pub enum LayoutChoice {
     Directory,
 }
 
+/// `tool:` is a [`Tool`] by name, or `auto` (None: the layout decides).
+fn tool_or_auto<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Tool>, D::Error> {
+    let name = String::deserialize(d)?;
+    if name == "auto" {
+        return Ok(None);
+    }
+    Tool::deserialize(serde::de::value::StringDeserializer::<D::Error>::new(name)).map(Some)
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSection {
@@ -217,6 +227,9 @@ pub struct DatabaseSection {
     pub migrations: PathBuf,
     #[serde(default)]
     pub layout: LayoutChoice,
+    /// The migration tool whose transactions the rehearsal reproduces ([`crate::tools`]).
+    #[serde(default, deserialize_with = "tool_or_auto")]
+    pub tool: Option<Tool>,
     /// Its migrations run after the deploy (PF-D02's longer guideline applies).
     #[serde(default)]
     pub post_deploy: bool,
@@ -240,6 +253,7 @@ impl Default for DatabaseSection {
             db_name: default_db_name(),
             migrations: default_migrations_path(),
             layout: LayoutChoice::Auto,
+            tool: None,
             post_deploy: false,
             tables: Vec::new(),
         }

@@ -62,6 +62,8 @@ pub struct DatabasePlan {
     /// The migrations directory, a path in the MR's repository (`db/migrations`).
     pub migrations: String,
     pub layout: LayoutChoice,
+    /// The tool named in configuration; None: the layout decides.
+    pub tool: Option<crate::tools::Tool>,
     pub post_deploy: bool,
 }
 
@@ -260,6 +262,7 @@ fn database_plans(sections: Vec<DatabaseSection>) -> Result<Vec<DatabasePlan>, P
             db_name: d.db_name,
             migrations: d.migrations.to_string_lossy().trim_matches('/').to_string(),
             layout: d.layout,
+            tool: d.tool,
             post_deploy: d.post_deploy,
         });
     }
@@ -470,6 +473,7 @@ impl Plan {
                 db_name: "app".into(),
                 migrations: "migrations".into(),
                 layout: LayoutChoice::Auto,
+                tool: None,
                 post_deploy: false,
             }],
             engine: EnginePlan::Builtin(builtin),

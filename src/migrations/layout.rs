@@ -47,6 +47,8 @@ struct Candidate {
     /// The SQL file's path in the repository and its blob.
     sql_path: String,
     oid: String,
+    /// diesel's `metadata.toml` beside `up.sql`: its path and blob.
+    metadata: Option<(String, String)>,
 }
 
 fn numbered(name: &str) -> Option<String> {
@@ -99,20 +101,26 @@ async fn classify(
             version: name.split('_').next().unwrap_or(name).to_string(),
             sql_path: format!("{path}/up.sql"),
             oid: String::new(),
+            metadata: None,
         }));
     }
     if entry.kind == EntryKind::Tree {
         let inner = tree.list(tree.head(), &path).await?.unwrap_or_default();
         refuse_non_regular(&path, &inner)?;
-        let up = inner
-            .iter()
-            .find(|e| e.name == "up.sql" && e.kind == EntryKind::File);
-        return Ok(up.map(|up| Candidate {
+        let file = |name: &str| {
+            inner
+                .iter()
+                .find(|e| e.name == name && e.kind == EntryKind::File)
+        };
+        let metadata =
+            file("metadata.toml").map(|m| (format!("{path}/metadata.toml"), m.oid.clone()));
+        return Ok(file("up.sql").map(|up| Candidate {
             layout: Layout::Directory,
             entry: name.to_string(),
             version: name.split('_').next().unwrap_or(name).to_string(),
             sql_path: format!("{path}/up.sql"),
             oid: up.oid.clone(),
+            metadata,
         }));
     }
     let candidate = |layout, version| Candidate {
@@ -121,6 +129,7 @@ async fn classify(
         version,
         sql_path: path.clone(),
         oid: entry.oid.clone(),
+        metadata: None,
     };
     if let Some(version) = flyway(name) {
         return Ok(Some(candidate(Layout::Flyway, version)));
@@ -243,9 +252,17 @@ pub async fn discover_new(
 
     let mut migrations = Vec::new();
     for c in chosen.into_iter().filter(|c| !applied.contains(&c.entry)) {
-        let bytes = up_section(&tree.blob(&c.oid, &c.sql_path, limit).await?);
+        let raw = tree.blob(&c.oid, &c.sql_path, limit).await?;
+        let mut no_transaction = crate::tools::opts_out_in_file(&raw);
+        if let Some((path, oid)) = &c.metadata {
+            let toml = tree.blob(oid, path, limit).await?;
+            no_transaction |= crate::tools::opts_out_in_metadata(&toml);
+        }
+        let bytes = up_section(&raw);
         migrations.push(Migration {
             sql: String::from_utf8_lossy(&bytes).into_owned(),
+            sectioned: bytes.len() != raw.len(),
+            no_transaction,
             bytes,
             path: c.sql_path,
             entry: c.entry,

@@ -26,6 +26,10 @@ pub struct Migration {
     pub bytes: Vec<u8>,
     /// The same as text (invalid UTF-8 shown as U+FFFD), for the words of the gate.
     pub sql: String,
+    /// The file had dbmate's `-- migrate:up` / `-- migrate:down` sections.
+    pub sectioned: bool,
+    /// The file (or diesel's `metadata.toml`) opts out of its tool's transaction.
+    pub no_transaction: bool,
 }
 
 impl Migration {

@@ -54,6 +54,7 @@ pub async fn find_work(
             .map_err(|e| RunError::from_layout(&context, e))?;
         work.push(DatabaseWork {
             db: db.clone(),
+            tool: crate::tools::Tool::choose(db.tool, layout, &migrations),
             layout,
             migrations,
         });

@@ -37,8 +37,8 @@ pub fn rev_parse(repo: &Path, rev: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// A repository whose `main` has `base` migrations and whose checked-out `feature`
-/// branch adds `head` ones, under `db/migrations`.
+/// A repository whose `db/migrations` has `base` files on `main` and `head` files too on
+/// `feature` (names may hold a directory: `2024-01-01-000000_x/up.sql`).
 pub fn repo_with_migrations(root: &Path, base: &[(&str, &str)], head: &[(&str, &str)]) -> PathBuf {
     let repo = root.join("repo");
     let dir = repo.join("db/migrations");
@@ -47,14 +47,19 @@ pub fn repo_with_migrations(root: &Path, base: &[(&str, &str)], head: &[(&str, &
     git(&repo, &["config", "user.email", "dev@example.com"]);
     git(&repo, &["config", "user.name", "dev"]);
     std::fs::write(repo.join("README.md"), "app\n").unwrap();
+    let write = |name: &str, sql: &str| {
+        let file = dir.join(name);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, sql).unwrap();
+    };
     for (name, sql) in base {
-        std::fs::write(dir.join(name), sql).unwrap();
+        write(name, sql);
     }
     git(&repo, &["add", "."]);
     git(&repo, &["commit", "-qm", "base"]);
     git(&repo, &["checkout", "-qb", "feature"]);
     for (name, sql) in head {
-        std::fs::write(dir.join(name), sql).unwrap();
+        write(name, sql);
     }
     git(&repo, &["add", "."]);
     git(&repo, &["commit", "-qm", "head", "--allow-empty"]);
