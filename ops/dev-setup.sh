@@ -7,7 +7,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-packages=(libclang-dev clang postgresql-15 postgresql-client-15 git debootstrap btrfs-progs nftables procps ca-certificates chromium fonts-dejavu-core libxml2-utils)
+packages=(libclang-dev clang postgresql-15 postgresql-client-15 git debootstrap btrfs-progs nftables procps iproute2 ca-certificates chromium fonts-dejavu-core libxml2-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -26,6 +26,7 @@ async fn source_server(dir: &Path) -> (PgServer, u16) {
         socket_dir: dir.join("sock"),
         log_file: dir.join("source.log"),
         run_as,
+        confined: false,
     };
     server.initdb().await.unwrap();
     let port = free_port().unwrap();

@@ -35,6 +35,9 @@ pub struct EngineConfig {
     pub clone_address: String,
     /// Clone ports, inclusive.
     pub port_range: (u16, u16),
+    /// A confined clone server (the engine runs as root) runs as user and group id
+    /// `clone_uid_base + port`: ids no account on the host should use.
+    pub clone_uid_base: u32,
     pub max_clones: usize,
     /// Refuse new clones when the pool has less free space than this many bytes.
     pub free_space_floor_bytes: u64,
@@ -73,6 +76,7 @@ impl Default for EngineConfig {
             keep_snapshots: 2,
             clone_address: "127.0.0.1".into(),
             port_range: (6000, 6099),
+            clone_uid_base: 1_500_000,
             clone_temp_file_limit_kb: 10 * 1024 * 1024,
             max_clones: 32,
             free_space_floor_bytes: 1 << 30,
@@ -108,6 +112,13 @@ impl EngineConfig {
         if lo == 0 || lo > hi {
             return Err(format!(
                 "port_range [{lo}, {hi}] is empty; give the first and last port, e.g. [6000, 6099]"
+            ));
+        }
+        if self.clone_uid_base < 65_536 || self.clone_uid_base.checked_add(65_535).is_none() {
+            return Err(format!(
+                "clone_uid_base {} would give clone servers ids of ordinary accounts or past \
+                 the largest id; use a base of 65536 or more, e.g. 1500000",
+                self.clone_uid_base
             ));
         }
         if self.max_clones == 0 {

@@ -4,14 +4,17 @@
 //! once; the slow part runs in a tracked task holding the clone's own lock, so a delete
 //! that arrives while a clone is still starting waits for the start to finish.
 
+use super::forward::Forwarder;
 use super::password::check_password;
 use super::state::{CloneRecord, DbRecord, State, Status, StatusCode};
 use super::storage::capacity;
 use super::{Engine, EngineError};
+use crate::pg::netns::Dialer;
 use crate::pg::role::{grant_login, verifier};
-use crate::pg::server::{StopMode, SUPERUSER};
+use crate::pg::server::{PgServer, StopMode, SUPERUSER};
 use crate::secret::Secret;
 use chrono::Utc;
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// A create request, already parsed.
@@ -80,6 +83,14 @@ impl Engine {
             )));
         }
         check_password(req.password.expose()).map_err(EngineError::BadRequest)?;
+        if !req.restricted && !self.inner.confined {
+            return Err(EngineError::BadRequest(
+                "db.restricted false asks for a superuser, who can run programs on the server; \
+                 this engine cannot confine a clone server (it must run as root to give each \
+                 one its own user and no network), so only restricted clones are offered"
+                    .into(),
+            ));
+        }
         if self.inner.tasks.is_closed() {
             return Err(EngineError::Unavailable(
                 "the engine is shutting down".into(),
@@ -252,23 +263,36 @@ impl Engine {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        let storage_ms = t.elapsed().as_millis();
         let server = self.clone_server(&record.id, port);
-        self.inner
+        if server.confined {
+            server
+                .run_as
+                .own(&server.data_dir)
+                .map_err(|e| e.to_string())?;
+        }
+        let storage_ms = t.elapsed().as_millis();
+        server
             .run_as
             .private_dir(&server.socket_dir)
             .map_err(|e| e.to_string())?;
         let t = Instant::now();
         let temp_limit = format!("{}kB", self.inner.cfg.clone_temp_file_limit_kb);
+        // A confined server listens on the loopback of its own namespace; the engine
+        // relays the clone's port to it.
+        let listen = match server.confined {
+            true => "127.0.0.1",
+            false => self.inner.cfg.clone_address.as_str(),
+        };
         server
             .start(
                 port,
-                &self.inner.cfg.clone_address,
+                listen,
                 &[("temp_file_limit", &temp_limit)],
                 self.inner.cfg.clone_start_timeout,
             )
             .await
             .map_err(|e| e.to_string())?;
+        self.relay_port(&record.id, &server, port).await?;
         let start_ms = t.elapsed().as_millis();
         let t = Instant::now();
         let db = server
@@ -294,8 +318,44 @@ impl Engine {
         Ok(())
     }
 
+    /// For a confined server, relays the clone's port on the host to the server.
+    pub(crate) async fn relay_port(
+        &self,
+        id: &str,
+        server: &PgServer,
+        port: u16,
+    ) -> Result<(), String> {
+        if !server.confined {
+            return Ok(());
+        }
+        let pid = server
+            .running_pid()
+            .ok_or("the server stopped right after it started")?;
+        let dialer = Dialer::into_namespace_of(pid.as_raw(), port)
+            .map_err(|e| format!("cannot enter the clone server's network namespace: {e}"))?;
+        let address: std::net::IpAddr = self
+            .inner
+            .cfg
+            .clone_address
+            .parse()
+            .map_err(|e| format!("clone_address: {e}"))?;
+        let forwarder = Forwarder::start((address, port).into(), dialer)
+            .await
+            .map_err(|e| format!("cannot listen on {address} port {port}: {e}"))?;
+        self.forwarders().insert(id.to_string(), forwarder);
+        Ok(())
+    }
+
+    fn forwarders(&self) -> std::sync::MutexGuard<'_, HashMap<String, Forwarder>> {
+        self.inner
+            .forwarders
+            .lock()
+            .expect("forwarder map poisoned")
+    }
+
     /// Stops a clone's server and removes its storage and socket directory.
     pub(crate) async fn remove_storage(&self, id: &str, port: Option<u16>) {
+        self.forwarders().remove(id);
         if let Some(port) = port {
             let server = self.clone_server(id, port);
             if let Err(e) = server.stop(StopMode::Immediate).await {

@@ -14,6 +14,7 @@ pub mod api;
 pub mod btrfs_loop;
 pub mod config;
 pub mod expiry;
+pub mod forward;
 pub mod lifecycle;
 pub mod metrics;
 pub mod password;
@@ -67,6 +68,10 @@ pub(crate) struct Inner {
     pub backend: Backend,
     pub paths: PoolPaths,
     pub run_as: RunAs,
+    /// Clone servers run confined: a user of their own and no network (needs root).
+    pub confined: bool,
+    /// The port relays of confined clones, by clone id.
+    pub forwarders: std::sync::Mutex<HashMap<String, forward::Forwarder>>,
     pub state: Mutex<State>,
     /// One lock per clone, held by whichever task is creating, resetting or deleting it.
     pub ops: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -105,6 +110,17 @@ impl Engine {
                 ))
             })?;
         }
+        // Clone servers of their own users must pass through, not list what is there.
+        for dir in [
+            paths.snapshots(),
+            paths.clones(),
+            paths.root.join("sockets"),
+        ] {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)).map_err(
+                |e| EngineError::Internal(format!("cannot protect {}: {e}", dir.display())),
+            )?;
+        }
         let pool_lock = lock_pool(&paths)?;
         let backend = Backend::for_pool(&paths.root, cfg.backend).map_err(EngineError::internal)?;
         let run_as = RunAs::detect().map_err(EngineError::internal)?;
@@ -115,6 +131,8 @@ impl Engine {
                 backend,
                 paths,
                 run_as,
+                confined: nix::unistd::geteuid().is_root(),
+                forwarders: Default::default(),
                 state: Mutex::new(state),
                 ops: Default::default(),
                 tasks: TaskTracker::new(),
@@ -160,15 +178,24 @@ impl Engine {
             .map_err(EngineError::Internal)
     }
 
-    /// The server of a clone (its data lives in the clone's storage).
+    /// The server of a clone (its data lives in the clone's storage). A confined one runs
+    /// as a user of its own, `clone_uid_base` + its port, so no two live clones share one.
     pub(crate) fn clone_server(&self, id: &str, port: u16) -> PgServer {
         let dir = self.inner.paths.clone_dir(id);
+        let confined = self.inner.confined;
+        let run_as = if confined {
+            let id = self.inner.cfg.clone_uid_base + u32::from(port);
+            RunAs { uid: id, gid: id }
+        } else {
+            self.inner.run_as
+        };
         PgServer {
             bin_dir: self.inner.cfg.pg_bin_dir.clone(),
             data_dir: dir.join("data"),
             socket_dir: self.inner.paths.socket_dir(port),
             log_file: dir.join("server.log"),
-            run_as: self.inner.run_as,
+            run_as,
+            confined,
         }
     }
 

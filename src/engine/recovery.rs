@@ -35,7 +35,9 @@ impl Engine {
                         && backend.holds(&paths.clone_dir(id)) =>
                 {
                     let server = self.clone_server(id, port);
-                    server.running_pid().is_some() && server.answers(port).await
+                    server.running_pid().is_some()
+                        && server.answers(port).await
+                        && self.relay_port(id, &server, port).await.is_ok()
                 }
                 _ => false,
             };
@@ -97,6 +99,7 @@ impl Engine {
             socket_dir: data_dir.to_path_buf(),
             log_file: data_dir.join("orphan.log"),
             run_as: self.inner.run_as,
+            confined: false,
         };
         if server.running_pid().is_some() {
             let _ = server.stop(crate::pg::server::StopMode::Immediate).await;

@@ -127,6 +127,7 @@ impl Engine {
             socket_dir: self.inner.paths.build_socket_dir(),
             log_file: building.join("build.log"),
             run_as: self.inner.run_as,
+            confined: false,
         };
         let built = async {
             let _ = std::fs::remove_dir_all(&server.socket_dir);

@@ -8,6 +8,8 @@ pub mod connstr;
 pub mod dataset;
 pub mod lexical;
 pub mod load;
+pub mod migration_role;
+pub mod netns;
 pub mod role;
 pub mod server;
 pub mod settings;

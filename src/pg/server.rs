@@ -93,12 +93,17 @@ pub struct PgServer {
     pub socket_dir: PathBuf,
     pub log_file: PathBuf,
     pub run_as: RunAs,
+    /// Runs in a network namespace of its own ([`super::netns`]): a clone server.
+    pub confined: bool,
 }
 
 impl PgServer {
     fn command(&self, program: &str) -> Command {
         // An explicit environment: a server inheriting the job's would hand its tokens to
         // anyone who can read `/proc/<pid>/environ` (a superuser, with `pg_read_file`).
+        if self.confined {
+            return super::netns::isolated(&self.bin_dir.join(program), self.run_as);
+        }
         let mut cmd = crate::child::command(self.bin_dir.join(program));
         cmd.uid(self.run_as.uid).gid(self.run_as.gid);
         cmd
@@ -173,9 +178,12 @@ impl PgServer {
         settings: &[(&str, &str)],
         timeout: Duration,
     ) -> Result<(), PgError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Written through the descriptor the engine opens: only the engine reads it.
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&self.log_file)
             .map_err(|e| PgError::new(format!("open {}", self.log_file.display()), e))?;
         let log2 = log
