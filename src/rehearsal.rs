@@ -135,6 +135,7 @@ fn empty_report(work: &DatabaseWork) -> DatabaseReport {
         name: work.db.name.clone(),
         layout: Some(work.layout),
         tool: Some(work.tool),
+        role: Some(work.db.role.clone()),
         clone: None,
         migrations: Vec::new(),
         error: None,
@@ -190,7 +191,7 @@ async fn run_all(
         db_name: work.db.db_name.clone(),
         username: MIGRATION_USER.into(),
         password: Secret::generate(32),
-        restricted: cx.plan.clone.restricted,
+        restricted: work.db.role.restricted_clone(),
         snapshot: cx.plan.clone.snapshot.clone(),
     };
     // Registered before the request: a clone that fails half-way, or a request cut
@@ -218,11 +219,18 @@ async fn run_all(
     report.clone = Some(clone.clone());
 
     let upstream = Upstream::of(&clone);
+    // Installed while the role may still be a superuser (the event trigger needs one),
+    // before it becomes the role production migrates with.
     let observer = Observer::connect(&upstream, cx.plan.lock_sample_interval)
         .await
         .map_err(|e| e.to_string())?;
-    let bridge = Bridge::start(&socket_dir, upstream.clone(), Some(observer.lock_reader()))
-        .map_err(|e| e.to_string())?;
+    observer.shape_role(&work.db.role).await?;
+    let bridge = Bridge::start(
+        &socket_dir,
+        upstream.with_session(&work.db.session),
+        Some(observer.lock_reader()),
+    )
+    .map_err(|e| e.to_string())?;
     let bridge_log: Arc<BridgeLog> = bridge.log.clone();
     teardown.push(
         format!("bridge {}", socket_dir.display()),

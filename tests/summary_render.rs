@@ -96,6 +96,7 @@ fn fixture(names: [&str; 3]) -> RunReport {
             name: "main".into(),
             layout: None,
             tool: None,
+            role: None,
             clone: None,
             migrations: vec![
                 ok,

@@ -33,6 +33,9 @@ pub struct Upstream {
     pub user: String,
     pub database: String,
     pub password: Secret,
+    /// Settings every session starts with, after the client's own (trusted
+    /// configuration's `session`).
+    pub session: Vec<(String, String)>,
 }
 
 impl Upstream {
@@ -44,6 +47,15 @@ impl Upstream {
             user: clone.username.clone(),
             database: clone.db_name.clone(),
             password: clone.password.clone(),
+            session: Vec::new(),
+        }
+    }
+
+    /// The same clone, with sessions that start with `settings`.
+    pub fn with_session(&self, settings: &[(String, String)]) -> Upstream {
+        Upstream {
+            session: settings.to_vec(),
+            ..self.clone()
         }
     }
 }

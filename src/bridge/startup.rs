@@ -1,7 +1,8 @@
 //! The bridge's side of connection startup: answer the box client's startup packet
 //! (declining SSL and GSS encryption, which a local socket does not need), then log in
 //! to the clone with the real credentials. The client's own user, database and
-//! `replication` settings are ignored; the rest of its parameters are passed on.
+//! `replication` settings are ignored; the rest of its parameters are passed on, then
+//! the trusted session settings (which replace a client's setting of the same name).
 
 use super::Upstream;
 use bytes::{Buf, BytesMut};
@@ -100,7 +101,14 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<(), LoginFailure> {
     let mut out = BytesMut::new();
     let mut all: Vec<(&str, &str)> = vec![("user", &up.user), ("database", &up.database)];
-    all.extend(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let trusted = |name: &str| up.session.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    all.extend(
+        params
+            .iter()
+            .filter(|(k, _)| !trusted(k))
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    all.extend(up.session.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     frontend::startup_message(all, &mut out).map_err(|e| LoginFailure::Io(e.to_string()))?;
     send(server, &mut out).await?;
 

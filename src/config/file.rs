@@ -5,6 +5,7 @@
 //! two in step. Unknown keys are an error, so a typo never silently falls back to a
 //! default.
 
+use crate::pg::migration_role::RoleSection;
 use crate::secret::Secret;
 use crate::tools::Tool;
 use serde::Deserialize;
@@ -236,6 +237,12 @@ pub struct DatabaseSection {
     /// The tables this database owns (names or `*` patterns), for PF-X01.
     #[serde(default)]
     pub tables: Vec<String>,
+    /// The role production migrates with ([`crate::pg::migration_role`]).
+    #[serde(default)]
+    pub role: RoleSection,
+    /// Settings production's runner starts every session with.
+    #[serde(default)]
+    pub session: std::collections::BTreeMap<String, String>,
 }
 
 pub fn default_db_name() -> String {
@@ -256,6 +263,8 @@ impl Default for DatabaseSection {
             tool: None,
             post_deploy: false,
             tables: Vec::new(),
+            role: RoleSection::default(),
+            session: Default::default(),
         }
     }
 }

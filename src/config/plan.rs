@@ -9,6 +9,7 @@ use super::file::{
 };
 use crate::cli::{DemoArgs, RunArgs};
 use crate::gitlab::http::HttpPolicy;
+use crate::pg::migration_role::{session_settings, MigrationRole};
 use crate::secret::Secret;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -65,6 +66,10 @@ pub struct DatabasePlan {
     /// The tool named in configuration; None: the layout decides.
     pub tool: Option<crate::tools::Tool>,
     pub post_deploy: bool,
+    /// The role production migrates with.
+    pub role: MigrationRole,
+    /// Settings every session of the box starts with.
+    pub session: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -76,7 +81,6 @@ pub enum EnginePlan {
 #[derive(Debug, Clone)]
 pub struct ClonePlan {
     pub ready_timeout: Duration,
-    pub restricted: bool,
     pub snapshot: Option<String>,
 }
 
@@ -237,7 +241,10 @@ fn table_owners(
     .map_err(PlanError::Invalid)
 }
 
-fn database_plans(sections: Vec<DatabaseSection>) -> Result<Vec<DatabasePlan>, PlanError> {
+fn database_plans(
+    sections: Vec<DatabaseSection>,
+    restricted: bool,
+) -> Result<Vec<DatabasePlan>, PlanError> {
     let mut seen = std::collections::HashSet::new();
     let mut plans = Vec::new();
     for d in sections {
@@ -257,6 +264,9 @@ fn database_plans(sections: Vec<DatabaseSection>) -> Result<Vec<DatabasePlan>, P
                 d.name
             )));
         }
+        let invalid = |e: String| PlanError::Invalid(format!("database {:?}: {e}", d.name));
+        let role = MigrationRole::from_section(d.role, restricted).map_err(invalid)?;
+        let session = session_settings(d.session).map_err(invalid)?;
         plans.push(DatabasePlan {
             name: d.name,
             db_name: d.db_name,
@@ -264,6 +274,8 @@ fn database_plans(sections: Vec<DatabaseSection>) -> Result<Vec<DatabasePlan>, P
             layout: d.layout,
             tool: d.tool,
             post_deploy: d.post_deploy,
+            role,
+            session,
         });
     }
     if plans.is_empty() {
@@ -408,11 +420,10 @@ impl Plan {
             run_id: new_run_id(),
             source,
             selection,
-            databases: database_plans(file.databases())?,
+            databases: database_plans(file.databases(), file.engine.restricted)?,
             engine,
             clone: ClonePlan {
                 ready_timeout: file.engine.ready_timeout,
-                restricted: file.engine.restricted,
                 snapshot: file.engine.snapshot.clone(),
             },
             sandbox: BoxPlan {
@@ -475,11 +486,12 @@ impl Plan {
                 layout: LayoutChoice::Auto,
                 tool: None,
                 post_deploy: false,
+                role: MigrationRole::Restricted,
+                session: Vec::new(),
             }],
             engine: EnginePlan::Builtin(builtin),
             clone: ClonePlan {
                 ready_timeout: defaults.engine.ready_timeout,
-                restricted: true,
                 snapshot: None,
             },
             sandbox: BoxPlan {

@@ -136,6 +136,15 @@ impl Observer {
         })
     }
 
+    /// Gives the migration role production's privileges (see
+    /// [`crate::pg::migration_role::shape`]), through the observer's own session.
+    pub async fn shape_role(
+        &self,
+        role: &crate::pg::migration_role::MigrationRole,
+    ) -> Result<(), String> {
+        crate::pg::migration_role::shape(&self.client, role).await
+    }
+
     /// Reads a box session's locks at statement boundaries, for the bridge.
     pub fn lock_reader(&self) -> Arc<dyn LockReader> {
         self.tracer.clone()

@@ -8,6 +8,7 @@ use crate::clone::CloneInfo;
 use crate::migrations::Layout;
 use crate::observe::locks::LockHold;
 use crate::observe::StatementStat;
+use crate::pg::migration_role::MigrationRole;
 use crate::tools::{Tool, Transaction};
 use crate::trace::blocking::Blocked;
 use crate::trace::timeline::Timeline;
@@ -36,6 +37,8 @@ pub struct DatabaseReport {
     pub layout: Option<Layout>,
     /// The tool whose transactions the files ran in.
     pub tool: Option<Tool>,
+    /// The role the migrations ran as (production's, from trusted configuration).
+    pub role: Option<MigrationRole>,
     pub clone: Option<CloneInfo>,
     pub migrations: Vec<MigrationReport>,
     /// An infrastructure error that stopped this database's rehearsal.

@@ -13,6 +13,7 @@ use super::model::{MigrationOutcome, MigrationReport, RunReport};
 use super::rounding::{count, duration_ms, duration_s, size_change};
 use super::sqlstate::{condition_name, is_sqlstate};
 use crate::observe::StatementStat;
+use crate::pg::migration_role::MigrationRole;
 use crate::tools::{Tool, Transaction};
 use crate::trace::blocking::Blocked;
 use serde::Serialize;
@@ -193,6 +194,11 @@ pub struct PublicDatabase {
     pub tool: Option<&'static str>,
     /// Files that ran statement by statement although their tool uses a transaction.
     pub opted_out: usize,
+    /// The kind of role the migrations ran as: `restricted`, `superuser` or `owner`.
+    pub role: Option<&'static str>,
+    /// A migration was refused a privilege (42501) by a role that is not a superuser:
+    /// production's role may have more, and trusted configuration can say so.
+    pub privilege_refused: bool,
     pub findings: Vec<PublicFinding>,
     /// Findings left out of the note for its size (they are in the full report).
     pub findings_cut: usize,
@@ -471,6 +477,11 @@ impl PublicSummary {
                                 && d.tool != Some(Tool::Psql)
                         })
                         .count(),
+                    role: d.role.as_ref().map(MigrationRole::kind),
+                    privilege_refused: d.role != Some(MigrationRole::Superuser)
+                        && d.migrations
+                            .iter()
+                            .any(|m| m.sqlstate.as_deref() == Some("42501")),
                     findings,
                     findings_cut,
                     warnings,
