@@ -46,6 +46,9 @@ pub enum EngineCommand {
     /// Serve the Database Lab clone API: snapshots of the source, thin clones of them
     /// (btrfs, or full copies elsewhere), one PostgreSQL server per clone.
     Serve(ServeArgs),
+    /// Relays a confined clone's port to its server (started by the engine itself).
+    #[command(hide = true)]
+    Relay(crate::engine::relay::RelayArgs),
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("preflight=info")),
         )
         .init();
+    if let Command::Engine(EngineCommand::Relay(args)) = cli.command {
+        // Before any runtime: it enters another network namespace on this thread.
+        return preflight::engine::relay::run(args);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -46,6 +50,7 @@ fn main() -> ExitCode {
             Command::Engine(EngineCommand::Serve(args)) => {
                 commands::engine_serve(args, cancel).await
             }
+            Command::Engine(EngineCommand::Relay(_)) => unreachable!("handled before the runtime"),
             Command::Bench(BenchCommand::Clones(args)) => {
                 commands::bench_outcome(preflight::bench::clones::run(args, cancel).await)
             }

@@ -5,7 +5,8 @@
 //! and an environment with no secret. This test is that superuser, and shows what its
 //! programs cannot reach: the network (a listener this test brought up on the host's
 //! loopback hears nothing), another clone's data, the engine's state and log, and the
-//! engine's environment with its token. Clients still reach the clone on its port.
+//! engine's environment with its token. Clients still reach the clone on its port,
+//! through a relay that ends with the clone.
 
 mod common;
 
@@ -149,5 +150,18 @@ async fn a_superuser_clone_runs_programs_that_reach_nothing_outside_it() {
         servers_under(&pool),
         "",
         "a clone server outlived its clone"
+    );
+    let relays = std::process::Command::new("pgrep")
+        .args([
+            "-a",
+            "-f",
+            &format!("engine relay --listen 127.0.0.1:{port} "),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&relays.stdout),
+        "",
+        "a clone's relay outlived it"
     );
 }

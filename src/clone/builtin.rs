@@ -41,6 +41,7 @@ impl BuiltinEngine {
             port_range: (20000, 29999),
             free_space_floor_bytes: 256 << 20,
             adopt_clones: false,
+            relay_program: self.section.relay_program.clone(),
             ..EngineConfig::default()
         }
     }

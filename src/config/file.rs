@@ -151,6 +151,10 @@ pub struct BuiltinSection {
     pub work_dir: PathBuf,
     pub pg_bin_dir: PathBuf,
     pub source: SourceSection,
+    /// The preflight binary that relays confined clones' ports; None: the running one
+    /// (set by programs that embed the engine, such as test binaries; not configurable).
+    #[serde(skip)]
+    pub relay_program: Option<PathBuf>,
 }
 
 impl Default for BuiltinSection {
@@ -159,6 +163,7 @@ impl Default for BuiltinSection {
             work_dir: std::env::temp_dir().join("preflight-engine"),
             pg_bin_dir: PathBuf::from("/usr/lib/postgresql/15/bin"),
             source: SourceSection::default(),
+            relay_program: None,
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct EngineConfig {
     /// A confined clone server (the engine runs as root) runs as user and group id
     /// `clone_uid_base + port`: ids no account on the host should use.
     pub clone_uid_base: u32,
+    /// The preflight binary that relays confined clones' ports (default: this one).
+    pub relay_program: Option<PathBuf>,
     pub max_clones: usize,
     /// Refuse new clones when the pool has less free space than this many bytes.
     pub free_space_floor_bytes: u64,
@@ -77,6 +79,7 @@ impl Default for EngineConfig {
             clone_address: "127.0.0.1".into(),
             port_range: (6000, 6099),
             clone_uid_base: 1_500_000,
+            relay_program: None,
             clone_temp_file_limit_kb: 10 * 1024 * 1024,
             max_clones: 32,
             free_space_floor_bytes: 1 << 30,

@@ -4,17 +4,14 @@
 //! once; the slow part runs in a tracked task holding the clone's own lock, so a delete
 //! that arrives while a clone is still starting waits for the start to finish.
 
-use super::forward::Forwarder;
 use super::password::check_password;
 use super::state::{CloneRecord, DbRecord, State, Status, StatusCode};
 use super::storage::capacity;
 use super::{Engine, EngineError};
-use crate::pg::netns::Dialer;
 use crate::pg::role::{grant_login, verifier};
 use crate::pg::server::{PgServer, StopMode, SUPERUSER};
 use crate::secret::Secret;
 use chrono::Utc;
-use std::collections::HashMap;
 use std::time::Instant;
 
 /// A create request, already parsed.
@@ -318,45 +315,41 @@ impl Engine {
         Ok(())
     }
 
-    /// For a confined server, relays the clone's port on the host to the server.
+    /// For a confined server, starts the relay of the clone's port (unless one runs).
     pub(crate) async fn relay_port(
         &self,
         id: &str,
         server: &PgServer,
         port: u16,
     ) -> Result<(), String> {
-        if !server.confined {
+        let clone_dir = self.inner.paths.clone_dir(id);
+        if !server.confined || super::relay::running(&clone_dir, port).is_some() {
             return Ok(());
         }
         let pid = server
             .running_pid()
             .ok_or("the server stopped right after it started")?;
-        let dialer = Dialer::into_namespace_of(pid.as_raw(), port)
-            .map_err(|e| format!("cannot enter the clone server's network namespace: {e}"))?;
         let address: std::net::IpAddr = self
             .inner
             .cfg
             .clone_address
             .parse()
             .map_err(|e| format!("clone_address: {e}"))?;
-        let forwarder = Forwarder::start((address, port).into(), dialer)
-            .await
-            .map_err(|e| format!("cannot listen on {address} port {port}: {e}"))?;
-        self.forwarders().insert(id.to_string(), forwarder);
-        Ok(())
-    }
-
-    fn forwarders(&self) -> std::sync::MutexGuard<'_, HashMap<String, Forwarder>> {
-        self.inner
-            .forwarders
-            .lock()
-            .expect("forwarder map poisoned")
+        let program = match &self.inner.cfg.relay_program {
+            Some(p) => p.clone(),
+            None => std::env::current_exe().map_err(|e| format!("cannot find preflight: {e}"))?,
+        };
+        tokio::task::spawn_blocking(move || {
+            super::relay::start(&program, (address, port).into(), pid.as_raw(), &clone_dir)
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     /// Stops a clone's server and removes its storage and socket directory.
     pub(crate) async fn remove_storage(&self, id: &str, port: Option<u16>) {
-        self.forwarders().remove(id);
         if let Some(port) = port {
+            super::relay::stop(&self.inner.paths.clone_dir(id), port).await;
             let server = self.clone_server(id, port);
             if let Err(e) = server.stop(StopMode::Immediate).await {
                 tracing::warn!(clone = %id, error = %e, "stopping the clone's server");

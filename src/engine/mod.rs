@@ -14,11 +14,11 @@ pub mod api;
 pub mod btrfs_loop;
 pub mod config;
 pub mod expiry;
-pub mod forward;
 pub mod lifecycle;
 pub mod metrics;
 pub mod password;
 pub mod recovery;
+pub mod relay;
 pub mod serve;
 pub mod snapshots;
 pub mod state;
@@ -70,8 +70,6 @@ pub(crate) struct Inner {
     pub run_as: RunAs,
     /// Clone servers run confined: a user of their own and no network (needs root).
     pub confined: bool,
-    /// The port relays of confined clones, by clone id.
-    pub forwarders: std::sync::Mutex<HashMap<String, forward::Forwarder>>,
     pub state: Mutex<State>,
     /// One lock per clone, held by whichever task is creating, resetting or deleting it.
     pub ops: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -132,7 +130,6 @@ impl Engine {
                 paths,
                 run_as,
                 confined: nix::unistd::geteuid().is_root(),
-                forwarders: Default::default(),
                 state: Mutex::new(state),
                 ops: Default::default(),
                 tasks: TaskTracker::new(),

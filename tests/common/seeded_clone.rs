@@ -21,6 +21,7 @@ pub async fn seeded_clone(root: &Path, seed_sql: &str, prefix: &str) -> SeededCl
     let engine = BuiltinEngine::new(&BuiltinSection {
         work_dir: root.join("engine"),
         source: SourceSection::SqlFile { path: seed },
+        relay_program: Some(env!("CARGO_BIN_EXE_preflight").into()),
         ..BuiltinSection::default()
     })
     .unwrap();
