@@ -7,6 +7,9 @@
 
 use preflight::bench::rig::{Relay, Rig};
 
+/// The binary that relays the rig's confined clones.
+const RELAY: &str = env!("CARGO_BIN_EXE_preflight");
+
 const SUCCEEDS: &str = "\
 CREATE TABLE accounts (id int PRIMARY KEY, email text);
 INSERT INTO accounts SELECT g, 'u' || g FROM generate_series(1, 500) g;
@@ -51,6 +54,7 @@ async fn the_trace_changes_no_result_error_transaction_or_statement_figure() {
     let rig = Rig::new(
         "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS payload \
          FROM generate_series(1, 1000) g;",
+        Some(RELAY.as_ref()),
     )
     .await
     .unwrap();
@@ -96,7 +100,9 @@ async fn the_trace_changes_no_result_error_transaction_or_statement_figure() {
 async fn the_expected_outcomes_are_what_postgres_does_without_preflight() {
     // Pins what the comparison above compares, so a rig that lost the migration's output
     // or state on both relays alike cannot pass it.
-    let rig = Rig::new("CREATE TABLE big (id int);").await.unwrap();
+    let rig = Rig::new("CREATE TABLE big (id int);", Some(RELAY.as_ref()))
+        .await
+        .unwrap();
     let file = rig
         .migration("fails_in_transaction.sql", FAILS_IN_TRANSACTION)
         .unwrap();

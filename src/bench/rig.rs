@@ -67,7 +67,9 @@ pub struct Rig {
 
 impl Rig {
     /// Builds the snapshot from `seed_sql` (in a scratch directory under /var/tmp).
-    pub async fn new(seed_sql: &str) -> Result<Rig> {
+    /// `relay_program` is the preflight binary for confined clones' relays (None: the
+    /// running one; a test binary names the real one).
+    pub async fn new(seed_sql: &str, relay_program: Option<&Path>) -> Result<Rig> {
         let scratch = tempfile::Builder::new()
             .prefix("preflight-rig-")
             .tempdir_in("/var/tmp")
@@ -77,6 +79,7 @@ impl Rig {
         let section = BuiltinSection {
             work_dir: scratch.path().join("engine"),
             source: SourceSection::SqlFile { path: seed },
+            relay_program: relay_program.map(Path::to_path_buf),
             ..BuiltinSection::default()
         };
         let engine = BuiltinEngine::new(&section)?;

@@ -46,7 +46,7 @@ pub async fn run(args: BenchTraceArgs, cancel: CancellationToken) -> Result<()> 
     }
     println!("machine: {}", machine());
     eprintln!("building a snapshot with {} rows ...", args.rows);
-    let rig = Rig::new(&seed_sql(args.rows)).await?;
+    let rig = Rig::new(&seed_sql(args.rows), None).await?;
     let cases = [
         (
             format!("CREATE INDEX on {} rows", args.rows),
