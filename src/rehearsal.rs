@@ -112,7 +112,18 @@ fn mkdir(path: &Path, mode: u32) -> Result<(), String> {
         .map_err(|e| format!("cannot set permissions on {}: {e}", path.display()))
 }
 
-/// Writes each migration's SQL where the box will see it, read-only.
+/// The staged name of the down of the migration staged as `up`.
+pub(crate) fn down_staged(up: &str) -> String {
+    format!("{}.down.sql", up.trim_end_matches(".sql"))
+}
+
+fn write_staged(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| format!("cannot set permissions on {}: {e}", path.display()))
+}
+
+/// Writes each migration's SQL (and its down's) where the box will see it, read-only.
 fn stage(dir: &Path, migrations: &[Migration]) -> Result<Vec<String>, String> {
     mkdir(dir, 0o755)?;
     migrations
@@ -120,11 +131,10 @@ fn stage(dir: &Path, migrations: &[Migration]) -> Result<Vec<String>, String> {
         .enumerate()
         .map(|(i, m)| {
             let name = staged_name(i, m);
-            let path = dir.join(&name);
-            std::fs::write(&path, &m.bytes)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
-                .map_err(|e| format!("cannot set permissions on {}: {e}", path.display()))?;
+            write_staged(&dir.join(&name), &m.bytes)?;
+            if let Some(down) = &m.down {
+                write_staged(&dir.join(down_staged(&name)), &down.bytes)?;
+            }
             Ok(name)
         })
         .collect()
@@ -263,6 +273,14 @@ async fn run_all(
     std::fs::create_dir_all(&log_dir)
         .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
 
+    let session = Session {
+        cx,
+        sandbox: &sandbox,
+        observer: &observer,
+        bridge_log: &bridge_log,
+        work,
+        log_dir: &log_dir,
+    };
     for (i, (m, staged)) in work.migrations.iter().zip(&staged).enumerate() {
         if cx.cancel.is_cancelled() {
             return Err("cancelled".into());
@@ -278,21 +296,25 @@ async fn run_all(
             ),
         );
         let progress = Progress::start(cx.log, m.name());
-        let log_path = log_dir.join(staged.replace(".sql", ".log"));
-        let result = rehearse_one(
-            cx,
-            &sandbox,
-            &observer,
-            &bridge_log,
-            work,
-            m,
-            staged,
-            &log_path,
-        )
-        .await?;
+        let way_back = work.db.way_back && m.down.is_some();
+        let schema_before = match way_back {
+            true => Some(observer.schema().await.map_err(|e| e.to_string())?),
+            false => None,
+        };
+        let mut result = session.rehearse(m, staged).await?;
+        let mut stop = result.outcome != MigrationOutcome::Succeeded;
+        if let (Some(before), Some(down)) = (schema_before, &m.down) {
+            if !stop {
+                let back =
+                    crate::run::way_back::rehearse(&session, m, down, staged, before).await?;
+                stop = back.stops_the_run;
+                result.findings.extend(back.findings);
+                crate::analyze::acknowledge(&mut result.findings, &m.sql);
+                result.way_back = Some(back.report);
+            }
+        }
         drop(progress);
         say_outcome(cx.log, &result);
-        let stop = result.outcome != MigrationOutcome::Succeeded;
         report.migrations.push(result);
         if stop {
             break;
@@ -360,21 +382,43 @@ async fn stop_at_disk_limit(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One database's clone, bridge, box and observers, ready for migration steps.
+pub(crate) struct Session<'a> {
+    pub cx: &'a Context<'a>,
+    pub sandbox: &'a Sandbox,
+    pub observer: &'a Observer,
+    pub bridge_log: &'a Arc<BridgeLog>,
+    pub work: &'a DatabaseWork,
+    /// Where each step's box output goes (`<staged name>.log`).
+    pub log_dir: &'a Path,
+}
+
+impl Session<'_> {
+    /// Applies `m`, staged in the box as `staged`, the way its tool does, under the
+    /// observers.
+    pub async fn rehearse(&self, m: &Migration, staged: &str) -> Result<MigrationReport, String> {
+        rehearse_one(self, m, staged).await
+    }
+}
+
 async fn rehearse_one(
-    cx: &Context<'_>,
-    sandbox: &Sandbox,
-    observer: &Observer,
-    bridge_log: &Arc<BridgeLog>,
-    work: &DatabaseWork,
+    session: &Session<'_>,
     m: &Migration,
     staged: &str,
-    log_path: &Path,
 ) -> Result<MigrationReport, String> {
+    let Session {
+        cx,
+        sandbox,
+        observer,
+        bridge_log,
+        work,
+        log_dir,
+    } = session;
+    let log_path = &log_dir.join(staged.replace(".sql", ".log"));
     let baseline = observer.before().await.map_err(|e| e.to_string())?;
     bridge_log.take();
     let sampler = observer
-        .sample_locks(bridge_log.clone(), &baseline)
+        .sample_locks(Arc::clone(bridge_log), &baseline)
         .await
         .map_err(|e| e.to_string())?;
     let mut log = CappedLog::create(log_path, cx.plan.sandbox.output_limit_bytes)
@@ -494,5 +538,6 @@ async fn rehearse_one(
         log_file: Some(log_path.display().to_string()),
         output_bytes,
         output_cut,
+        way_back: None,
     })
 }

@@ -34,27 +34,8 @@ DO $$ BEGIN
   END IF;
 END $$;\n";
 
-/// Runs the MR's `files` with `database` as the database's trusted configuration
-/// (inside `{name: main, ...}`); answers the exit code, the note and the report.
 fn rehearse(files: &[(&str, &str)], database: &str) -> (Option<i32>, String, Value) {
-    let root = tempfile::tempdir().unwrap();
-    let repo = repo_with_migrations(root.path(), &[], files);
-    let config = builtin_config(root.path(), SEED);
-    let yaml = std::fs::read_to_string(&config).unwrap().replace(
-        "migrations: db/migrations}",
-        &format!("migrations: db/migrations, {database}}}"),
-    );
-    std::fs::write(&config, yaml).unwrap();
-    let artifacts = root.path().join("artifacts");
-    let out = print_only_run(&repo, &config, &artifacts);
-    let report = std::fs::read_to_string(artifacts.join("report.json"))
-        .unwrap_or_else(|_| panic!("no report: {}", text(&out)));
-    let note = String::from_utf8_lossy(&out.stdout).into_owned();
-    (
-        out.status.code(),
-        note,
-        serde_json::from_str(&report).unwrap(),
-    )
+    rehearse_files(SEED, files, database)
 }
 
 fn outcomes(report: &Value) -> Vec<(String, String)> {

@@ -208,8 +208,14 @@ pub fn acknowledgements(source: &str) -> Vec<(String, String)> {
 /// Every finding of one migration, most severe first, acknowledged ones marked.
 pub fn analyze(input: &Input<'_>, source: &str) -> Vec<Finding> {
     let mut findings = rules::all(input);
+    acknowledge(&mut findings, source);
+    findings
+}
+
+/// Marks the findings `source` acknowledges, and puts the most severe first.
+pub fn acknowledge(findings: &mut [Finding], source: &str) {
     let acks = acknowledgements(source);
-    for f in &mut findings {
+    for f in findings.iter_mut() {
         if let Some((_, reason)) = acks.iter().find(|(id, _)| id == f.id) {
             f.acknowledged = true;
             f.acknowledged_reason = Some(reason.clone());
@@ -221,7 +227,6 @@ pub fn analyze(input: &Input<'_>, source: &str) -> Vec<Finding> {
             .then(a.statement_index.cmp(&b.statement_index))
             .then(a.id.cmp(b.id))
     });
-    findings
 }
 
 #[cfg(test)]

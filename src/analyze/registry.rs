@@ -83,6 +83,9 @@ pub const RULES: &[Rule] = &[
     rule("PF-W01", Warning, "the migration wrote a lot of WAL (replicas fall behind)", "batches with pauses"),
     rule("PF-X01", Error, "a migration for one database touched a table that belongs to another (decomposed databases)", "move the migration to the database that owns the table"),
     rule("PF-F01", Error, "the migration failed", "see the SQLSTATE; the full error is in the protected job log"),
+    rule("PF-U01", Warning, "the migration's down failed, so it cannot be rolled back", "fix the down; test it with the up before merging"),
+    rule("PF-U02", Warning, "the migration's down left the schema different from before its up", "make the down undo exactly what the up did: every table, column, index, constraint, function and grant"),
+    rule("PF-U03", Warning, "the migration failed when applied again after its down", "make the down complete and the up repeatable (IF NOT EXISTS, guarded data changes)"),
 ];
 
 /// The rule with this id, if there is one.

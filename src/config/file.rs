@@ -248,6 +248,13 @@ pub struct DatabaseSection {
     /// Settings production's runner starts every session with.
     #[serde(default)]
     pub session: std::collections::BTreeMap<String, String>,
+    /// Rehearse each migration's down, then its up again, where it has one.
+    #[serde(default = "yes")]
+    pub way_back: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 pub fn default_db_name() -> String {
@@ -270,6 +277,7 @@ impl Default for DatabaseSection {
             tables: Vec::new(),
             role: RoleSection::default(),
             session: Default::default(),
+            way_back: true,
         }
     }
 }

@@ -70,6 +70,8 @@ pub struct DatabasePlan {
     pub role: MigrationRole,
     /// Settings every session of the box starts with.
     pub session: Vec<(String, String)>,
+    /// Rehearse each migration's down and its up again, where it has one.
+    pub way_back: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -276,6 +278,7 @@ fn database_plans(
             post_deploy: d.post_deploy,
             role,
             session,
+            way_back: d.way_back,
         });
     }
     if plans.is_empty() {
@@ -488,6 +491,7 @@ impl Plan {
                 post_deploy: false,
                 role: MigrationRole::Restricted,
                 session: Vec::new(),
+                way_back: true,
             }],
             engine: EnginePlan::Builtin(builtin),
             clone: ClonePlan {

@@ -49,6 +49,8 @@ struct Candidate {
     oid: String,
     /// diesel's `metadata.toml` beside `up.sql`: its path and blob.
     metadata: Option<(String, String)>,
+    /// The down file (diesel's `down.sql`, a `.down.sql` beside a `.up.sql`): path, blob.
+    down: Option<(String, String)>,
 }
 
 fn numbered(name: &str) -> Option<String> {
@@ -102,6 +104,7 @@ async fn classify(
             sql_path: format!("{path}/up.sql"),
             oid: String::new(),
             metadata: None,
+            down: None,
         }));
     }
     if entry.kind == EntryKind::Tree {
@@ -114,6 +117,7 @@ async fn classify(
         };
         let metadata =
             file("metadata.toml").map(|m| (format!("{path}/metadata.toml"), m.oid.clone()));
+        let down = file("down.sql").map(|d| (format!("{path}/down.sql"), d.oid.clone()));
         return Ok(file("up.sql").map(|up| Candidate {
             layout: Layout::Directory,
             entry: name.to_string(),
@@ -121,6 +125,7 @@ async fn classify(
             sql_path: format!("{path}/up.sql"),
             oid: up.oid.clone(),
             metadata,
+            down,
         }));
     }
     let candidate = |layout, version| Candidate {
@@ -130,6 +135,7 @@ async fn classify(
         sql_path: path.clone(),
         oid: entry.oid.clone(),
         metadata: None,
+        down: None,
     };
     if let Some(version) = flyway(name) {
         return Ok(Some(candidate(Layout::Flyway, version)));
@@ -165,6 +171,36 @@ fn up_section(sql: &[u8]) -> Vec<u8> {
     let body = &body[..end];
     let line_end = body.iter().position(|b| *b == b'\n').unwrap_or(body.len());
     body[line_end..].to_vec()
+}
+
+/// dbmate's `-- migrate:down` section, when it holds anything but blanks and comments.
+fn down_section(sql: &[u8]) -> Option<Vec<u8>> {
+    const DOWN: &[u8] = b"-- migrate:down";
+    let body = &sql[find(sql, DOWN)? + DOWN.len()..];
+    let line_end = body.iter().position(|b| *b == b'\n').unwrap_or(body.len());
+    let body = body[line_end..].to_vec();
+    let has_sql = String::from_utf8_lossy(&body).lines().any(|l| {
+        let l = l.trim();
+        !l.is_empty() && !l.starts_with("--")
+    });
+    has_sql.then_some(body)
+}
+
+/// The `.down.sql` file beside a `.up.sql` entry, if the directory has one.
+fn down_beside(dir: &str, entry: &str, entries: &[Entry]) -> Option<(String, String)> {
+    let name = format!("{}.down.sql", entry.strip_suffix(".up.sql")?);
+    entries
+        .iter()
+        .find(|e| e.name == name && e.kind == EntryKind::File)
+        .map(|e| (format!("{dir}/{name}"), e.oid.clone()))
+}
+
+fn down_of(path: String, bytes: Vec<u8>) -> super::Down {
+    super::Down {
+        path,
+        sql: String::from_utf8_lossy(&bytes).into_owned(),
+        bytes,
+    }
 }
 
 /// Finds every migration in `dir` at the MR's head, in the order they apply, refusing
@@ -204,7 +240,8 @@ pub async fn discover_new(
     refuse_non_regular(dir, &entries)?;
     let mut candidates = Vec::new();
     for entry in &entries {
-        if let Some(c) = classify(tree, dir, entry, applied).await? {
+        if let Some(mut c) = classify(tree, dir, entry, applied).await? {
+            c.down = c.down.or_else(|| down_beside(dir, &c.entry, &entries));
             candidates.push(c);
         }
     }
@@ -259,10 +296,17 @@ pub async fn discover_new(
             no_transaction |= crate::tools::opts_out_in_metadata(&toml);
         }
         let bytes = up_section(&raw);
+        let sectioned = bytes.len() != raw.len();
+        let down = match &c.down {
+            Some((path, oid)) => Some(down_of(path.clone(), tree.blob(oid, path, limit).await?)),
+            None if sectioned => down_section(&raw).map(|b| down_of(c.sql_path.clone(), b)),
+            None => None,
+        };
         migrations.push(Migration {
             sql: String::from_utf8_lossy(&bytes).into_owned(),
-            sectioned: bytes.len() != raw.len(),
+            sectioned,
             no_transaction,
+            down,
             bytes,
             path: c.sql_path,
             entry: c.entry,
@@ -332,6 +376,28 @@ mod tests {
         assert_eq!(ms[0].entry, "2024-01-01-000000_a");
         assert_eq!(ms[0].path, "m/2024-01-01-000000_a/up.sql");
         assert_eq!(ms[1].sql, "b");
+        assert_eq!(ms[0].down, None);
+        let down = ms[1].down.as_ref().unwrap();
+        assert_eq!(
+            (down.path.as_str(), down.sql.as_str()),
+            ("m/2024-02-01-000000_b/down.sql", "x")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_down_file_beside_an_up_file_is_its_way_back() {
+        let (_d, repo) = test_repo(&[
+            ("m/9_b.up.sql", "b"),
+            ("m/9_b.down.sql", "drop b"),
+            ("m/10_c.up.sql", "c"),
+        ])
+        .await;
+        let (_, ms) = discover(&repo, "m", LayoutChoice::Auto, 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(ms[0].down.as_ref().unwrap().path, "m/9_b.down.sql");
+        assert_eq!(ms[0].down.as_ref().unwrap().sql, "drop b");
+        assert_eq!(ms[1].down, None);
     }
 
     #[tokio::test]
@@ -345,6 +411,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ms[0].sql.trim(), "create table t();");
+        assert_eq!(ms[0].down.as_ref().unwrap().sql.trim(), "drop table t;");
+        assert_eq!(
+            down_section(b"-- migrate:up\nx;\n-- migrate:down\n-- nothing\n"),
+            None
+        );
     }
 
     #[tokio::test]

@@ -30,6 +30,19 @@ pub struct Migration {
     pub sectioned: bool,
     /// The file (or diesel's `metadata.toml`) opts out of its tool's transaction.
     pub no_transaction: bool,
+    /// The way back, where the layout has one.
+    pub down: Option<Down>,
+}
+
+/// A migration's way back: diesel's `down.sql`, golang-migrate's and sqlx's `.down.sql`
+/// beside the `.up.sql`, or dbmate's `-- migrate:down` section of the same file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Down {
+    /// Path of the file in the repository.
+    pub path: String,
+    pub bytes: Vec<u8>,
+    /// The same as text, for the words of the gate.
+    pub sql: String,
 }
 
 impl Migration {

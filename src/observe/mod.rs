@@ -8,6 +8,7 @@ pub mod disk;
 pub mod lock_mode;
 pub mod locks;
 pub mod queries;
+pub mod schema;
 pub mod statement;
 
 use crate::bridge::{BridgeLog, Upstream};
@@ -134,6 +135,13 @@ impl Observer {
             tracer: Arc::new(tracer),
             event_trigger,
         })
+    }
+
+    /// The application's schema by name, as committed now (the way back compares two).
+    pub async fn schema(&self) -> Result<schema::Schema, ObserveError> {
+        schema::Schema::read(&self.client)
+            .await
+            .map_err(err("read the schema"))
     }
 
     /// Gives the migration role production's privileges (see

@@ -114,7 +114,12 @@ impl Vocabulary {
             self.add_text(mode.sql_name());
             self.add_text(mode.blocks().unwrap_or_default());
         }
-        for w in UNITS.iter().chain(ESCAPES).chain(super::public::RESULTS) {
+        for w in UNITS
+            .iter()
+            .chain(ESCAPES)
+            .chain(super::public::RESULTS)
+            .chain(super::way_back::KINDS)
+        {
             self.add_text(w);
         }
         self.chars.insert('µ');

@@ -18,6 +18,7 @@ pub mod render;
 pub mod rounding;
 pub mod sqlstate;
 pub mod svg;
+pub mod way_back;
 
 pub use model::{DatabaseReport, MigrationOutcome, MigrationReport, RunReport};
 pub use public::{PublicSummary, SourceWords, NOTE_MARKER};

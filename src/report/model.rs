@@ -7,6 +7,7 @@ use crate::bridge::ServerError;
 use crate::clone::CloneInfo;
 use crate::migrations::Layout;
 use crate::observe::locks::LockHold;
+use crate::observe::schema::Difference;
 use crate::observe::StatementStat;
 use crate::pg::migration_role::MigrationRole;
 use crate::tools::{Tool, Transaction};
@@ -82,6 +83,21 @@ pub struct MigrationReport {
     pub log_file: Option<String>,
     pub output_bytes: u64,
     pub output_cut: u64,
+    /// Its down, then its up again, when it has a way back and succeeded.
+    pub way_back: Option<WayBack>,
+}
+
+/// A migration's way back, rehearsed right after it: down, the schema compared with
+/// the schema before the up, then the up again.
+#[derive(Debug, Clone, Serialize)]
+pub struct WayBack {
+    /// The down, rehearsed and observed like a migration.
+    pub down: Box<MigrationReport>,
+    /// What the schema after a down that succeeded lacks, keeps or defines otherwise
+    /// (empty: as before the up).
+    pub differences: Vec<Difference>,
+    /// The up again, after a down that succeeded.
+    pub up_again: Option<Box<MigrationReport>>,
 }
 
 impl DatabaseReport {
@@ -114,6 +130,7 @@ impl MigrationReport {
             log_file: None,
             output_bytes: 0,
             output_cut: 0,
+            way_back: None,
         }
     }
 }

@@ -169,6 +169,8 @@ pub struct PublicMigration {
     /// How long no / some pre-existing table could be read / written ("" when never).
     pub reads_blocked: String,
     pub writes_blocked: String,
+    /// Its down and its up again, when it has a way back ([`super::way_back`]).
+    pub way_back: Option<super::way_back::PublicWayBack>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -357,7 +359,7 @@ fn public_finding(
 /// Every result a migration row can show (a closed vocabulary of the leak gate).
 pub const RESULTS: &[&str] = &["success", "failure", "timeout", "disk_limit", "skipped"];
 
-fn result_name(o: MigrationOutcome) -> &'static str {
+pub(crate) fn result_name(o: MigrationOutcome) -> &'static str {
     match o {
         MigrationOutcome::Succeeded => "success",
         MigrationOutcome::Failed => "failure",
@@ -414,6 +416,7 @@ fn migration(
         size_change: size_change(m.size_after - m.size_before),
         statements,
         locks,
+        way_back: super::way_back::public(m, words),
     }
 }
 

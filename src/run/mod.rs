@@ -8,6 +8,7 @@ pub mod error;
 pub mod note;
 pub mod publish;
 pub mod views;
+pub mod way_back;
 pub mod work;
 
 pub use error::RunError;
@@ -156,10 +157,11 @@ pub async fn execute(
         ));
     }
     drop(fetching);
-    let words = SourceWords::from_sources(
-        work.iter()
-            .flat_map(|w| w.migrations.iter().map(|m| m.sql.as_str())),
-    );
+    let words = SourceWords::from_sources(work.iter().flat_map(|w| {
+        w.migrations.iter().flat_map(|m| {
+            std::iter::once(m.sql.as_str()).chain(m.down.as_ref().map(|d| d.sql.as_str()))
+        })
+    }));
     let mut report = RunReport {
         run_id: plan.run_id.clone(),
         head_sha: Some(tree.head().to_string()),

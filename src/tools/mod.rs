@@ -119,6 +119,7 @@ mod tests {
             sql: String::new(),
             sectioned,
             no_transaction,
+            down: None,
         }
     }
 

@@ -85,6 +85,36 @@ pub fn builtin_config(root: &Path, seed_sql: &str) -> PathBuf {
     config
 }
 
+/// Rehearses `files` (the MR's new migrations) on a built-in engine seeded with `seed`,
+/// with `database` added to the database's configuration (`{name: main, ...}`) unless
+/// empty; answers the exit code, the note printed and `report.json`.
+pub fn rehearse_files(
+    seed: &str,
+    files: &[(&str, &str)],
+    database: &str,
+) -> (Option<i32>, String, serde_json::Value) {
+    let root = tempfile::tempdir().unwrap();
+    let repo = repo_with_migrations(root.path(), &[], files);
+    let config = builtin_config(root.path(), seed);
+    if !database.is_empty() {
+        let yaml = std::fs::read_to_string(&config).unwrap().replace(
+            "migrations: db/migrations}",
+            &format!("migrations: db/migrations, {database}}}"),
+        );
+        std::fs::write(&config, yaml).unwrap();
+    }
+    let artifacts = root.path().join("artifacts");
+    let out = print_only_run(&repo, &config, &artifacts);
+    let report = std::fs::read_to_string(artifacts.join("report.json"))
+        .unwrap_or_else(|_| panic!("no report: {}", text(&out)));
+    let note = String::from_utf8_lossy(&out.stdout).into_owned();
+    (
+        out.status.code(),
+        note,
+        serde_json::from_str(&report).unwrap(),
+    )
+}
+
 /// `preflight run --print-only --all-migrations` on the checkout `repo` with `config`,
 /// the artifacts going to `artifacts`.
 pub fn print_only_run(repo: &Path, config: &Path, artifacts: &Path) -> Output {

@@ -1,0 +1,122 @@
+//! The way back, rehearsed right after a migration that has one and succeeded: its down
+//! (the same tool's transaction, observed like any migration), the schema then compared
+//! by name with the schema before the up, then the up again. What goes wrong becomes a
+//! finding on the migration: PF-U01 (the down failed), PF-U02 (the down left the schema
+//! different), PF-U03 (the up failed the second time).
+//!
+//! After a down that failed outside one transaction, or an up again that failed, the
+//! clone is in a state production never reaches, so the rest of the database's
+//! migrations are not rehearsed on it (they are listed as skipped).
+
+use crate::analyze::{Evidence, Finding};
+use crate::migrations::{Down, Migration};
+use crate::observe::schema::Schema;
+use crate::rehearsal::{down_staged, Session};
+use crate::report::model::WayBack;
+use crate::report::{MigrationOutcome, MigrationReport};
+use crate::tools::Transaction;
+
+/// A way back rehearsed: its report, the findings for the migration, and whether the
+/// clone can still be trusted for the next migrations.
+pub struct Rehearsed {
+    pub report: WayBack,
+    pub findings: Vec<Finding>,
+    pub stops_the_run: bool,
+}
+
+/// The down as a migration of its own (its name says it is the down).
+fn as_migration(m: &Migration, down: &Down) -> Migration {
+    Migration {
+        entry: format!("{} (down)", m.name()),
+        version: m.version.clone(),
+        path: down.path.clone(),
+        bytes: down.bytes.clone(),
+        sql: down.sql.clone(),
+        sectioned: m.sectioned,
+        no_transaction: m.no_transaction,
+        down: None,
+    }
+}
+
+/// What a failed step is called in a finding: its SQLSTATE, or how it ended.
+fn how_it_ended(step: &MigrationReport) -> String {
+    match step.outcome {
+        MigrationOutcome::TimedOut => "timeout".into(),
+        MigrationOutcome::DiskLimit => "disk_limit".into(),
+        _ => step.sqlstate.clone().unwrap_or_else(|| "failed".into()),
+    }
+}
+
+/// Rehearses `m`'s down (staged beside `staged`), compares the schema with `before`,
+/// then applies `m` again.
+pub(crate) async fn rehearse(
+    session: &Session<'_>,
+    m: &Migration,
+    down: &Down,
+    staged: &str,
+    before: Schema,
+) -> Result<Rehearsed, String> {
+    let log = session.cx.log;
+    log.line(&format!("   way back: the down of {}", m.name()));
+    let down_report = session
+        .rehearse(&as_migration(m, down), &down_staged(staged))
+        .await?;
+    let mut findings = Vec::new();
+    if down_report.outcome != MigrationOutcome::Succeeded {
+        findings.push(
+            Finding::new("PF-U01", how_it_ended(&down_report), None).with(Evidence::new(
+                "down wall time",
+                down_report.wall_s,
+                "s",
+            )),
+        );
+        // Inside one transaction a failed down changed nothing: the clone is as after the up.
+        let rolled_back = matches!(
+            down_report.transaction,
+            Some(Transaction::WholeFile | Transaction::OneQuery)
+        ) && down_report.outcome == MigrationOutcome::Failed;
+        return Ok(Rehearsed {
+            report: WayBack {
+                down: Box::new(down_report),
+                differences: Vec::new(),
+                up_again: None,
+            },
+            findings,
+            stops_the_run: !rolled_back,
+        });
+    }
+
+    let after = session.observer.schema().await.map_err(|e| e.to_string())?;
+    let differences = before.differences(&after);
+    if let Some(first) = differences.first() {
+        findings.push(
+            Finding::new("PF-U02", first.object(), None).with(Evidence::new(
+                "objects not as before",
+                differences.len() as f64,
+                "objects",
+            )),
+        );
+    }
+
+    log.line(&format!("   way back: {} again", m.name()));
+    let up_again = session.rehearse(m, staged).await?;
+    let failed_again = up_again.outcome != MigrationOutcome::Succeeded;
+    if failed_again {
+        findings.push(
+            Finding::new("PF-U03", how_it_ended(&up_again), None).with(Evidence::new(
+                "wall time",
+                up_again.wall_s,
+                "s",
+            )),
+        );
+    }
+    Ok(Rehearsed {
+        report: WayBack {
+            down: Box::new(down_report),
+            differences,
+            up_again: Some(Box::new(up_again)),
+        },
+        findings,
+        stops_the_run: failed_again,
+    })
+}
