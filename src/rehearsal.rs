@@ -146,6 +146,8 @@ fn empty_report(work: &DatabaseWork) -> DatabaseReport {
         layout: Some(work.layout),
         tool: Some(work.tool),
         role: Some(work.db.role.clone()),
+        server_version: None,
+        production_version: work.db.production_version,
         clone: None,
         migrations: Vec::new(),
         error: None,
@@ -235,6 +237,7 @@ async fn run_all(
         .await
         .map_err(|e| e.to_string())?;
     observer.shape_role(&work.db.role).await?;
+    report.server_version = Some(observer.server_version.clone());
     let bridge = Bridge::start(
         &socket_dir,
         upstream.with_session(&work.db.session),

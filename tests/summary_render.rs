@@ -97,6 +97,8 @@ fn fixture(names: [&str; 3]) -> RunReport {
             layout: None,
             tool: None,
             role: None,
+            server_version: None,
+            production_version: None,
             clone: None,
             migrations: vec![
                 ok,

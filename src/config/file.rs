@@ -251,6 +251,12 @@ pub struct DatabaseSection {
     /// Rehearse each migration's down, then its up again, where it has one.
     #[serde(default = "yes")]
     pub way_back: bool,
+    /// The migrations are templates, rendered with these values before anything runs.
+    #[serde(default)]
+    pub template: Option<crate::migrations::template::TemplateSection>,
+    /// Production's PostgreSQL major version; the note warns when the clone's differs.
+    #[serde(default)]
+    pub production_version: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -278,6 +284,8 @@ impl Default for DatabaseSection {
             role: RoleSection::default(),
             session: Default::default(),
             way_back: true,
+            template: None,
+            production_version: None,
         }
     }
 }

@@ -72,6 +72,10 @@ pub struct DatabasePlan {
     pub session: Vec<(String, String)>,
     /// Rehearse each migration's down and its up again, where it has one.
     pub way_back: bool,
+    /// How templated migrations are rendered (None: they are SQL as they are).
+    pub template: Option<crate::migrations::template::TemplateSection>,
+    /// Production's PostgreSQL major version, when configured.
+    pub production_version: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -279,6 +283,8 @@ fn database_plans(
             role,
             session,
             way_back: d.way_back,
+            template: d.template,
+            production_version: d.production_version,
         });
     }
     if plans.is_empty() {
@@ -492,6 +498,8 @@ impl Plan {
                 role: MigrationRole::Restricted,
                 session: Vec::new(),
                 way_back: true,
+                template: None,
+                production_version: None,
             }],
             engine: EnginePlan::Builtin(builtin),
             clone: ClonePlan {

@@ -1,5 +1,5 @@
-//! The MR's migrations: finding them in the checkout ([`layout`]) and choosing the ones
-//! the MR adds ([`selection`]).
+//! The MR's migrations: finding them in the checkout ([`layout`]), choosing the ones
+//! the MR adds ([`selection`]), and rendering templated ones ([`template`]).
 //!
 //! A [`Migration`] carries the SQL to run, read from a git blob at the MR's head. The rehearsal decides *how* it runs (a `psql`
 //! file today, a framework command later), so a `command` mode can be added without
@@ -7,6 +7,7 @@
 
 pub mod layout;
 pub mod selection;
+pub mod template;
 
 pub use layout::{discover, discover_new, Layout};
 pub use selection::{applied_at, base_commit};

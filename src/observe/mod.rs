@@ -100,6 +100,8 @@ pub struct Observer {
     tracer: Arc<PgLockReader>,
     /// The in-session event trigger is installed (needs a superuser).
     pub event_trigger: bool,
+    /// The clone's PostgreSQL version (`server_version`, e.g. `15.8`).
+    pub server_version: String,
 }
 
 /// The observer's and the tracer's sessions, kept across migrations.
@@ -127,7 +129,13 @@ impl Observer {
                 false
             }
         };
+        let server_version: String = client
+            .query_one("SELECT current_setting('server_version')", &[])
+            .await
+            .map_err(err("read the server version"))?
+            .get(0);
         Ok(Observer {
+            server_version,
             client,
             upstream: up.clone(),
             lock_interval,

@@ -40,6 +40,10 @@ pub struct DatabaseReport {
     pub tool: Option<Tool>,
     /// The role the migrations ran as (production's, from trusted configuration).
     pub role: Option<MigrationRole>,
+    /// The clone's PostgreSQL version (`15.8`), once connected.
+    pub server_version: Option<String>,
+    /// Production's major version, when configured.
+    pub production_version: Option<u32>,
     pub clone: Option<CloneInfo>,
     pub migrations: Vec<MigrationReport>,
     /// An infrastructure error that stopped this database's rehearsal.

@@ -198,6 +198,10 @@ pub struct PublicDatabase {
     pub opted_out: usize,
     /// The kind of role the migrations ran as: `restricted`, `superuser` or `owner`.
     pub role: Option<&'static str>,
+    /// The clone's PostgreSQL major version, once connected.
+    pub server_major: Option<u32>,
+    /// Production's, when configured and different from the clone's.
+    pub production_major_differs: Option<u32>,
     /// A migration was refused a privilege (42501) by a role that is not a superuser:
     /// production's role may have more, and trusted configuration can say so.
     pub privilege_refused: bool,
@@ -356,6 +360,12 @@ fn public_finding(
     }
 }
 
+/// The major version of a `server_version` (`15.8`, `16beta1`, `17.0 (Debian ...)`).
+fn major_version(v: &str) -> Option<u32> {
+    let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 /// Every result a migration row can show (a closed vocabulary of the leak gate).
 pub const RESULTS: &[&str] = &["success", "failure", "timeout", "disk_limit", "skipped"];
 
@@ -481,6 +491,11 @@ impl PublicSummary {
                         })
                         .count(),
                     role: d.role.as_ref().map(MigrationRole::kind),
+                    server_major: d.server_version.as_deref().and_then(major_version),
+                    production_major_differs: d.production_version.filter(|p| {
+                        d.server_version.as_deref().and_then(major_version) != Some(*p)
+                            && d.server_version.is_some()
+                    }),
                     privilege_refused: d.role != Some(MigrationRole::Superuser)
                         && d.migrations
                             .iter()

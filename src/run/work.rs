@@ -1,10 +1,12 @@
 //! Finding the work before anything runs: open the MR's code as git objects (GitLab's
 //! repository API in CI, a repository on disk with `--local-checkout`), then list each
-//! database's migrations at the head and keep those absent at the merge base.
+//! database's migrations at the head and keep those absent at the merge base, rendered
+//! when they are templates.
 
 use super::error::RunError;
 use crate::config::{Plan, SourcePlan};
 use crate::gitlab::http::GitlabHttp;
+use crate::migrations::template::render_all;
 use crate::migrations::{applied_at, base_commit, discover_new};
 use crate::rehearsal::DatabaseWork;
 use crate::source::git::LocalRepo;
@@ -49,9 +51,14 @@ pub async fn find_work(
         let applied = applied_at(tree, &db.migrations, base.as_deref())
             .await
             .map_err(|e| RunError::from_source(&context, e))?;
-        let (layout, migrations) = discover_new(tree, &db.migrations, db.layout, limit, &applied)
-            .await
-            .map_err(|e| RunError::from_layout(&context, e))?;
+        let (layout, mut migrations) =
+            discover_new(tree, &db.migrations, db.layout, limit, &applied)
+                .await
+                .map_err(|e| RunError::from_layout(&context, e))?;
+        if let Some(template) = &db.template {
+            render_all(&mut migrations, template)
+                .map_err(|e| RunError::Input(format!("{context}{e}")))?;
+        }
         work.push(DatabaseWork {
             db: db.clone(),
             tool: crate::tools::Tool::choose(db.tool, layout, &migrations),

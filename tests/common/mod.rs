@@ -85,6 +85,19 @@ pub fn builtin_config(root: &Path, seed_sql: &str) -> PathBuf {
     config
 }
 
+/// [`builtin_config`] with `database` added to the database's entry (`{name: main, ...}`).
+pub fn builtin_config_with(root: &Path, seed_sql: &str, database: &str) -> PathBuf {
+    let config = builtin_config(root, seed_sql);
+    if !database.is_empty() {
+        let yaml = std::fs::read_to_string(&config).unwrap().replace(
+            "migrations: db/migrations}",
+            &format!("migrations: db/migrations, {database}}}"),
+        );
+        std::fs::write(&config, yaml).unwrap();
+    }
+    config
+}
+
 /// Rehearses `files` (the MR's new migrations) on a built-in engine seeded with `seed`,
 /// with `database` added to the database's configuration (`{name: main, ...}`) unless
 /// empty; answers the exit code, the note printed and `report.json`.
@@ -95,14 +108,7 @@ pub fn rehearse_files(
 ) -> (Option<i32>, String, serde_json::Value) {
     let root = tempfile::tempdir().unwrap();
     let repo = repo_with_migrations(root.path(), &[], files);
-    let config = builtin_config(root.path(), seed);
-    if !database.is_empty() {
-        let yaml = std::fs::read_to_string(&config).unwrap().replace(
-            "migrations: db/migrations}",
-            &format!("migrations: db/migrations, {database}}}"),
-        );
-        std::fs::write(&config, yaml).unwrap();
-    }
+    let config = builtin_config_with(root.path(), seed, database);
     let artifacts = root.path().join("artifacts");
     let out = print_only_run(&repo, &config, &artifacts);
     let report = std::fs::read_to_string(artifacts.join("report.json"))
