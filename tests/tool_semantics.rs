@@ -2,7 +2,8 @@
 //! EXCLUSIVE on an existing table and whose second takes a second holds that lock
 //! for one statement under psql (autocommit), and for the whole file under diesel (one
 //! transaction) and golang-migrate (one query); a diesel migration whose
-//! `metadata.toml` says `run_in_transaction = false` runs statement by statement. The
+//! `metadata.toml` says `run_in_transaction = false` runs statement by statement, and
+//! Flyway runs a file of concurrent index builds without a transaction. The
 //! report says which way each file ran, and the note says it in words.
 
 mod common;
@@ -100,4 +101,31 @@ fn golang_migrate_sends_the_file_as_one_query_so_the_lock_lasts_the_whole_file()
         note.contains("golang-migrate runs it: the whole file as one query"),
         "{note}"
     );
+}
+
+#[test]
+fn flyway_runs_a_file_of_concurrent_index_builds_without_a_transaction_and_refuses_a_mixed_one() {
+    let (code, note, report) = rehearse_files(
+        SEED,
+        &[
+            (
+                "V1__total_idx.sql",
+                "CREATE INDEX CONCURRENTLY orders_total_idx ON orders (total);\n",
+            ),
+            (
+                "V2__note.sql",
+                "ALTER TABLE orders ADD COLUMN note text;\n\
+                 CREATE INDEX CONCURRENTLY orders_note_idx ON orders (note);\n",
+            ),
+        ],
+        "",
+    );
+    assert_eq!(code, Some(1), "{note}");
+    let migrations = report["databases"][0]["migrations"].as_array().unwrap();
+    assert_eq!(migrations[0]["transaction"], "per_statement");
+    assert_eq!(migrations[0]["outcome"], "succeeded");
+    // Flyway refuses to mix them (unless `mixed`); in one transaction PostgreSQL does too.
+    assert_eq!(migrations[1]["transaction"], "whole_file");
+    assert_eq!(migrations[1]["sqlstate"], "25001");
+    assert!(note.contains("the way Flyway runs it"), "{note}");
 }

@@ -7,7 +7,7 @@
 //! | diesel | one transaction | `run_in_transaction = false` in its `metadata.toml` |
 //! | sqlx | one transaction | a first line `-- no-transaction` |
 //! | golang-migrate | one multi-statement query (an implicit transaction) | |
-//! | Flyway | one transaction | |
+//! | Flyway | one transaction, none for a file of statements that cannot run in one ([`flyway`]) | |
 //! | dbmate | one transaction | `-- migrate:up transaction:false` |
 //!
 //! The tool comes from trusted configuration (`databases[].tool`) or, by default, from
@@ -15,6 +15,8 @@
 //! files golang-migrate's, files with `-- migrate:up` sections dbmate's, other numbered
 //! files plain psql. sqlx shares golang-migrate's and psql's layouts, so it is named in
 //! configuration.
+
+pub mod flyway;
 
 use crate::migrations::{Layout, Migration};
 use serde::{Deserialize, Serialize};
@@ -77,7 +79,8 @@ impl Tool {
             Tool::Diesel | Tool::Sqlx | Tool::Dbmate if m.no_transaction => {
                 Transaction::PerStatement
             }
-            Tool::Diesel | Tool::Sqlx | Tool::Flyway | Tool::Dbmate => Transaction::WholeFile,
+            Tool::Flyway => flyway::transaction(&m.sql),
+            Tool::Diesel | Tool::Sqlx | Tool::Dbmate => Transaction::WholeFile,
         }
     }
 }
