@@ -3,7 +3,7 @@
 # the C toolchain pieces pg_query needs, PostgreSQL 15 (server, client, pg_stat_statements),
 # git, debootstrap and btrfs-progs, Chromium (the HTML report's test opens it headless)
 # and xmllint (the JUnit report is checked against its XSD); then builds the box image
-# (cached, see box-image/).
+# and the tools image with alembic and Django for command mode (cached, see box-image/).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -28,3 +28,6 @@ fi
 docker info >/dev/null 2>&1 || { echo "error: Docker is not reachable; start the Docker daemon" >&2; exit 1; }
 
 "$here/box-image/build.sh"
+# The tools image command mode's tests and the demo's examples run alembic and Django in
+# (from Debian's packages; a project would use its own CI image).
+"$here/box-image/build.sh" preflight-box-tools:bookworm alembic,python3-psycopg2,python3-django

@@ -229,7 +229,11 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
 
-    /// Box image to run the migrations in.
-    #[arg(long, default_value = "preflight-box:bookworm", value_name = "IMAGE")]
-    pub image: String,
+    /// Box image to run the migrations in (the tools image for alembic and django).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+
+    /// Which example to rehearse: SQL files, or a project run by its own tool.
+    #[arg(long, value_enum, default_value = "sql")]
+    pub example: crate::demo_examples::Example,
 }

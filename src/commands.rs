@@ -3,32 +3,13 @@
 
 use crate::cli::{DemoArgs, RunArgs, ServeArgs};
 use crate::config::Plan;
+use crate::demo_examples::Example;
 use crate::engine::config::EngineConfig;
 use crate::engine::serve;
 use crate::exit::Outcome;
 use crate::gitlab::log::JobLog;
 use crate::run::{self, RunError};
 use tokio_util::sync::CancellationToken;
-
-/// The bundled example migrations `demo` rehearses.
-const EXAMPLES: &[(&str, &str)] = &[
-    (
-        "0001_create_audit_log.sql",
-        include_str!("../examples/migrations/0001_create_audit_log.sql"),
-    ),
-    (
-        "0002_index_accounts_plan.sql",
-        include_str!("../examples/migrations/0002_index_accounts_plan.sql"),
-    ),
-    (
-        "0003_backfill_orders_total.sql",
-        include_str!("../examples/migrations/0003_backfill_orders_total.sql"),
-    ),
-    (
-        "0004_unique_account_email.sql",
-        include_str!("../examples/migrations/0004_unique_account_email.sql"),
-    ),
-];
 
 fn report_outcome(outcome: Outcome) -> Outcome {
     let what = match outcome {
@@ -85,11 +66,13 @@ fn stopped(e: RunError) -> Outcome {
 
 /// Writes the bundled examples into `repo`/migrations and commits them: the demo reads
 /// its migrations from git, as every run does.
-async fn example_repo(repo: &std::path::Path) -> Result<(), String> {
-    let dir = repo.join("migrations");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    for (name, sql) in EXAMPLES {
-        std::fs::write(dir.join(name), sql).map_err(|e| e.to_string())?;
+async fn example_repo(repo: &std::path::Path, example: Example) -> Result<(), String> {
+    for (path, text) in example.files() {
+        let file = repo.join(path);
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        }
+        std::fs::write(file, text).map_err(|e| e.to_string())?;
     }
     crate::source::git::init_and_commit(repo, "preflight demo examples")
         .await
@@ -105,14 +88,14 @@ pub async fn demo(args: DemoArgs, cancel: CancellationToken) -> Outcome {
             return Outcome::Infrastructure;
         }
     };
-    if let Err(e) = example_repo(checkout.path()).await {
+    if let Err(e) = example_repo(checkout.path(), args.example).await {
         eprintln!("error: cannot commit the example migrations: {e}");
         return Outcome::Infrastructure;
     }
     eprintln!(
         "preflight demo: rehearsing {} example migrations on a generated dataset of {} accounts \
          (the first run builds the dataset once) ...",
-        EXAMPLES.len(),
+        args.example.migrations(),
         args.rows
     );
     let plan = Plan::for_demo(&args, checkout.path().to_path_buf());

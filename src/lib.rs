@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clone;
 pub mod commands;
 pub mod config;
+pub mod demo_examples;
 pub mod engine;
 pub mod exit;
 pub mod gitlab;

@@ -35,6 +35,8 @@ pub struct DatabaseWork {
     /// The tool whose transactions each file runs in.
     pub tool: Tool,
     pub migrations: Vec<Migration>,
+    /// Command mode: the project's files the tool runs in (`db.command` says how).
+    pub project: Option<crate::tools::command::ProjectFiles>,
 }
 
 pub struct Context<'a> {
@@ -102,6 +104,10 @@ fn box_env(db_name: &str) -> Vec<String> {
         format!("PGUSER={MIGRATION_USER}"),
         format!("PGDATABASE={db_name}"),
         "PGAPPNAME=preflight-migration".into(),
+        // The same socket as a URL, for tools that take one (SQLAlchemy, Prisma, ...).
+        format!("DATABASE_URL=postgresql://{MIGRATION_USER}@/{db_name}?host={SOCKET_MOUNT}"),
+        // The project is mounted read-only: Python must not try to cache bytecode there.
+        "PYTHONDONTWRITEBYTECODE=1".into(),
         "HOME=/tmp".into(),
     ]
 }
@@ -143,8 +149,9 @@ fn stage(dir: &Path, migrations: &[Migration]) -> Result<Vec<String>, String> {
 fn empty_report(work: &DatabaseWork) -> DatabaseReport {
     DatabaseReport {
         name: work.db.name.clone(),
-        layout: Some(work.layout),
-        tool: Some(work.tool),
+        layout: work.project.is_none().then_some(work.layout),
+        tool: work.project.is_none().then_some(work.tool),
+        command: work.db.command.as_ref().map(|c| c.tool),
         role: Some(work.db.role.clone()),
         server_version: None,
         production_version: work.db.production_version,
@@ -195,6 +202,16 @@ async fn run_all(
 ) -> Result<(), String> {
     let db_dir = cx.run_dir.join(&work.db.name);
     let staged = stage(&db_dir.join("migrations"), &work.migrations)?;
+    // Command mode: the box works in the project, where the tool finds its files.
+    let box_dir = match &work.project {
+        Some(files) => {
+            let dir = db_dir.join("project");
+            mkdir(&dir, 0o755)?;
+            crate::tools::command::write_project(files, &dir)?;
+            dir
+        }
+        None => db_dir.join("migrations"),
+    };
     let socket_dir = db_dir.join("sock");
     mkdir(&socket_dir, 0o755)?;
 
@@ -254,10 +271,13 @@ async fn run_all(
     );
 
     let spec = BoxSpec {
-        image: cx.plan.sandbox.image.clone(),
+        image: match &work.db.command {
+            Some(c) => c.image.clone(),
+            None => cx.plan.sandbox.image.clone(),
+        },
         run_id: cx.plan.run_id.clone(),
         name: format!("{}-{}", cx.plan.run_id, work.db.name),
-        migrations_dir: db_dir.join("migrations"),
+        migrations_dir: box_dir,
         socket_dir: socket_dir.clone(),
     };
     let sandbox = Sandbox::create(cx.docker, &spec)
@@ -432,12 +452,19 @@ async fn rehearse_one(
         .size_bytes
         .saturating_add(i64::try_from(cx.plan.sandbox.disk_limit_bytes).unwrap_or(i64::MAX));
 
-    let transaction = transaction_for(work.tool, m);
+    // A command-mode tool decides its transactions itself.
+    let (command, transaction) = match &work.db.command {
+        Some(c) => (c.step(m), None),
+        None => {
+            let t = transaction_for(work.tool, m);
+            (migration_command(staged, t), Some(t))
+        }
+    };
     let started = Instant::now();
     let mut over_disk_limit = false;
     let end = {
         let exec = sandbox.exec(
-            migration_command(staged, transaction),
+            command,
             box_env(&work.db.db_name),
             cx.plan.sandbox.migration_timeout,
             &mut log,
@@ -523,7 +550,7 @@ async fn rehearse_one(
         name: m.name().to_string(),
         path: m.path.clone(),
         outcome,
-        transaction: Some(transaction),
+        transaction,
         exit_code: match end {
             ExecEnd::Exited(code) => Some(code),
             ExecEnd::TimedOut => None,

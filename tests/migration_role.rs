@@ -39,17 +39,7 @@ fn rehearse(files: &[(&str, &str)], database: &str) -> (Option<i32>, String, Val
 }
 
 fn outcomes(report: &Value) -> Vec<(String, String)> {
-    report["databases"][0]["migrations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["outcome"].as_str().unwrap().to_string(),
-                m["sqlstate"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
+    migration_pairs(report, "outcome", "sqlstate")
 }
 
 #[test]

@@ -96,6 +96,7 @@ fn fixture(names: [&str; 3]) -> RunReport {
             name: "main".into(),
             layout: None,
             tool: None,
+            command: None,
             role: None,
             server_version: None,
             production_version: None,

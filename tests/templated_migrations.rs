@@ -29,12 +29,7 @@ fn go_templates_render_with_trusted_values_before_they_run() {
     assert_eq!(code, Some(0), "{note}");
     let m = &report["databases"][0]["migrations"][0];
     assert_eq!(m["outcome"], "succeeded", "{m}");
-    let statements: Vec<&str> = m["trace"]["statements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["text"].as_str().unwrap())
-        .collect();
+    let statements = traced(m, "text");
     assert!(
         statements
             .iter()

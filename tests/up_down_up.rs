@@ -57,12 +57,9 @@ GRANT SELECT ON audit_log TO PUBLIC;\n",
     assert_eq!(back["differences"], serde_json::json!([]), "{back}");
     assert_eq!(back["up_again"]["outcome"], "succeeded", "{back}");
     // The down was observed like a migration: its statements were traced.
-    let down_kinds: Vec<&str> = back["down"]["trace"]["statements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["kind"].as_str().unwrap())
-        .filter(|k| *k != "TRANSACTION")
+    let down_kinds: Vec<String> = traced(&back["down"], "kind")
+        .into_iter()
+        .filter(|k| k != "TRANSACTION")
         .collect();
     assert_eq!(down_kinds, ["ALTER TABLE", "DROP"], "{back}");
     assert_eq!(back["down"]["transaction"], "whole_file", "{back}");

@@ -5,14 +5,18 @@
 # of this script, so it is rebuilt only when the recipe changes; the root filesystem
 # tarball is cached under $PREFLIGHT_CACHE (default /var/cache/preflight).
 #
-# Usage: ops/box-image/build.sh [image-tag]      (default: preflight-box:bookworm)
+# Usage: ops/box-image/build.sh [image-tag] [extra-packages]
+#   default tag preflight-box:bookworm; extra packages comma-separated, e.g. the tools
+#   image for command mode: ops/box-image/build.sh preflight-box-tools:bookworm \
+#     alembic,python3-psycopg2,sqitch,libdbd-pg-perl
 set -euo pipefail
 
 tag="${1:-preflight-box:bookworm}"
+extra="${2:-}"
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 cache="${PREFLIGHT_CACHE:-/var/cache/preflight}"
-packages="postgresql-client-15,ca-certificates"
-recipe_hash=$(cat "$0" | sha256sum | cut -c1-16)
+packages="postgresql-client-15,ca-certificates${extra:+,$extra}"
+recipe_hash=$( (cat "$0"; echo "$packages") | sha256sum | cut -c1-16)
 
 existing=$(docker image inspect --format '{{ index .Config.Labels "preflight.recipe" }}' "$tag" 2>/dev/null || true)
 if [ "$existing" = "$recipe_hash" ]; then

@@ -257,6 +257,9 @@ pub struct DatabaseSection {
     /// Production's PostgreSQL major version; the note warns when the clone's differs.
     #[serde(default)]
     pub production_version: Option<u32>,
+    /// The team's migration tool, run by command in the box instead of SQL files.
+    #[serde(default)]
+    pub command: Option<crate::tools::command::CommandSection>,
 }
 
 fn yes() -> bool {
@@ -286,6 +289,7 @@ impl Default for DatabaseSection {
             way_back: true,
             template: None,
             production_version: None,
+            command: None,
         }
     }
 }

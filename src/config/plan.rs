@@ -76,6 +76,8 @@ pub struct DatabasePlan {
     pub template: Option<crate::migrations::template::TemplateSection>,
     /// Production's PostgreSQL major version, when configured.
     pub production_version: Option<u32>,
+    /// The migration tool run by command, when configured.
+    pub command: Option<crate::tools::command::CommandSection>,
 }
 
 #[derive(Debug, Clone)]
@@ -273,6 +275,9 @@ fn database_plans(
         let invalid = |e: String| PlanError::Invalid(format!("database {:?}: {e}", d.name));
         let role = MigrationRole::from_section(d.role, restricted).map_err(invalid)?;
         let session = session_settings(d.session).map_err(invalid)?;
+        if let Some(c) = &d.command {
+            c.check().map_err(invalid)?;
+        }
         plans.push(DatabasePlan {
             name: d.name,
             db_name: d.db_name,
@@ -285,6 +290,7 @@ fn database_plans(
             way_back: d.way_back,
             template: d.template,
             production_version: d.production_version,
+            command: d.command,
         });
     }
     if plans.is_empty() {
@@ -481,6 +487,13 @@ impl Plan {
             builtin.work_dir = dir.clone();
         }
         let defaults = FileConfig::default();
+        let image = args.image.clone().unwrap_or_else(|| {
+            match args.example {
+                crate::demo_examples::Example::Sql => "preflight-box:bookworm",
+                _ => "preflight-box-tools:bookworm",
+            }
+            .to_string()
+        });
         Plan {
             run_id: new_run_id(),
             source: SourcePlan::Local {
@@ -491,7 +504,7 @@ impl Plan {
             databases: vec![DatabasePlan {
                 name: "main".into(),
                 db_name: "app".into(),
-                migrations: "migrations".into(),
+                migrations: args.example.migrations_dir().into(),
                 layout: LayoutChoice::Auto,
                 tool: None,
                 post_deploy: false,
@@ -500,6 +513,7 @@ impl Plan {
                 way_back: true,
                 template: None,
                 production_version: None,
+                command: args.example.command(&image),
             }],
             engine: EnginePlan::Builtin(builtin),
             clone: ClonePlan {
@@ -507,7 +521,7 @@ impl Plan {
                 snapshot: None,
             },
             sandbox: BoxPlan {
-                image: args.image.clone(),
+                image,
                 migration_timeout: defaults.sandbox.migration_timeout,
                 output_limit_bytes: defaults.sandbox.output_limit_bytes,
                 max_migration_bytes: defaults.sandbox.max_migration_bytes,

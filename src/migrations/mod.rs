@@ -47,11 +47,12 @@ pub struct Down {
 }
 
 impl Migration {
-    /// The name shown in reports: the entry without its `.sql` / `.up.sql` suffix.
+    /// The name shown in reports: the entry without its `.sql` / `.up.sql` / `.py` suffix.
     pub fn name(&self) -> &str {
         self.entry
             .strip_suffix(".up.sql")
             .or_else(|| self.entry.strip_suffix(".sql"))
+            .or_else(|| self.entry.strip_suffix(".py"))
             .unwrap_or(&self.entry)
     }
 }

@@ -38,6 +38,8 @@ pub struct DatabaseReport {
     pub layout: Option<Layout>,
     /// The tool whose transactions the files ran in.
     pub tool: Option<Tool>,
+    /// Command mode: the tool that ran the migrations itself.
+    pub command: Option<crate::tools::command::CommandTool>,
     /// The role the migrations ran as (production's, from trusted configuration).
     pub role: Option<MigrationRole>,
     /// The clone's PostgreSQL version (`15.8`), once connected.

@@ -196,6 +196,8 @@ pub struct PublicDatabase {
     pub tool: Option<&'static str>,
     /// Files that ran statement by statement although their tool uses a transaction.
     pub opted_out: usize,
+    /// Command mode: the tool that ran them (`alembic`, `django`).
+    pub command: Option<&'static str>,
     /// The kind of role the migrations ran as: `restricted`, `superuser` or `owner`.
     pub role: Option<&'static str>,
     /// The clone's PostgreSQL major version, once connected.
@@ -490,6 +492,7 @@ impl PublicSummary {
                                 && d.tool != Some(Tool::Psql)
                         })
                         .count(),
+                    command: d.command.map(crate::tools::command::CommandTool::id),
                     role: d.role.as_ref().map(MigrationRole::kind),
                     server_major: d.server_version.as_deref().and_then(major_version),
                     production_major_differs: d.production_version.filter(|p| {

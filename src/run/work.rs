@@ -1,7 +1,7 @@
 //! Finding the work before anything runs: open the MR's code as git objects (GitLab's
 //! repository API in CI, a repository on disk with `--local-checkout`), then list each
 //! database's migrations at the head and keep those absent at the merge base, rendered
-//! when they are templates.
+//! when they are templates; in command mode, the tool's new migrations and its project.
 
 use super::error::RunError;
 use crate::config::{Plan, SourcePlan};
@@ -12,6 +12,7 @@ use crate::rehearsal::DatabaseWork;
 use crate::source::git::LocalRepo;
 use crate::source::gitlab::GitlabSource;
 use crate::source::SourceTree;
+use crate::tools::command;
 
 /// The MR's code as the plan says to read it.
 pub async fn open_source(plan: &Plan) -> Result<Box<dyn SourceTree>, RunError> {
@@ -51,19 +52,36 @@ pub async fn find_work(
         let applied = applied_at(tree, &db.migrations, base.as_deref())
             .await
             .map_err(|e| RunError::from_source(&context, e))?;
+        let input = |e: String| RunError::Input(format!("{context}{e}"));
+        if let Some(command) = &db.command {
+            let migrations = command::discover(tree, &db.migrations, command, limit, &applied)
+                .await
+                .map_err(input)?;
+            let project = command::read_project(tree, &command.project)
+                .await
+                .map_err(input)?;
+            work.push(DatabaseWork {
+                db: db.clone(),
+                tool: crate::tools::Tool::Psql,
+                layout: crate::migrations::Layout::Numbered,
+                migrations,
+                project: Some(project),
+            });
+            continue;
+        }
         let (layout, mut migrations) =
             discover_new(tree, &db.migrations, db.layout, limit, &applied)
                 .await
                 .map_err(|e| RunError::from_layout(&context, e))?;
         if let Some(template) = &db.template {
-            render_all(&mut migrations, template)
-                .map_err(|e| RunError::Input(format!("{context}{e}")))?;
+            render_all(&mut migrations, template).map_err(input)?;
         }
         work.push(DatabaseWork {
             db: db.clone(),
             tool: crate::tools::Tool::choose(db.tool, layout, &migrations),
             layout,
             migrations,
+            project: None,
         });
     }
     Ok((base, work))

@@ -16,6 +16,7 @@
 //! files plain psql. sqlx shares golang-migrate's and psql's layouts, so it is named in
 //! configuration.
 
+pub mod command;
 pub mod flyway;
 
 use crate::migrations::{Layout, Migration};

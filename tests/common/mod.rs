@@ -40,26 +40,42 @@ pub fn rev_parse(repo: &Path, rev: &str) -> String {
 /// A repository whose `db/migrations` has `base` files on `main` and `head` files too on
 /// `feature` (names may hold a directory: `2024-01-01-000000_x/up.sql`).
 pub fn repo_with_migrations(root: &Path, base: &[(&str, &str)], head: &[(&str, &str)]) -> PathBuf {
+    let under = |files: &[(&str, &str)]| -> Vec<(String, String)> {
+        files
+            .iter()
+            .map(|(name, text)| (format!("db/migrations/{name}"), text.to_string()))
+            .collect()
+    };
+    std::fs::create_dir_all(root.join("repo/db/migrations")).unwrap();
+    repo_with_files(root, &under(base), &under(head))
+}
+
+/// A repository with `base` files (paths from its root) on `main`, and `head` files
+/// too on the checked-out `feature` branch.
+pub fn repo_with_files(
+    root: &Path,
+    base: &[(String, String)],
+    head: &[(String, String)],
+) -> PathBuf {
     let repo = root.join("repo");
-    let dir = repo.join("db/migrations");
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&repo).unwrap();
     git(&repo, &["init", "-q", "-b", "main"]);
     git(&repo, &["config", "user.email", "dev@example.com"]);
     git(&repo, &["config", "user.name", "dev"]);
     std::fs::write(repo.join("README.md"), "app\n").unwrap();
-    let write = |name: &str, sql: &str| {
-        let file = dir.join(name);
+    let write = |name: &str, text: &str| {
+        let file = repo.join(name);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(file, sql).unwrap();
+        std::fs::write(file, text).unwrap();
     };
-    for (name, sql) in base {
-        write(name, sql);
+    for (name, text) in base {
+        write(name, text);
     }
     git(&repo, &["add", "."]);
     git(&repo, &["commit", "-qm", "base"]);
     git(&repo, &["checkout", "-qb", "feature"]);
-    for (name, sql) in head {
-        write(name, sql);
+    for (name, text) in head {
+        write(name, text);
     }
     git(&repo, &["add", "."]);
     git(&repo, &["commit", "-qm", "head", "--allow-empty"]);
@@ -244,4 +260,26 @@ pub fn assert_no_clones(engine_dir: &Path) {
         "server processes left behind: {}",
         String::from_utf8_lossy(&ps.stdout)
     );
+}
+
+/// One field (`text`, `kind`) of every statement a migration's trace holds, in order.
+pub fn traced(migration: &serde_json::Value, field: &str) -> Vec<String> {
+    migration["trace"]["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s[field].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Two fields (`name`, `outcome`, `sqlstate`, ...) of each migration of the first
+/// database in a report, "" where one is absent.
+pub fn migration_pairs(report: &serde_json::Value, a: &str, b: &str) -> Vec<(String, String)> {
+    let field = |m: &serde_json::Value, f: &str| m[f].as_str().unwrap_or_default().to_string();
+    report["databases"][0]["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (field(m, a), field(m, b)))
+        .collect()
 }

@@ -1,0 +1,358 @@
+//! Command mode: the team's own migration tool, run inside the box in an image trusted
+//! configuration names, one new migration at a time, so every per-migration number and
+//! finding works as for SQL files.
+//!
+//! - **alembic**: the new files of the versions directory are revisions; each says its
+//!   `revision` and `down_revision`, which order them into a chain from the head's
+//!   current one. Each step is `alembic upgrade <revision>`.
+//! - **django**: the new files of an app's `migrations` directory, in name order (the
+//!   numbers Django gives them). Each step is `python3 manage.py migrate <app> <name>`.
+//!
+//! The tool's bookkeeping (`alembic_version`, `django_migrations`) says what production
+//! has applied; the clone has it, so the tool applies exactly the new ones. The box gets
+//! the project's files as regular files written by the job from git objects (links and
+//! submodules are refused, sizes bounded), mounted read-only; the tool reaches the clone
+//! through the bridge's socket (libpq variables, and `DATABASE_URL` for tools that want
+//! a URL).
+
+use crate::migrations::Migration;
+use crate::source::{Entry, EntryKind, SourceError, SourceTree};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// A migration tool run by command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandTool {
+    Alembic,
+    Django,
+}
+
+/// `databases[].command` as written.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSection {
+    pub tool: CommandTool,
+    /// The image with the tool and the project's dependencies (the operator's).
+    pub image: String,
+    /// The project's directory in the repository (where `alembic.ini` or `manage.py` is).
+    #[serde(default = "dot")]
+    pub project: String,
+    /// Django: the app whose migrations `migrations` holds.
+    #[serde(default)]
+    pub app: Option<String>,
+}
+
+fn dot() -> String {
+    ".".into()
+}
+
+/// The most files and bytes of a project the job writes for the box.
+const PROJECT_MAX_FILES: usize = 20_000;
+const PROJECT_MAX_BYTES: u64 = 256 << 20;
+
+impl CommandTool {
+    pub fn id(self) -> &'static str {
+        match self {
+            CommandTool::Alembic => "alembic",
+            CommandTool::Django => "django",
+        }
+    }
+}
+
+impl CommandSection {
+    /// Checks what the plan needs before anything runs.
+    pub fn check(&self) -> Result<(), String> {
+        if self.image.trim().is_empty() {
+            return Err("command.image is empty; name the image with the tool".into());
+        }
+        if self.project.split('/').any(|p| p == "..") || self.project.starts_with('/') {
+            return Err(format!(
+                "command.project {:?} must be a directory inside the repository",
+                self.project
+            ));
+        }
+        match (self.tool, &self.app) {
+            (CommandTool::Django, None) => {
+                Err("command.app is needed for django: the app whose migrations these are".into())
+            }
+            (CommandTool::Django, Some(app)) if !is_identifier(app) => Err(format!(
+                "command.app {app:?} is not a Django app label (letters, digits, underscores)"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The command that applies `m`, run in the project's directory.
+    pub fn step(&self, m: &Migration) -> Vec<String> {
+        match self.tool {
+            CommandTool::Alembic => ["alembic", "upgrade", &m.version]
+                .map(String::from)
+                .to_vec(),
+            CommandTool::Django => [
+                "python3",
+                "manage.py",
+                "migrate",
+                "--no-input",
+                self.app.as_deref().unwrap_or_default(),
+                m.name(),
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A Python string assigned to `name` at the start of a line: `revision = "ab12"` or
+/// `down_revision: Union[str, None] = 'cd34'`; `Some(None)` for `= None`.
+fn assigned(source: &str, name: &str) -> Option<Option<String>> {
+    source.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        let rest = rest.trim_start();
+        let rest = match rest.strip_prefix(':') {
+            Some(annotated) => annotated.split_once('=')?.1,
+            None => rest.strip_prefix('=')?,
+        };
+        let value = rest.trim();
+        if value.starts_with("None") {
+            return Some(None);
+        }
+        let quote = value.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+        let inner = &value[1..];
+        let end = inner.find(quote)?;
+        Some(Some(inner[..end].to_string()))
+    })
+}
+
+/// A revision id as alembic writes them (and nothing a command line could misread).
+fn is_revision(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Orders alembic revisions into one chain (each one's `down_revision` is the one before).
+fn alembic_chain(mut found: Vec<(Migration, Option<String>)>) -> Result<Vec<Migration>, String> {
+    let ids: HashSet<String> = found.iter().map(|(m, _)| m.version.clone()).collect();
+    let mut chain = Vec::new();
+    // The first new revision follows one the MR did not add (or none).
+    let mut previous: Option<String> = None;
+    let starts: Vec<usize> = (0..found.len())
+        .filter(|i| !found[*i].1.as_ref().is_some_and(|d| ids.contains(d)))
+        .collect();
+    if starts.len() > 1 {
+        return Err(format!(
+            "the new alembic revisions form {} branches; rehearse a linear history",
+            starts.len()
+        ));
+    }
+    while !found.is_empty() {
+        let next = match &previous {
+            None => starts.first().copied(),
+            Some(p) => found.iter().position(|(_, d)| d.as_deref() == Some(p)),
+        };
+        let Some(i) = next else {
+            return Err(
+                "the new alembic revisions do not form one chain; rehearse a linear \
+                 history"
+                    .into(),
+            );
+        };
+        let (m, _) = found.remove(i);
+        previous = Some(m.version.clone());
+        chain.push(m);
+    }
+    Ok(chain)
+}
+
+/// The new migrations in `dir` at the head (those not in `applied`), in the order the
+/// tool applies them.
+pub async fn discover(
+    tree: &dyn SourceTree,
+    dir: &str,
+    section: &CommandSection,
+    limit: u64,
+    applied: &HashSet<String>,
+) -> Result<Vec<Migration>, String> {
+    let dir = dir.trim_matches('/');
+    let entries = tree
+        .list(tree.head(), dir)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("the migrations directory {dir} does not exist in the MR's code"))?;
+    let mut found = Vec::new();
+    for e in &entries {
+        if e.kind != EntryKind::File
+            || !e.name.ends_with(".py")
+            || e.name == "__init__.py"
+            || applied.contains(&e.name)
+        {
+            continue;
+        }
+        let path = format!("{dir}/{}", e.name);
+        let bytes = tree
+            .blob(&e.oid, &path, limit)
+            .await
+            .map_err(|e| e.to_string())?;
+        let source = String::from_utf8_lossy(&bytes).into_owned();
+        let stem = e.name.trim_end_matches(".py").to_string();
+        let (version, down) = match section.tool {
+            CommandTool::Alembic => {
+                let revision = assigned(&source, "revision")
+                    .flatten()
+                    .filter(|r| is_revision(r))
+                    .ok_or_else(|| format!("{path} says no alembic revision id"))?;
+                (revision, assigned(&source, "down_revision").flatten())
+            }
+            CommandTool::Django => {
+                let plain = stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if stem.is_empty() || !plain {
+                    return Err(format!("{path} is not a Django migration name"));
+                }
+                (stem.clone(), None)
+            }
+        };
+        let m = Migration {
+            entry: e.name.clone(),
+            version,
+            path,
+            sql: source,
+            bytes,
+            sectioned: false,
+            no_transaction: false,
+            down: None,
+        };
+        found.push((m, down));
+    }
+    match section.tool {
+        CommandTool::Alembic => alembic_chain(found),
+        CommandTool::Django => {
+            let mut ms: Vec<Migration> = found.into_iter().map(|(m, _)| m).collect();
+            ms.sort_by(|a, b| a.entry.cmp(&b.entry));
+            Ok(ms)
+        }
+    }
+}
+
+/// A project's files, read from the MR's head: (path under the project, bytes).
+pub type ProjectFiles = Vec<(std::path::PathBuf, Vec<u8>)>;
+
+/// Reads the project's files at the head, regular files and directories only, refusing
+/// links, submodules and a project past the size bounds.
+pub async fn read_project(tree: &dyn SourceTree, project: &str) -> Result<ProjectFiles, String> {
+    let root = project.trim_matches('/').trim_start_matches("./");
+    let root = if root == "." { "" } else { root };
+    // (the directory's path in the repository, its path under the project)
+    let mut pending = vec![(root.to_string(), std::path::PathBuf::new())];
+    let mut files = ProjectFiles::new();
+    let mut bytes = 0u64;
+    while let Some((dir, here)) = pending.pop() {
+        let entries: Vec<Entry> = tree
+            .list(tree.head(), &dir)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!("the project directory {dir:?} does not exist in the MR's code")
+            })?;
+        for e in entries {
+            let path = match dir.as_str() {
+                "" => e.name.clone(),
+                _ => format!("{dir}/{}", e.name),
+            };
+            if e.name.contains('/') || e.name == ".." || e.name == "." || e.name.is_empty() {
+                return Err(format!("{path:?} is not a plain name"));
+            }
+            match e.kind {
+                EntryKind::Tree => pending.push((path, here.join(&e.name))),
+                EntryKind::File => {
+                    if files.len() >= PROJECT_MAX_FILES {
+                        return Err(format!(
+                            "the project has more than {PROJECT_MAX_FILES} files; point \
+                             command.project at the tool's own directory"
+                        ));
+                    }
+                    let left = PROJECT_MAX_BYTES.saturating_sub(bytes);
+                    let content = tree.blob(&e.oid, &path, left).await.map_err(|e| {
+                        format!("{e} (a project may hold {PROJECT_MAX_BYTES} bytes in all)")
+                    })?;
+                    bytes += content.len() as u64;
+                    files.push((here.join(&e.name), content));
+                }
+                kind => return Err(SourceError::NotRegular { path, kind }.to_string()),
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Writes a project's files under `to`, readable by the box's user.
+pub fn write_project(files: &ProjectFiles, to: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    for (rel, content) in files {
+        let file = to.join(rel);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| format!("cannot set permissions on {}: {e}", parent.display()))?;
+        }
+        std::fs::write(&file, content)
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| format!("cannot set permissions on {}: {e}", file.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(version: &str) -> Migration {
+        Migration {
+            entry: format!("{version}_x.py"),
+            version: version.into(),
+            path: String::new(),
+            bytes: vec![],
+            sql: String::new(),
+            sectioned: false,
+            no_transaction: false,
+            down: None,
+        }
+    }
+
+    #[test]
+    fn alembic_assignments_are_read_in_both_styles() {
+        let src = "\"\"\"x\"\"\"\nrevision = 'b2c3'\ndown_revision: Union[str, None] = \"a1b2\"\n";
+        assert_eq!(assigned(src, "revision"), Some(Some("b2c3".into())));
+        assert_eq!(assigned(src, "down_revision"), Some(Some("a1b2".into())));
+        assert_eq!(
+            assigned("down_revision = None\n", "down_revision"),
+            Some(None)
+        );
+        assert_eq!(assigned("# revision = 'x'\n", "revision"), None);
+        assert!(!is_revision("a; rm -rf /"));
+    }
+
+    #[test]
+    fn revisions_are_ordered_by_their_chain_and_branches_are_refused() {
+        let chain = alembic_chain(vec![
+            (m("c3"), Some("b2".into())),
+            (m("b2"), Some("a1".into())),
+            (m("d4"), Some("c3".into())),
+        ])
+        .unwrap();
+        let order: Vec<&str> = chain.iter().map(|m| m.version.as_str()).collect();
+        assert_eq!(order, ["b2", "c3", "d4"]);
+        let branches = alembic_chain(vec![
+            (m("b2"), Some("a1".into())),
+            (m("x9"), Some("a1".into())),
+        ]);
+        assert!(branches.unwrap_err().contains("2 branches"));
+    }
+}
