@@ -319,17 +319,23 @@ async fn run_all(
             ),
         );
         let progress = Progress::start(cx.log, m.name());
-        let way_back = work.db.way_back && m.down.is_some();
+        let back = match (&m.down, &work.db.command) {
+            (Some(down), _) => Some(crate::run::way_back::Back::File(down)),
+            (None, Some(c)) => c.step_down(m).map(crate::run::way_back::Back::Command),
+            (None, None) => None,
+        }
+        .filter(|_| work.db.way_back);
+        let way_back = back.is_some();
         let schema_before = match way_back {
             true => Some(observer.schema().await.map_err(|e| e.to_string())?),
             false => None,
         };
         let mut result = session.rehearse(m, staged).await?;
         let mut stop = result.outcome != MigrationOutcome::Succeeded;
-        if let (Some(before), Some(down)) = (schema_before, &m.down) {
+        if let (Some(before), Some(back)) = (schema_before, back) {
             if !stop {
                 let back =
-                    crate::run::way_back::rehearse(&session, m, down, staged, before).await?;
+                    crate::run::way_back::rehearse(&session, m, back, staged, before).await?;
                 stop = back.stops_the_run;
                 result.findings.extend(back.findings);
                 crate::analyze::acknowledge(&mut result.findings, &m.sql);
@@ -420,7 +426,18 @@ impl Session<'_> {
     /// Applies `m`, staged in the box as `staged`, the way its tool does, under the
     /// observers.
     pub async fn rehearse(&self, m: &Migration, staged: &str) -> Result<MigrationReport, String> {
-        rehearse_one(self, m, staged).await
+        rehearse_one(self, m, staged, None).await
+    }
+
+    /// Runs `command` in the box as the step `m` (command mode's way back), its output
+    /// logged as `staged`'s.
+    pub async fn rehearse_command(
+        &self,
+        m: &Migration,
+        staged: &str,
+        command: Vec<String>,
+    ) -> Result<MigrationReport, String> {
+        rehearse_one(self, m, staged, Some(command)).await
     }
 }
 
@@ -428,6 +445,7 @@ async fn rehearse_one(
     session: &Session<'_>,
     m: &Migration,
     staged: &str,
+    command: Option<Vec<String>>,
 ) -> Result<MigrationReport, String> {
     let Session {
         cx,
@@ -453,9 +471,10 @@ async fn rehearse_one(
         .saturating_add(i64::try_from(cx.plan.sandbox.disk_limit_bytes).unwrap_or(i64::MAX));
 
     // A command-mode tool decides its transactions itself.
-    let (command, transaction) = match &work.db.command {
-        Some(c) => (c.step(m), None),
-        None => {
+    let (command, transaction) = match (command, &work.db.command) {
+        (Some(command), _) => (command, None),
+        (None, Some(c)) => (c.step(m), None),
+        (None, None) => {
             let t = transaction_for(work.tool, m);
             (migration_command(staged, t), Some(t))
         }

@@ -2,8 +2,9 @@
 //! `examples/` (alembic and Django, installed from Debian's packages into the tools image
 //! `ops/dev-setup.sh` builds) run inside the box, one new migration at a time, against
 //! the clone through the bridge. Each new migration gets its own row, statements and
-//! findings; migrations production already has (the tool's bookkeeping in the seed, the
-//! files at the merge base) are not run again.
+//! findings, and its way back (the tool's own downgrade) is rehearsed too; migrations
+//! production already has (the tool's bookkeeping in the seed, the files at the merge
+//! base) are not run again.
 
 mod common;
 
@@ -111,6 +112,19 @@ fn alembic_applies_each_new_revision_in_its_chain_order_and_each_is_observed() {
     );
     let index = &report["databases"][0]["migrations"][1];
     assert!(has_finding(index, "PF-I01"), "{index}");
+    // Each revision went back (alembic downgrade) to the schema before it, and up again.
+    for m in report["databases"][0]["migrations"].as_array().unwrap() {
+        let back = &m["way_back"];
+        assert_eq!(back["down"]["outcome"], "succeeded", "{back}");
+        assert_eq!(back["differences"], serde_json::json!([]), "{back}");
+        assert_eq!(back["up_again"]["outcome"], "succeeded", "{back}");
+    }
+    assert!(
+        traced(&index["way_back"]["down"], "text")
+            .iter()
+            .any(|t| t.contains("DROP INDEX orders_account_id_idx")),
+        "{index}"
+    );
     let texts = traced(index, "text");
     assert!(
         texts
@@ -167,6 +181,9 @@ INSERT INTO django_migrations (app, name, applied) VALUES ('shop', '0001_coupon'
     );
     let m = &report["databases"][0]["migrations"][0];
     assert!(has_finding(m, "PF-I01"), "{m}");
+    // migrate shop 0001_coupon took it back to production's schema, then up again.
+    assert_eq!(m["way_back"]["differences"], serde_json::json!([]), "{m}");
+    assert_eq!(m["way_back"]["up_again"]["outcome"], "succeeded", "{m}");
     let kinds = traced(m, "kind");
     assert!(
         kinds.iter().any(|k| k == "ALTER TABLE") && kinds.iter().any(|k| k == "CREATE INDEX"),

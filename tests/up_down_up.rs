@@ -64,6 +64,12 @@ GRANT SELECT ON audit_log TO PUBLIC;\n",
     assert_eq!(down_kinds, ["ALTER TABLE", "DROP"], "{back}");
     assert_eq!(back["down"]["transaction"], "whole_file", "{back}");
     assert!(finding_ids(m).is_empty(), "{m}");
+    // The down's own findings are in the note too: it dropped a column the running
+    // application may still read.
+    assert!(
+        note.contains("| `2024-01-01-000000_audit (down)` | `orders.audited`"),
+        "{note}"
+    );
     assert!(
         note.contains("| `2024-01-01-000000_audit` | :white_check_mark: success in")
             && note.contains(":white_check_mark: as before the up | :white_check_mark: success |"),

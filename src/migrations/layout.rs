@@ -307,6 +307,7 @@ pub async fn discover_new(
             sectioned,
             no_transaction,
             down,
+            previous: None,
             bytes,
             path: c.sql_path,
             entry: c.entry,

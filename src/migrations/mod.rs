@@ -33,6 +33,9 @@ pub struct Migration {
     pub no_transaction: bool,
     /// The way back, where the layout has one.
     pub down: Option<Down>,
+    /// Command mode: the version before this one, which the tool's way back returns to
+    /// (alembic's `down_revision` or `base`, Django's previous migration or `zero`).
+    pub previous: Option<String>,
 }
 
 /// A migration's way back: diesel's `down.sql`, golang-migrate's and sqlx's `.down.sql`

@@ -464,9 +464,18 @@ impl PublicSummary {
                     .migrations
                     .iter()
                     .flat_map(|m| {
+                        // A down's own findings (its locks, its drops) follow the migration's.
+                        let down = m.way_back.iter().flat_map(|b| {
+                            let name = format!("{} (down)", m.name);
+                            b.down
+                                .findings
+                                .iter()
+                                .map(move |f| public_finding(f, &name, words, docs_url))
+                        });
                         m.findings
                             .iter()
                             .map(|f| public_finding(f, &m.name, words, docs_url))
+                            .chain(down)
                     })
                     .collect();
                 let findings_cut = findings.len().saturating_sub(cap);
@@ -543,7 +552,9 @@ impl PublicSummary {
                 .databases
                 .iter()
                 .flat_map(|d| &d.migrations)
-                .map(|m| m.findings.len())
+                .map(|m| {
+                    m.findings.len() + m.way_back.as_ref().map_or(0, |b| b.down.findings.len())
+                })
                 .sum(),
             run_line: None,
             history: Vec::new(),

@@ -1,5 +1,6 @@
 //! The way back, rehearsed right after a migration that has one and succeeded: its down
-//! (the same tool's transaction, observed like any migration), the schema then compared
+//! (the same tool's transaction, or in command mode the tool's own downgrade, observed
+//! like any migration), the schema then compared
 //! by name with the schema before the up, then the up again. What goes wrong becomes a
 //! finding on the migration: PF-U01 (the down failed), PF-U02 (the down left the schema
 //! different), PF-U03 (the up failed the second time).
@@ -16,6 +17,12 @@ use crate::report::model::WayBack;
 use crate::report::{MigrationOutcome, MigrationReport};
 use crate::tools::Transaction;
 
+/// How a migration goes back: its down file, or its tool's command (command mode).
+pub enum Back<'a> {
+    File(&'a Down),
+    Command(Vec<String>),
+}
+
 /// A way back rehearsed: its report, the findings for the migration, and whether the
 /// clone can still be trusted for the next migrations.
 pub struct Rehearsed {
@@ -24,17 +31,19 @@ pub struct Rehearsed {
     pub stops_the_run: bool,
 }
 
-/// The down as a migration of its own (its name says it is the down).
-fn as_migration(m: &Migration, down: &Down) -> Migration {
+/// The down as a migration of its own (its name says it is the down); a command's down
+/// has the migration's own path and source.
+fn as_migration(m: &Migration, down: Option<&Down>) -> Migration {
     Migration {
         entry: format!("{} (down)", m.name()),
         version: m.version.clone(),
-        path: down.path.clone(),
-        bytes: down.bytes.clone(),
-        sql: down.sql.clone(),
+        path: down.map_or(&m.path, |d| &d.path).clone(),
+        bytes: down.map_or(&m.bytes, |d| &d.bytes).clone(),
+        sql: down.map_or(&m.sql, |d| &d.sql).clone(),
         sectioned: m.sectioned,
         no_transaction: m.no_transaction,
         down: None,
+        previous: None,
     }
 }
 
@@ -47,20 +56,29 @@ fn how_it_ended(step: &MigrationReport) -> String {
     }
 }
 
-/// Rehearses `m`'s down (staged beside `staged`), compares the schema with `before`,
-/// then applies `m` again.
+/// Rehearses `m`'s way back (a down staged beside `staged`, or the tool's command),
+/// compares the schema with `before`, then applies `m` again.
 pub(crate) async fn rehearse(
     session: &Session<'_>,
     m: &Migration,
-    down: &Down,
+    back: Back<'_>,
     staged: &str,
     before: Schema,
 ) -> Result<Rehearsed, String> {
     let log = session.cx.log;
     log.line(&format!("   way back: the down of {}", m.name()));
-    let down_report = session
-        .rehearse(&as_migration(m, down), &down_staged(staged))
-        .await?;
+    let down_report = match back {
+        Back::File(down) => {
+            session
+                .rehearse(&as_migration(m, Some(down)), &down_staged(staged))
+                .await?
+        }
+        Back::Command(command) => {
+            session
+                .rehearse_command(&as_migration(m, None), &down_staged(staged), command)
+                .await?
+        }
+    };
     let mut findings = Vec::new();
     if down_report.outcome != MigrationOutcome::Succeeded {
         findings.push(
@@ -87,7 +105,19 @@ pub(crate) async fn rehearse(
     }
 
     let after = session.observer.schema().await.map_err(|e| e.to_string())?;
-    let differences = before.differences(&after);
+    let bookkeeping = session
+        .work
+        .db
+        .command
+        .as_ref()
+        .map(|c| c.tool.bookkeeping());
+    let differences: Vec<_> = before
+        .differences(&after)
+        .into_iter()
+        .filter(|d| {
+            !bookkeeping.is_some_and(|table| d.name.split('.').any(|p| p.starts_with(table)))
+        })
+        .collect();
     if let Some(first) = differences.first() {
         findings.push(
             Finding::new("PF-U02", first.object(), None).with(Evidence::new(

@@ -4,9 +4,11 @@
 //!
 //! - **alembic**: the new files of the versions directory are revisions; each says its
 //!   `revision` and `down_revision`, which order them into a chain from the head's
-//!   current one. Each step is `alembic upgrade <revision>`.
+//!   current one. Each step is `alembic upgrade <revision>`; its way back is
+//!   `alembic downgrade <down_revision>` (or `base`).
 //! - **django**: the new files of an app's `migrations` directory, in name order (the
-//!   numbers Django gives them). Each step is `python3 manage.py migrate <app> <name>`.
+//!   numbers Django gives them). Each step is `python3 manage.py migrate <app> <name>`;
+//!   its way back is a migrate to the migration before it (or `zero`).
 //!
 //! The tool's bookkeeping (`alembic_version`, `django_migrations`) says what production
 //! has applied; the clone has it, so the tool applies exactly the new ones. The box gets
@@ -59,6 +61,16 @@ impl CommandTool {
             CommandTool::Django => "django",
         }
     }
+
+    /// The table the tool keeps what it applied in. It is the tool's, not the schema's:
+    /// a way back leaves it (and the tool may have made it in the step), so the schema
+    /// comparison leaves it out.
+    pub fn bookkeeping(self) -> &'static str {
+        match self {
+            CommandTool::Alembic => "alembic_version",
+            CommandTool::Django => "django_migrations",
+        }
+    }
 }
 
 impl CommandSection {
@@ -82,6 +94,26 @@ impl CommandSection {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// The command that takes `m` back to the version before it (its way back).
+    pub fn step_down(&self, m: &Migration) -> Option<Vec<String>> {
+        let previous = m.previous.as_deref()?;
+        Some(match self.tool {
+            CommandTool::Alembic => ["alembic", "downgrade", previous]
+                .map(String::from)
+                .to_vec(),
+            CommandTool::Django => [
+                "python3",
+                "manage.py",
+                "migrate",
+                "--no-input",
+                self.app.as_deref().unwrap_or_default(),
+                previous,
+            ]
+            .map(String::from)
+            .to_vec(),
+        })
     }
 
     /// The command that applies `m`, run in the project's directory.
@@ -170,6 +202,21 @@ fn alembic_chain(mut found: Vec<(Migration, Option<String>)>) -> Result<Vec<Migr
     Ok(chain)
 }
 
+/// The Django migration before `name` in the app (applied or not), or `zero`.
+fn django_previous(entries: &[Entry], name: &str) -> String {
+    let mut names: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::File && e.name.ends_with(".py") && e.name != "__init__.py")
+        .map(|e| e.name.as_str())
+        .filter(|n| *n < name)
+        .collect();
+    names.sort();
+    names
+        .last()
+        .map(|n| n.trim_end_matches(".py").to_string())
+        .unwrap_or_else(|| "zero".into())
+}
+
 /// The new migrations in `dir` at the head (those not in `applied`), in the order the
 /// tool applies them.
 pub async fn discover(
@@ -207,7 +254,10 @@ pub async fn discover(
                     .flatten()
                     .filter(|r| is_revision(r))
                     .ok_or_else(|| format!("{path} says no alembic revision id"))?;
-                (revision, assigned(&source, "down_revision").flatten())
+                let down = assigned(&source, "down_revision")
+                    .flatten()
+                    .filter(|r| is_revision(r));
+                (revision, down)
             }
             CommandTool::Django => {
                 let plain = stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -216,6 +266,10 @@ pub async fn discover(
                 }
                 (stem.clone(), None)
             }
+        };
+        let previous = match section.tool {
+            CommandTool::Alembic => Some(down.clone().unwrap_or_else(|| "base".into())),
+            CommandTool::Django => Some(django_previous(&entries, &e.name)),
         };
         let m = Migration {
             entry: e.name.clone(),
@@ -226,6 +280,7 @@ pub async fn discover(
             sectioned: false,
             no_transaction: false,
             down: None,
+            previous,
         };
         found.push((m, down));
     }
@@ -323,6 +378,7 @@ mod tests {
             sectioned: false,
             no_transaction: false,
             down: None,
+            previous: None,
         }
     }
 

@@ -124,6 +124,7 @@ mod tests {
             sectioned,
             no_transaction,
             down: None,
+            previous: None,
         }
     }
 
