@@ -98,41 +98,34 @@ impl CommandSection {
 
     /// The command that takes `m` back to the version before it (its way back).
     pub fn step_down(&self, m: &Migration) -> Option<Vec<String>> {
-        let previous = m.previous.as_deref()?;
-        Some(match self.tool {
-            CommandTool::Alembic => ["alembic", "downgrade", previous]
-                .map(String::from)
-                .to_vec(),
-            CommandTool::Django => [
-                "python3",
-                "manage.py",
-                "migrate",
-                "--no-input",
-                self.app.as_deref().unwrap_or_default(),
-                previous,
-            ]
-            .map(String::from)
-            .to_vec(),
-        })
+        Some(self.to_version(false, m.previous.as_deref()?))
     }
 
     /// The command that applies `m`, run in the project's directory.
     pub fn step(&self, m: &Migration) -> Vec<String> {
-        match self.tool {
-            CommandTool::Alembic => ["alembic", "upgrade", &m.version]
-                .map(String::from)
-                .to_vec(),
-            CommandTool::Django => [
+        let target = match self.tool {
+            CommandTool::Alembic => &m.version,
+            CommandTool::Django => m.name(),
+        };
+        self.to_version(true, target)
+    }
+
+    /// The tool's command that moves the schema up (or back) to `target`.
+    fn to_version(&self, up: bool, target: &str) -> Vec<String> {
+        let words: Vec<&str> = match self.tool {
+            CommandTool::Alembic => {
+                vec!["alembic", if up { "upgrade" } else { "downgrade" }, target]
+            }
+            CommandTool::Django => vec![
                 "python3",
                 "manage.py",
                 "migrate",
                 "--no-input",
                 self.app.as_deref().unwrap_or_default(),
-                m.name(),
-            ]
-            .map(String::from)
-            .to_vec(),
-        }
+                target,
+            ],
+        };
+        words.into_iter().map(String::from).collect()
     }
 }
 
