@@ -38,14 +38,8 @@ async fn a_superuser_clone_runs_programs_that_reach_nothing_outside_it() {
         eprintln!("SKIPPED: confining clone servers needs root, and this test runs as a user");
         return;
     }
-    let root = tempfile::tempdir().unwrap();
-    let pool = root.path().join("pool");
-    let engine = EngineProc::ready(
-        root.path(),
-        &pool,
-        "backend: copy\nport_range: [6900, 6919]\n",
-    )
-    .await;
+    let (_root, engine) = EngineProc::ready_on_copy((6940, 6959)).await;
+    let pool = engine.pool.clone();
     let superuser = json!({"id": "prod-like", "protected": false,
         "db": {"username": "dev", "password": PASSWORD, "restricted": false, "db_name": "app"}});
     let (status, body) = engine

@@ -16,14 +16,7 @@ INSERT INTO fill SELECT g, repeat(md5(g::text), 30) FROM generate_series(1, 2000
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_migration_filling_the_disk_is_stopped_and_the_clone_beside_it_lives() {
-    let root = tempfile::tempdir().unwrap();
-    let pool = root.path().join("pool");
-    let engine = EngineProc::ready(
-        root.path(),
-        &pool,
-        "backend: copy\nport_range: [6900, 6919]\n",
-    )
-    .await;
+    let (root, engine) = EngineProc::ready_on_copy((6900, 6919)).await;
     engine.create("other-mr").await;
     let other = engine.wait_settled("other-mr").await;
     let other_db = connect_clone(&other).await;

@@ -16,10 +16,12 @@ pub mod model;
 pub mod public;
 pub mod render;
 pub mod rounding;
+pub mod source_words;
 pub mod sqlstate;
 pub mod svg;
 pub mod way_back;
 
 pub use model::{DatabaseReport, MigrationOutcome, MigrationReport, RunReport};
-pub use public::{PublicSummary, SourceWords, NOTE_MARKER};
+pub use public::{PublicSummary, NOTE_MARKER};
 pub use render::{Renderer, NOTE_BUDGET};
+pub use source_words::SourceWords;

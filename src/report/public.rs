@@ -11,13 +11,13 @@ use super::charts::{runtime_histogram, statement_times, StatementTime};
 use super::history::PastRun;
 use super::model::{MigrationOutcome, MigrationReport, RunReport};
 use super::rounding::{count, duration_ms, duration_s, size_change};
+use super::source_words::SourceWords;
 use super::sqlstate::{condition_name, is_sqlstate};
 use crate::observe::StatementStat;
 use crate::pg::migration_role::MigrationRole;
 use crate::tools::{Tool, Transaction};
 use crate::trace::blocking::Blocked;
 use serde::Serialize;
-use std::collections::HashSet;
 
 /// Marks the note preflight owns, so the next run edits it instead of adding another.
 pub const NOTE_MARKER: &str = "<!-- preflight:summary -->";
@@ -28,82 +28,6 @@ const SLOW_STATEMENT_MS: f64 = 100.0;
 
 /// At most this many findings per database in the note; the rest are in the full report.
 pub const NOTE_FINDINGS: usize = 40;
-
-/// Type and function names that may appear in normalized statements although the MR's
-/// source does not spell them out.
-const BUILTIN_NAMES: &[&str] = &[
-    "text",
-    "int",
-    "int4",
-    "int8",
-    "bigint",
-    "integer",
-    "numeric",
-    "bool",
-    "boolean",
-    "jsonb",
-    "json",
-    "uuid",
-    "timestamptz",
-    "timestamp",
-    "date",
-    "interval",
-    "now",
-    "count",
-    "coalesce",
-    "lower",
-    "upper",
-    "length",
-    "sum",
-    "min",
-    "max",
-    "avg",
-    "pg_sleep",
-    "generate_series",
-    "random",
-    "md5",
-    "row_number",
-];
-
-/// The words of the MR's migration source: the only names the summary may show.
-#[derive(Debug, Default, Clone)]
-pub struct SourceWords(HashSet<String>);
-
-impl SourceWords {
-    pub fn from_sources<'a>(sources: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut words = HashSet::new();
-        for text in sources {
-            for w in text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$')) {
-                if !w.is_empty() {
-                    words.insert(w.to_string());
-                    words.insert(w.to_lowercase());
-                }
-            }
-        }
-        SourceWords(words)
-    }
-
-    pub fn knows(&self, name: &str) -> bool {
-        self.0.contains(name)
-    }
-
-    /// Every identifier in `sql` is a source word or a built-in name.
-    fn covers(&self, sql: &str) -> bool {
-        let Ok(scan) = pg_query::scan(sql) else {
-            return false;
-        };
-        scan.tokens
-            .iter()
-            .filter(|t| t.token == pg_query::protobuf::Token::Ident as i32)
-            .all(|t| {
-                let word = sql
-                    .get(t.start as usize..t.end as usize)
-                    .unwrap_or("")
-                    .trim_matches('"');
-                self.knows(word) || BUILTIN_NAMES.contains(&word.to_lowercase().as_str())
-            })
-    }
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PublicStatement {
@@ -652,21 +576,5 @@ impl PublicSummary {
             }
             None => false,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn source_words_cover_only_known_identifiers() {
-        let w = SourceWords::from_sources(["UPDATE Accounts SET region = 'x'"]);
-        assert!(w.knows("accounts") && w.knows("Accounts") && w.knows("region"));
-        assert!(!w.knows("secret_table"));
-        assert!(!w.covers("UPDATE accounts SET region = $1 WHERE id > $2::bigint"));
-        let w = SourceWords::from_sources(["UPDATE accounts SET region = 'x' WHERE id > 5"]);
-        assert!(w.covers("UPDATE accounts SET region = $1 WHERE id > $2::bigint"));
-        assert!(!w.covers("SELECT * FROM secret_table WHERE id = $1"));
     }
 }

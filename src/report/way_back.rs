@@ -3,8 +3,8 @@
 //! objects the down did not restore as kind plus name, the name only where the MR's
 //! source spells it.
 
-use super::public::SourceWords;
 use super::rounding::duration_s;
+use super::source_words::SourceWords;
 use super::sqlstate::{condition_name, is_sqlstate};
 use super::MigrationReport;
 use crate::observe::schema::Change;

@@ -69,6 +69,20 @@ impl EngineProc {
         ]
     }
 
+    /// A ready engine on the copy backend with its own `ports` (inclusive), in a fresh
+    /// temporary directory (returned, to keep alive); the pool is `<dir>/pool`.
+    pub async fn ready_on_copy(ports: (u16, u16)) -> (tempfile::TempDir, EngineProc) {
+        let root = tempfile::tempdir().unwrap();
+        let pool = root.path().join("pool");
+        let engine = EngineProc::ready(
+            root.path(),
+            &pool,
+            &format!("backend: copy\nport_range: [{}, {}]\n", ports.0, ports.1),
+        )
+        .await;
+        (root, engine)
+    }
+
     /// Starts an engine with an existing configuration file.
     pub fn start_with(config: PathBuf, pool: &Path) -> EngineProc {
         let log = config.with_extension(format!("{}.log", rand_suffix()));
