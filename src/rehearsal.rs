@@ -479,6 +479,11 @@ async fn rehearse_one(
             (migration_command(staged, t), Some(t))
         }
     };
+    // Started after the baseline (which forgets the last migration's traffic sessions).
+    let traffic = observer
+        .start_traffic(&cx.plan.traffic)
+        .await
+        .map_err(|e| e.to_string())?;
     let started = Instant::now();
     let mut over_disk_limit = false;
     let end = {
@@ -513,6 +518,10 @@ async fn rehearse_one(
         }
     };
     let wall_s = started.elapsed().as_secs_f64();
+    let traffic = match traffic {
+        Some(t) => Some(t.finish().await),
+        None => None,
+    };
     let locks = sampler.finish().await.unwrap_or_else(|e| {
         tracing::warn!("lock sampler failed: {e}");
         Vec::new()
@@ -562,6 +571,7 @@ async fn rehearse_one(
             thresholds: &cx.plan.thresholds,
             database: &work.db.name,
             owners: &cx.plan.table_owners,
+            traffic: traffic.as_ref(),
         },
         &String::from_utf8_lossy(&m.bytes),
     );
@@ -588,5 +598,6 @@ async fn rehearse_one(
         output_bytes,
         output_cut,
         way_back: None,
+        traffic,
     })
 }

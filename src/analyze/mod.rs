@@ -86,6 +86,8 @@ pub struct Thresholds {
     pub rows: f64,
     /// PF-W01: WAL one migration writes.
     pub wal_bytes: f64,
+    /// PF-L04: how long a generated application statement may wait behind the migration.
+    pub traffic_wait_ms: f64,
 }
 
 impl Default for Thresholds {
@@ -98,6 +100,7 @@ impl Default for Thresholds {
             concurrent_index_s: 300.0,
             rows: 10_000.0,
             wal_bytes: 1024.0 * 1024.0 * 1024.0,
+            traffic_wait_ms: 500.0,
         }
     }
 }
@@ -121,6 +124,8 @@ pub struct Input<'a> {
     /// The database the migration is for, and which database owns which tables.
     pub database: &'a str,
     pub owners: &'a ownership::TableOwners,
+    /// What the generated traffic felt, when it ran.
+    pub traffic: Option<&'a crate::observe::traffic::TrafficReport>,
 }
 
 impl<'a> Input<'a> {

@@ -58,6 +58,7 @@ pub const RULES: &[Rule] = &[
     rule("PF-L01", Warning, "a lock that blocks the application was taken with no lock_timeout", "SET lock_timeout to a few seconds and retry on timeout"),
     rule("PF-L02", Warning, "a lock that blocks the application stayed held while further statements ran", "one dangerous statement per transaction; do the rest in later transactions"),
     rule("PF-L03", Error, "a lock that blocks the application was held longer than the threshold", "split the work; use the concurrent or NOT VALID forms"),
+    rule("PF-L04", Error, "application statements waited behind the migration longer than the threshold (measured under generated traffic)", "take the lock for less time: lock_timeout and retries, smaller steps, the concurrent forms"),
     rule("PF-R01", Error, "a table or index was rewritten under a lock that blocks the application", "add the column and backfill in batches; prefer binary-compatible changes"),
     rule("PF-I01", Error, "an index was built on an existing table without CONCURRENTLY (writes blocked for the whole build)", "CREATE INDEX CONCURRENTLY, outside a transaction"),
     rule("PF-I02", Error, "an index was dropped without CONCURRENTLY (ACCESS EXCLUSIVE on its table)", "DROP INDEX CONCURRENTLY"),

@@ -22,6 +22,8 @@ pub struct FileConfig {
     #[serde(rename = "box")]
     pub sandbox: BoxSection,
     pub observe: ObserveSection,
+    /// Generated application traffic while each migration runs.
+    pub traffic: crate::observe::traffic::TrafficSection,
     pub report: ReportSection,
     /// Thresholds of the findings (dangers.md's defaults).
     pub findings: crate::analyze::Thresholds,

@@ -10,6 +10,7 @@ pub mod locks;
 pub mod queries;
 pub mod schema;
 pub mod statement;
+pub mod traffic;
 
 use crate::bridge::{BridgeLog, Upstream};
 use crate::trace::reader::{LockReader, PgLockReader};
@@ -214,6 +215,19 @@ impl Observer {
             .await
             .map_err(err("reset pg_stat_statements"))?;
         Ok(baseline)
+    }
+
+    /// Starts the traffic generator for one migration (None when it is off); its
+    /// sessions count as the observer's own.
+    pub async fn start_traffic(
+        &self,
+        section: &traffic::TrafficSection,
+    ) -> Result<Option<traffic::Traffic>, ObserveError> {
+        let Some((traffic, pids)) = traffic::Traffic::start(&self.upstream, section).await? else {
+            return Ok(None);
+        };
+        self.own_pids.lock().expect("pid list").extend(pids);
+        Ok(Some(traffic))
     }
 
     /// Starts the lock sampler on a connection of its own.

@@ -34,11 +34,13 @@ pub const LOCKS: &str = "SELECT l.pid, l.relation::int8, l.mode, \
        AND coalesce(c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'pg_toast'::regnamespace, \
                                             'information_schema'::regnamespace), true)";
 
-/// True for the observers' and the bridge's own statements. Compared by fingerprint,
+/// True for the observers', the traffic's and the bridge's own statements. Compared by fingerprint,
 /// because pg_stat_statements stores them with their constants replaced by `$n`; the
 /// bridge's transaction commands by their marked text.
 pub fn is_own(query: &str) -> bool {
-    if crate::bridge::autocommit::is_own(query) {
+    if crate::bridge::autocommit::is_own(query)
+        || query.trim_start().starts_with(super::traffic::MARKER)
+    {
         return true;
     }
     static OWN: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();

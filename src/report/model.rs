@@ -91,6 +91,8 @@ pub struct MigrationReport {
     pub output_cut: u64,
     /// Its down, then its up again, when it has a way back and succeeded.
     pub way_back: Option<WayBack>,
+    /// What the generated application traffic felt while it ran.
+    pub traffic: Option<crate::observe::traffic::TrafficReport>,
 }
 
 /// A migration's way back, rehearsed right after it: down, the schema compared with
@@ -137,6 +139,7 @@ impl MigrationReport {
             output_bytes: 0,
             output_cut: 0,
             way_back: None,
+            traffic: None,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The rules, by family: locks ([`locks`]), rewrites ([`rewrites`]), indexes
 //! ([`indexes`]), constraints ([`constraints`]), schema changes the running application
-//! notices ([`schema`]), workload ([`workload`]), failure ([`failure`]) and tables of
-//! another database ([`ownership`]). Each reads an
+//! notices ([`schema`]), workload ([`workload`]), failure ([`failure`]), tables of
+//! another database ([`ownership`]) and waits of the generated traffic ([`traffic`]). Each reads an
 //! [`Input`] and returns its findings; none looks at a relation the migration created.
 
 mod constraints;
@@ -11,6 +11,7 @@ mod locks;
 mod ownership;
 mod rewrites;
 mod schema;
+mod traffic;
 mod workload;
 
 use super::{Finding, Input};
@@ -27,6 +28,7 @@ pub fn all(input: &Input<'_>) -> Vec<Finding> {
         workload::check,
         failure::check,
         ownership::check,
+        traffic::check,
     ] {
         out.extend(family(input));
     }
