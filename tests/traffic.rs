@@ -27,7 +27,8 @@ fn a_lock_held_for_a_second_makes_the_traffic_wait_and_a_sleep_does_not() {
     );
     let config = builtin_config(root.path(), SEED);
     let yaml = std::fs::read_to_string(&config).unwrap()
-        + "traffic: {rate_per_second: 200, connections: 8, timeout: 300ms}\n";
+        + "traffic: {rate_per_second: 200, connections: 8, timeout: 300ms}\n\
+           findings: {traffic_wait_ms: 800}\n";
     std::fs::write(&config, yaml).unwrap();
     let artifacts = root.path().join("artifacts");
     let out = print_only_run(&repo, &config, &artifacts);
@@ -42,7 +43,7 @@ fn a_lock_held_for_a_second_makes_the_traffic_wait_and_a_sleep_does_not() {
     assert_eq!(t["tables"], serde_json::json!(["public.orders"]), "{t}");
     assert!(t["sent"].as_u64().unwrap() >= 150, "{t}");
     assert!(t["waited"].as_u64().unwrap() >= 50, "{t}");
-    assert!(t["max_ms"].as_f64().unwrap() >= 600.0, "{t}");
+    assert!(t["max_ms"].as_f64().unwrap() >= 900.0, "{t}");
     assert!(t["over_timeout"].as_u64().unwrap() >= 20, "{t}");
     assert_eq!(t["errors"], 0, "{t}");
     assert!(
@@ -57,7 +58,9 @@ fn a_lock_held_for_a_second_makes_the_traffic_wait_and_a_sleep_does_not() {
     let quiet = &report["databases"][0]["migrations"][1];
     let t = &quiet["traffic"];
     assert!(t["sent"].as_u64().unwrap() >= 150, "{t}");
-    assert!(t["max_ms"].as_f64().unwrap() < 500.0, "{t}");
+    // A busy machine slows some statements down; a lock held for a second is another thing.
+    assert!(t["p99_ms"].as_f64().unwrap() < 400.0, "{t}");
+    assert!(t["max_ms"].as_f64().unwrap() < 800.0, "{t}");
     assert!(
         !quiet["findings"]
             .as_array()

@@ -79,10 +79,12 @@ struct Target {
 }
 
 /// The tables and keys: up to `limit` largest tables with a one-column primary key, up
-/// to 200 keys each, every identifier quoted by the server.
+/// to 200 keys each, every identifier quoted by the server. Reads name the key column,
+/// not `*`: a prepared `SELECT *` fails once a migration adds a column (0A000), which is
+/// the application's own choice of query, not the lock's doing.
 const TARGETS: &str = "SELECT format('%I.%I', n.nspname, c.relname), \
-        format('SELECT * FROM %I.%I WHERE %I = $1::text::%s', n.nspname, c.relname, a.attname, \
-               format_type(a.atttypid, a.atttypmod)), \
+        format('SELECT %I FROM %I.%I WHERE %I = $1::text::%s', a.attname, n.nspname, c.relname, \
+               a.attname, format_type(a.atttypid, a.atttypmod)), \
         format('DELETE FROM %I.%I WHERE %I = $1::text::%s AND false', n.nspname, c.relname, \
                a.attname, format_type(a.atttypid, a.atttypmod)), \
         format('SELECT %I::text FROM %I.%I LIMIT 200', a.attname, n.nspname, c.relname) \
