@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 /// Schemas that are not the application's.
-const USER_SCHEMAS: &str =
+pub(crate) const USER_SCHEMAS: &str =
     "n.nspname NOT IN ('pg_catalog', 'information_schema', 'preflight_trace') \
      AND n.nspname NOT LIKE 'pg\\_%'";
 

@@ -9,10 +9,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Schemas that are not the application's (as in [`super::catalog`]).
-const USER_SCHEMAS: &str =
-    "n.nspname NOT IN ('pg_catalog', 'information_schema', 'preflight_trace') \
-     AND n.nspname NOT LIKE 'pg\\_%'";
+use super::catalog::USER_SCHEMAS;
 
 fn query() -> String {
     format!(

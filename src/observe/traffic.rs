@@ -10,6 +10,7 @@
 //! write no WAL, so the migration's own size and WAL figures stay its own. Every
 //! statement carries a marker comment the statement statistics leave out.
 
+use super::catalog::USER_SCHEMAS;
 use super::{connect, disk, ObserveError};
 use crate::bridge::Upstream;
 use hdrhistogram::Histogram;
@@ -82,7 +83,9 @@ struct Target {
 /// to 200 keys each, every identifier quoted by the server. Reads name the key column,
 /// not `*`: a prepared `SELECT *` fails once a migration adds a column (0A000), which is
 /// the application's own choice of query, not the lock's doing.
-const TARGETS: &str = "SELECT format('%I.%I', n.nspname, c.relname), \
+fn targets_query() -> String {
+    format!(
+        "SELECT format('%I.%I', n.nspname, c.relname), \
         format('SELECT %I FROM %I.%I WHERE %I = $1::text::%s', a.attname, n.nspname, c.relname, \
                a.attname, format_type(a.atttypid, a.atttypmod)), \
         format('DELETE FROM %I.%I WHERE %I = $1::text::%s AND false', n.nspname, c.relname, \
@@ -92,13 +95,14 @@ const TARGETS: &str = "SELECT format('%I.%I', n.nspname, c.relname), \
      JOIN pg_namespace n ON n.oid = c.relnamespace \
      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] \
      WHERE i.indisprimary AND i.indnatts = 1 AND c.relkind IN ('r', 'p') \
-       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'preflight_trace') \
-       AND n.nspname NOT LIKE 'pg\\_%' \
-     ORDER BY pg_relation_size(c.oid) DESC LIMIT $1";
+       AND {USER_SCHEMAS} \
+     ORDER BY pg_relation_size(c.oid) DESC LIMIT $1"
+    )
+}
 
 async fn targets(db: &tokio_postgres::Client, limit: usize) -> Result<Vec<Target>, ObserveError> {
     let rows = db
-        .query(TARGETS, &[&(limit as i64)])
+        .query(&targets_query(), &[&(limit as i64)])
         .await
         .map_err(super::err("choose the traffic's tables"))?;
     let mut out = Vec::new();

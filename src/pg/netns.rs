@@ -1,4 +1,4 @@
-//! A process in a network namespace of its own, and connections dialed into it.
+//! A process in a network namespace of its own, with nothing but its own loopback.
 //!
 //! A clone server whose role may be a superuser can run programs (`COPY ... PROGRAM`),
 //! so it must have no network at all, whatever the host's firewall says. [`isolated`]
