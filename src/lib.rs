@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod demo_examples;
 pub mod engine;
+pub mod exec;
 pub mod exit;
 pub mod gitlab;
 pub mod migrations;

@@ -2,31 +2,27 @@
 //! observers, stopping at the first failure as a migration tool would. Every resource
 //! is registered with the [`Teardown`] as soon as it exists.
 //!
-//! How a migration runs is one function ([`migration_command`]): for SQL layouts it is
-//! `psql -v ON_ERROR_STOP=1 -f <file>` inside the box; a framework command mode would
-//! replace that function and nothing else.
+//! How a migration runs in the box (its staged file and the command that applies it the
+//! way its tool does, or a framework's command) is [`crate::exec`]'s.
 
 use crate::bridge::{Bridge, BridgeLog, Upstream};
 use crate::clone::{CloneEngine, CloneRequest};
 use crate::config::{DatabasePlan, Plan};
+use crate::exec::{box_env, migration_command, mkdir, stage, transaction_for, MIGRATION_USER};
 use crate::gitlab::log::{JobLog, Progress, Tone};
 use crate::migrations::{Layout, Migration};
 use crate::observe::Observer;
 use crate::report::{DatabaseReport, MigrationOutcome, MigrationReport};
 use crate::sandbox::output::CappedLog;
-use crate::sandbox::{BoxSpec, ExecEnd, Sandbox, MIGRATIONS_MOUNT, SOCKET_MOUNT};
+use crate::sandbox::{BoxSpec, ExecEnd, Sandbox};
 use crate::secret::Secret;
 use crate::teardown::Teardown;
-use crate::tools::{Tool, Transaction};
+use crate::tools::Tool;
 use bollard::Docker;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// The role the migrations run as on the clone.
-pub const MIGRATION_USER: &str = "preflight";
 
 /// One database's migrations, chosen and ready to run.
 pub struct DatabaseWork {
@@ -46,104 +42,6 @@ pub struct Context<'a> {
     pub docker: &'a Docker,
     pub run_dir: &'a Path,
     pub cancel: &'a CancellationToken,
-}
-
-fn staged_name(index: usize, m: &Migration) -> String {
-    let safe: String = m
-        .name()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{:03}_{safe}.sql", index + 1)
-}
-
-/// Larger files cannot be one command-line argument (Linux's 128 KiB per argument), so
-/// a one-query file this large runs as one explicit transaction instead.
-const ONE_QUERY_MAX_BYTES: usize = 120 * 1024;
-
-/// How `m` will really run: its tool's way, unless it cannot be done in the box.
-fn transaction_for(tool: Tool, m: &Migration) -> Transaction {
-    match tool.transaction(m) {
-        Transaction::OneQuery if m.bytes.len() > ONE_QUERY_MAX_BYTES => Transaction::WholeFile,
-        t => t,
-    }
-}
-
-/// The command that applies one staged migration file inside the box, the way its tool
-/// does: psql's autocommit, one transaction (`--single-transaction`), or the whole file
-/// sent as one query (`-c`, which PostgreSQL runs as one implicit transaction).
-fn migration_command(staged: &str, transaction: Transaction) -> Vec<String> {
-    let file = format!("{MIGRATIONS_MOUNT}/{staged}");
-    let psql = ["psql", "-X", "-v", "ON_ERROR_STOP=1"].map(String::from);
-    match transaction {
-        Transaction::PerStatement => psql.into_iter().chain(["-f".into(), file]).collect(),
-        Transaction::WholeFile => psql
-            .into_iter()
-            .chain(["--single-transaction".into(), "-f".into(), file])
-            .collect(),
-        Transaction::OneQuery => vec![
-            "sh".into(),
-            "-c".into(),
-            format!("exec {} -c \"$(cat \"$1\")\"", psql.join(" ")),
-            "sh".into(),
-            file,
-        ],
-    }
-}
-
-/// The box's whole environment: where the socket is, and nothing secret.
-fn box_env(db_name: &str) -> Vec<String> {
-    vec![
-        format!("PGHOST={SOCKET_MOUNT}"),
-        format!("PGUSER={MIGRATION_USER}"),
-        format!("PGDATABASE={db_name}"),
-        "PGAPPNAME=preflight-migration".into(),
-        // The same socket as a URL, for tools that take one (SQLAlchemy, Prisma, ...).
-        format!("DATABASE_URL=postgresql://{MIGRATION_USER}@/{db_name}?host={SOCKET_MOUNT}"),
-        // The project is mounted read-only: Python must not try to cache bytecode there.
-        "PYTHONDONTWRITEBYTECODE=1".into(),
-        "HOME=/tmp".into(),
-    ]
-}
-
-fn mkdir(path: &Path, mode: u32) -> Result<(), String> {
-    std::fs::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("cannot set permissions on {}: {e}", path.display()))
-}
-
-/// The staged name of the down of the migration staged as `up`.
-pub(crate) fn down_staged(up: &str) -> String {
-    format!("{}.down.sql", up.trim_end_matches(".sql"))
-}
-
-fn write_staged(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
-        .map_err(|e| format!("cannot set permissions on {}: {e}", path.display()))
-}
-
-/// Writes each migration's SQL (and its down's) where the box will see it, read-only.
-fn stage(dir: &Path, migrations: &[Migration]) -> Result<Vec<String>, String> {
-    mkdir(dir, 0o755)?;
-    migrations
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let name = staged_name(i, m);
-            write_staged(&dir.join(&name), &m.bytes)?;
-            if let Some(down) = &m.down {
-                write_staged(&dir.join(down_staged(&name)), &down.bytes)?;
-            }
-            Ok(name)
-        })
-        .collect()
 }
 
 fn empty_report(work: &DatabaseWork) -> DatabaseReport {

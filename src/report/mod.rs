@@ -19,6 +19,7 @@ pub mod rounding;
 pub mod source_words;
 pub mod sqlstate;
 pub mod svg;
+pub mod traffic;
 pub mod way_back;
 
 pub use model::{DatabaseReport, MigrationOutcome, MigrationReport, RunReport};

@@ -96,31 +96,7 @@ pub struct PublicMigration {
     /// Its down and its up again, when it has a way back ([`super::way_back`]).
     pub way_back: Option<super::way_back::PublicWayBack>,
     /// What the generated traffic felt, rounded.
-    pub traffic: Option<PublicTraffic>,
-}
-
-/// The generated traffic during one migration, rounded to two significant figures.
-#[derive(Debug, Clone, Serialize)]
-pub struct PublicTraffic {
-    pub rate: String,
-    pub sent: String,
-    pub waited: String,
-    pub over_timeout: String,
-    pub p50: String,
-    pub p99: String,
-    pub max: String,
-}
-
-fn traffic(t: &crate::observe::traffic::TrafficReport) -> PublicTraffic {
-    PublicTraffic {
-        rate: count(i64::from(t.rate_per_second)),
-        sent: count(t.sent as i64),
-        waited: count(t.waited as i64),
-        over_timeout: count(t.over_timeout as i64),
-        p50: duration_ms(t.p50_ms),
-        p99: duration_ms(t.p99_ms),
-        max: duration_ms(t.max_ms),
-    }
+    pub traffic: Option<super::traffic::PublicTraffic>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -379,7 +355,7 @@ fn migration(
         statements,
         locks,
         way_back: super::way_back::public(m, words),
-        traffic: m.traffic.as_ref().map(traffic),
+        traffic: m.traffic.as_ref().map(super::traffic::public),
     }
 }
 

@@ -10,9 +10,10 @@
 //! migrations are not rehearsed on it (they are listed as skipped).
 
 use crate::analyze::{Evidence, Finding};
+use crate::exec::down_staged;
 use crate::migrations::{Down, Migration};
 use crate::observe::schema::Schema;
-use crate::rehearsal::{down_staged, Session};
+use crate::rehearsal::Session;
 use crate::report::model::WayBack;
 use crate::report::{MigrationOutcome, MigrationReport};
 use crate::tools::Transaction;

@@ -340,19 +340,12 @@ pub async fn read_project(tree: &dyn SourceTree, project: &str) -> Result<Projec
 
 /// Writes a project's files under `to`, readable by the box's user.
 pub fn write_project(files: &ProjectFiles, to: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
     for (rel, content) in files {
         let file = to.join(rel);
         if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755))
-                .map_err(|e| format!("cannot set permissions on {}: {e}", parent.display()))?;
+            crate::exec::mkdir(parent, 0o755)?;
         }
-        std::fs::write(&file, content)
-            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| format!("cannot set permissions on {}: {e}", file.display()))?;
+        crate::exec::write_staged(&file, content)?;
     }
     Ok(())
 }
