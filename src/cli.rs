@@ -142,6 +142,16 @@ pub struct RunArgs {
     #[arg(long, env = "PREFLIGHT_LOCAL_CHECKOUT", value_name = "DIR")]
     pub local_checkout: Option<PathBuf>,
 
+    /// The MR's description (its "preflight queries" blocks are planned before and after
+    /// the migrations); GitLab's API's is used instead when the MR is read from GitLab.
+    #[arg(
+        long,
+        env = "CI_MERGE_REQUEST_DESCRIPTION",
+        value_name = "TEXT",
+        hide_env_values = true
+    )]
+    pub mr_description: Option<String>,
+
     /// Merge base of the MR with its target branch: migrations absent there are new.
     #[arg(long, env = "CI_MERGE_REQUEST_DIFF_BASE_SHA", value_name = "SHA")]
     pub base_sha: Option<String>,

@@ -33,6 +33,8 @@ pub struct DatabaseWork {
     pub migrations: Vec<Migration>,
     /// Command mode: the project's files the tool runs in (`db.command` says how).
     pub project: Option<crate::tools::command::ProjectFiles>,
+    /// Queries the MR declares, planned before and after the migrations.
+    pub queries: Vec<crate::source::queries::DeclaredQuery>,
 }
 
 pub struct Context<'a> {
@@ -46,16 +48,12 @@ pub struct Context<'a> {
 
 fn empty_report(work: &DatabaseWork) -> DatabaseReport {
     DatabaseReport {
-        name: work.db.name.clone(),
         layout: work.project.is_none().then_some(work.layout),
         tool: work.project.is_none().then_some(work.tool),
         command: work.db.command.as_ref().map(|c| c.tool),
         role: Some(work.db.role.clone()),
-        server_version: None,
         production_version: work.db.production_version,
-        clone: None,
-        migrations: Vec::new(),
-        error: None,
+        ..DatabaseReport::named(&work.db.name)
     }
 }
 
@@ -202,7 +200,27 @@ async fn run_all(
         work,
         log_dir: &log_dir,
     };
-    for (i, (m, staged)) in work.migrations.iter().zip(&staged).enumerate() {
+    let plans_before = crate::run::plans::plan_all(&upstream, work).await;
+    let all_succeeded = run_migrations(&session, &staged, report).await?;
+    let plans_after = match all_succeeded {
+        true => Some(crate::run::plans::plan_all(&upstream, work).await),
+        false => None,
+    };
+    report.queries =
+        crate::run::plans::compare_all(work, plans_before, plans_after, &cx.plan.thresholds);
+    Ok(())
+}
+
+/// Runs the migrations in order, each with its way back; answers whether all succeeded.
+async fn run_migrations(
+    session: &Session<'_>,
+    staged: &[String],
+    report: &mut DatabaseReport,
+) -> Result<bool, String> {
+    let Session {
+        cx, observer, work, ..
+    } = session;
+    for (i, (m, staged)) in work.migrations.iter().zip(staged).enumerate() {
         if cx.cancel.is_cancelled() {
             return Err("cancelled".into());
         }
@@ -232,8 +250,7 @@ async fn run_all(
         let mut stop = result.outcome != MigrationOutcome::Succeeded;
         if let (Some(before), Some(back)) = (schema_before, back) {
             if !stop {
-                let back =
-                    crate::run::way_back::rehearse(&session, m, back, staged, before).await?;
+                let back = crate::run::way_back::rehearse(session, m, back, staged, before).await?;
                 stop = back.stops_the_run;
                 result.findings.extend(back.findings);
                 crate::analyze::acknowledge(&mut result.findings, &m.sql);
@@ -244,10 +261,10 @@ async fn run_all(
         say_outcome(cx.log, &result);
         report.migrations.push(result);
         if stop {
-            break;
+            return Ok(false);
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// One line for the log: the migration's outcome (in colour), runtime and findings.
@@ -488,6 +505,14 @@ async fn rehearse_one(
         size_before: baseline.size_bytes,
         size_after: measured.size_bytes,
         wal_bytes: measured.wal_bytes - baseline.wal_bytes,
+        temp_bytes: measured.temp_bytes - baseline.temp_bytes,
+        peak_extra_bytes: crate::observe::disk::peak_extra(
+            baseline.size_bytes,
+            watch.peak(),
+            measured.size_bytes,
+            baseline.catalog.rewritten_bytes(&measured.catalog),
+            measured.temp_bytes - baseline.temp_bytes,
+        ),
         statements: measured.statements,
         locks,
         trace,

@@ -78,13 +78,7 @@ async fn docker_unreachable_is_an_infrastructure_error_that_still_reports() {
         !notes[0].body.contains("no-docker.sock"),
         "infrastructure detail stays in the job log"
     );
-    assert!(
-        !root.path().join("engine/clones").exists()
-            || std::fs::read_dir(root.path().join("engine/clones"))
-                .unwrap()
-                .next()
-                .is_none()
-    );
+    assert_never_cloned(&root.path().join("engine"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -92,15 +92,8 @@ fn fixture(names: [&str; 3]) -> RunReport {
         base_sha: None,
         started_at: "2026-11-21T10:00:00Z".into(),
         job_url: Some("https://gitlab.example.com/db/preflight/-/jobs/1".into()),
+        replication_bytes_per_second: 64.0 * 1024.0 * 1024.0,
         databases: vec![DatabaseReport {
-            name: "main".into(),
-            layout: None,
-            tool: None,
-            command: None,
-            role: None,
-            server_version: None,
-            production_version: None,
-            clone: None,
             migrations: vec![
                 ok,
                 failed,
@@ -109,7 +102,7 @@ fn fixture(names: [&str; 3]) -> RunReport {
                     format!("db/migrations/{}.sql", names[2]),
                 ),
             ],
-            error: None,
+            ..DatabaseReport::named("main")
         }],
         cancelled: false,
         withheld: vec![],

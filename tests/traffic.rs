@@ -13,10 +13,8 @@ INSERT INTO orders SELECT g, g % 100 FROM generate_series(1, 50000) g;";
 
 #[test]
 fn a_lock_held_for_a_second_makes_the_traffic_wait_and_a_sleep_does_not() {
-    let root = tempfile::tempdir().unwrap();
-    let repo = repo_with_migrations(
-        root.path(),
-        &[],
+    let (code, note, report) = rehearse_files_configured(
+        SEED,
         &[
             (
                 "2024-01-01-000000_note/up.sql",
@@ -24,19 +22,11 @@ fn a_lock_held_for_a_second_makes_the_traffic_wait_and_a_sleep_does_not() {
             ),
             ("2024-01-02-000000_wait/up.sql", "SELECT pg_sleep(1);\n"),
         ],
+        "",
+        "traffic: {rate_per_second: 200, connections: 8, timeout: 300ms}\n\
+         findings: {traffic_wait_ms: 800}\n",
     );
-    let config = builtin_config(root.path(), SEED);
-    let yaml = std::fs::read_to_string(&config).unwrap()
-        + "traffic: {rate_per_second: 200, connections: 8, timeout: 300ms}\n\
-           findings: {traffic_wait_ms: 800}\n";
-    std::fs::write(&config, yaml).unwrap();
-    let artifacts = root.path().join("artifacts");
-    let out = print_only_run(&repo, &config, &artifacts);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(artifacts.join("report.json")).unwrap())
-            .unwrap();
-    let note = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(code, Some(0), "{note}");
 
     let blocking = &report["databases"][0]["migrations"][0];
     let t = &blocking["traffic"];

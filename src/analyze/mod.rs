@@ -10,6 +10,7 @@
 //! acknowledges (`-- preflight: allow PF-I01 reason: ...`) is shown as acknowledged.
 
 pub mod ownership;
+pub mod plans;
 pub mod registry;
 pub mod rules;
 pub mod sql;
@@ -86,8 +87,31 @@ pub struct Thresholds {
     pub rows: f64,
     /// PF-W01: WAL one migration writes.
     pub wal_bytes: f64,
+    /// How fast production's replicas replay WAL: a migration's WAL over it estimates
+    /// how far they fall behind.
+    pub replication_bytes_per_second: f64,
+    /// PF-W01: how far behind that estimate may put the replicas.
+    pub replica_lag_s: f64,
     /// PF-L04: how long a generated application statement may wait behind the migration.
     pub traffic_wait_ms: f64,
+    /// PF-Q01: rows a new sequential scan of a declared query reads.
+    pub plan_seq_scan_rows: f64,
+    /// PF-Q02: how many times slower (or more buffers) a declared query may get.
+    pub plan_factor: f64,
+    /// PF-Q03: how many times off the planner's row estimate may be.
+    pub plan_misestimate: f64,
+}
+
+impl Thresholds {
+    /// How long replicas replaying at `replication_bytes_per_second` need for
+    /// `wal_bytes` of WAL: how far behind the primary a burst of it puts them.
+    pub fn replica_lag_s(&self, wal_bytes: i64) -> f64 {
+        if self.replication_bytes_per_second > 0.0 {
+            wal_bytes.max(0) as f64 / self.replication_bytes_per_second
+        } else {
+            0.0
+        }
+    }
 }
 
 impl Default for Thresholds {
@@ -100,7 +124,12 @@ impl Default for Thresholds {
             concurrent_index_s: 300.0,
             rows: 10_000.0,
             wal_bytes: 1024.0 * 1024.0 * 1024.0,
+            replication_bytes_per_second: 64.0 * 1024.0 * 1024.0,
+            replica_lag_s: 60.0,
             traffic_wait_ms: 500.0,
+            plan_seq_scan_rows: 10_000.0,
+            plan_factor: 2.0,
+            plan_misestimate: 100.0,
         }
     }
 }

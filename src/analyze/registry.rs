@@ -86,6 +86,10 @@ pub const RULES: &[Rule] = &[
     rule("PF-F01", Error, "the migration failed", "see the SQLSTATE; the full error is in the protected job log"),
     rule("PF-U01", Warning, "the migration's down failed, so it cannot be rolled back", "fix the down; test it with the up before merging"),
     rule("PF-U02", Warning, "the migration's down left the schema different from before its up", "make the down undo exactly what the up did: every table, column, index, constraint, function and grant"),
+    rule("PF-Q01", Warning, "a declared query scans a large table sequentially after the migrations, where it did not before", "keep or add the index the query needs; check the plan with EXPLAIN"),
+    rule("PF-Q02", Warning, "a declared query got slower or reads more buffers after the migrations", "keep the index or statistics it relied on; rewrite the query for the new schema"),
+    rule("PF-Q03", Warning, "the planner misestimates a declared query's rows by far after the migrations", "ANALYZE the changed tables in the migration; extended statistics for correlated columns"),
+    rule("PF-Q04", Error, "a declared query fails after the migrations, where it ran before", "keep the old schema until the application no longer runs the query"),
     rule("PF-U03", Warning, "the migration failed when applied again after its down", "make the down complete and the up repeatable (IF NOT EXISTS, guarded data changes)"),
 ];
 

@@ -262,6 +262,9 @@ pub struct DatabaseSection {
     /// The team's migration tool, run by command in the box instead of SQL files.
     #[serde(default)]
     pub command: Option<crate::tools::command::CommandSection>,
+    /// Queries planned before and after the migrations, besides the MR description's.
+    #[serde(default)]
+    pub queries: crate::source::queries::QueriesSection,
 }
 
 fn yes() -> bool {
@@ -292,6 +295,7 @@ impl Default for DatabaseSection {
             template: None,
             production_version: None,
             command: None,
+            queries: Default::default(),
         }
     }
 }

@@ -78,6 +78,8 @@ pub struct DatabasePlan {
     pub production_version: Option<u32>,
     /// The migration tool run by command, when configured.
     pub command: Option<crate::tools::command::CommandSection>,
+    /// Where declared queries come from besides the MR description, and how they run.
+    pub queries: crate::source::queries::QueriesSection,
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +162,9 @@ impl Signals {
 pub struct Plan {
     pub run_id: String,
     pub source: SourcePlan,
+    /// The MR's description as CI gives it (GitLab's API's, when read, wins): its
+    /// declared queries. The MR's text, so hostile.
+    pub mr_description: Option<String>,
     pub selection: Selection,
     pub databases: Vec<DatabasePlan>,
     pub engine: EnginePlan,
@@ -293,6 +298,7 @@ fn database_plans(
             template: d.template,
             production_version: d.production_version,
             command: d.command,
+            queries: d.queries,
         });
     }
     if plans.is_empty() {
@@ -436,6 +442,7 @@ impl Plan {
         Ok(Plan {
             run_id: new_run_id(),
             source,
+            mr_description: args.mr_description.clone(),
             selection,
             databases: database_plans(file.databases(), file.engine.restricted)?,
             engine,
@@ -503,6 +510,7 @@ impl Plan {
                 repo,
                 rev: "HEAD".into(),
             },
+            mr_description: None,
             selection: Selection::All,
             databases: vec![DatabasePlan {
                 name: "main".into(),
@@ -517,6 +525,7 @@ impl Plan {
                 template: None,
                 production_version: None,
                 command: args.example.command(&image),
+                queries: Default::default(),
             }],
             engine: EnginePlan::Builtin(builtin),
             clone: ClonePlan {

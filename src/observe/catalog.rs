@@ -16,7 +16,7 @@ pub fn relations_query() -> String {
     format!(
         "SELECT c.oid::int8, n.nspname::text, c.relname::text, c.relkind::text, c.relfilenode::int8, \
                 coalesce(i.indrelid::int8, 0), \
-                CASE WHEN c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) ELSE 0 END \
+                CASE WHEN c.relkind IN ('r', 'm', 'i') THEN pg_relation_size(c.oid) ELSE 0 END \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          LEFT JOIN pg_index i ON i.indexrelid = c.oid \
          WHERE {USER_SCHEMAS}"
@@ -63,7 +63,7 @@ pub struct Relation {
     pub filenode: i64,
     /// For an index, its table.
     pub table: Option<i64>,
-    /// Bytes of the main fork (tables and materialized views).
+    /// Bytes of the main fork (tables, materialized views and indexes).
     pub bytes: i64,
 }
 
@@ -189,6 +189,21 @@ impl Catalog {
             );
         }
         Ok(cat)
+    }
+
+    /// Bytes of this snapshot's relations that `later` has under a new file node (a
+    /// rewrite: the old copy stays on disk until the rewrite commits).
+    pub fn rewritten_bytes(&self, later: &Catalog) -> i64 {
+        self.relations
+            .iter()
+            .filter(|(oid, r)| {
+                later
+                    .relations
+                    .get(oid)
+                    .is_some_and(|l| l.filenode != r.filenode)
+            })
+            .map(|(_, r)| r.bytes.max(0))
+            .sum()
     }
 
     /// The relation's display name, or its oid when this snapshot does not have it.

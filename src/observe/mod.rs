@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod disk;
 pub mod lock_mode;
 pub mod locks;
+pub mod plans;
 pub mod queries;
 pub mod schema;
 pub mod statement;
@@ -50,6 +51,8 @@ pub struct StatementStat {
 pub struct Baseline {
     pub size_bytes: i64,
     pub wal_bytes: i64,
+    /// Bytes the database's sessions had written to temporary files.
+    pub temp_bytes: i64,
     /// Relations that existed (the sampler's "preexisting").
     pub relations: Arc<HashSet<i64>>,
     pub catalog: catalog::Catalog,
@@ -61,6 +64,7 @@ pub struct Baseline {
 pub struct Measured {
     pub size_bytes: i64,
     pub wal_bytes: i64,
+    pub temp_bytes: i64,
     pub statements: Vec<StatementStat>,
     pub catalog: catalog::Catalog,
 }
@@ -104,6 +108,9 @@ pub struct Observer {
     /// The clone's PostgreSQL version (`server_version`, e.g. `15.8`).
     pub server_version: String,
 }
+
+/// How long [`Observer::after`] waits for the migration's sessions to end.
+const SESSIONS_END: Duration = Duration::from_secs(2);
 
 /// The observer's and the tracer's sessions, kept across migrations.
 const STANDING_PIDS: usize = 2;
@@ -201,6 +208,7 @@ impl Observer {
         let baseline = Baseline {
             size_bytes: self.scalar(queries::DATABASE_SIZE, "database size").await?,
             wal_bytes: self.scalar(queries::WAL_LSN, "WAL position").await?,
+            temp_bytes: self.scalar(queries::TEMP_BYTES, "temporary bytes").await?,
             relations: Arc::new(catalog.relations.keys().copied().collect()),
             catalog,
             default_lock_timeout: self
@@ -247,8 +255,31 @@ impl Observer {
         ))
     }
 
+    /// Waits (at most [`SESSIONS_END`]) until the migration's sessions have ended, so
+    /// their statistics (temporary files) are reported.
+    async fn sessions_ended(&self) {
+        let started = std::time::Instant::now();
+        let own = self.own_pids();
+        while started.elapsed() < SESSIONS_END {
+            match self
+                .client
+                .query_one(queries::OTHER_SESSIONS, &[&own])
+                .await
+            {
+                Ok(row) if row.get::<_, i64>(0) > 0 => {
+                    tokio::time::sleep(Duration::from_millis(10)).await
+                }
+                _ => return,
+            }
+        }
+        tracing::debug!(
+            "a session of the migration is still open; its temporary files may not count"
+        );
+    }
+
     /// Reads size, WAL position and the statements run since [`Observer::before`].
     pub async fn after(&self) -> Result<Measured, ObserveError> {
+        self.sessions_ended().await;
         let rows = self
             .client
             .query(queries::STATEMENTS, &[])
@@ -275,6 +306,7 @@ impl Observer {
         Ok(Measured {
             size_bytes: self.scalar(queries::DATABASE_SIZE, "database size").await?,
             wal_bytes: self.scalar(queries::WAL_LSN, "WAL position").await?,
+            temp_bytes: self.scalar(queries::TEMP_BYTES, "temporary bytes").await?,
             statements,
             catalog: catalog::Catalog::read(&self.client)
                 .await

@@ -15,6 +15,16 @@ pub const TERMINATE_OTHERS: &str = "SELECT count(pg_terminate_backend(pid)) \
 /// The `lock_timeout` a fresh session of the migration's role starts with.
 pub const LOCK_TIMEOUT: &str = "SELECT current_setting('lock_timeout')";
 
+/// Bytes written to temporary files by the database's sessions so far (a backend
+/// reports its share when it ends).
+pub const TEMP_BYTES: &str =
+    "SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()";
+
+/// Client sessions on the database other than the pids in `$1` (the observers').
+pub const OTHER_SESSIONS: &str = "SELECT count(*) FROM pg_stat_activity \
+     WHERE datname = current_database() AND backend_type = 'client backend' \
+     AND pid <> ALL($1::int4[])";
+
 pub const WAL_LSN: &str = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8";
 
 pub const RESET_STATEMENTS: &str = "SELECT pg_stat_statements_reset()";
@@ -52,6 +62,8 @@ pub fn is_own(query: &str) -> bool {
             crate::trace::reader::SESSION_LOCKS,
             crate::trace::reader::IN_SESSION_LOCKS,
             WAL_LSN,
+            TEMP_BYTES,
+            OTHER_SESSIONS,
             LOCK_TIMEOUT,
             RESET_STATEMENTS,
             STATEMENTS,

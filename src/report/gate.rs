@@ -119,10 +119,13 @@ impl Vocabulary {
             .chain(ESCAPES)
             .chain(super::public::RESULTS)
             .chain(super::way_back::KINDS)
+            .chain(super::plans::NODE_TYPES)
+            .chain(super::plans::VERDICTS)
         {
             self.add_text(w);
         }
         self.chars.insert('µ');
+        self.chars.insert('→');
         self
     }
 

@@ -28,6 +28,9 @@ pub struct RunReport {
     pub withheld: Vec<super::gate::Withheld>,
     /// Why the gate could not run, when it failed closed.
     pub gate_error: Option<String>,
+    /// How fast production's replicas replay WAL (`findings.replication_bytes_per_second`),
+    /// for the replica lag estimates.
+    pub replication_bytes_per_second: f64,
     /// Resources cleanup could not remove (a clone, a box): the operators' to sweep.
     pub cleanup_failures: Vec<String>,
 }
@@ -48,6 +51,8 @@ pub struct DatabaseReport {
     pub production_version: Option<u32>,
     pub clone: Option<CloneInfo>,
     pub migrations: Vec<MigrationReport>,
+    /// The MR's declared queries, planned before and after the migrations.
+    pub queries: Vec<QueryReport>,
     /// An infrastructure error that stopped this database's rehearsal.
     pub error: Option<String>,
 }
@@ -79,6 +84,11 @@ pub struct MigrationReport {
     pub size_before: i64,
     pub size_after: i64,
     pub wal_bytes: i64,
+    /// Bytes its sessions wrote to temporary files.
+    pub temp_bytes: i64,
+    /// The most disk it needed beyond the size before it
+    /// ([`crate::observe::disk::peak_extra`]).
+    pub peak_extra_bytes: i64,
     pub statements: Vec<StatementStat>,
     /// What the lock sampler caught (waits, background work, anything the trace missed).
     pub locks: Vec<LockHold>,
@@ -95,6 +105,25 @@ pub struct MigrationReport {
     pub traffic: Option<crate::observe::traffic::TrafficReport>,
 }
 
+/// How planning a declared query went.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case", tag = "result")]
+pub enum Planned {
+    Planned(crate::observe::plans::Plan),
+    Failed(crate::observe::plans::PlanFailure),
+}
+
+/// A declared query's plans before and after the migrations, and what changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryReport {
+    pub query: crate::source::queries::DeclaredQuery,
+    pub before: Planned,
+    /// None when a migration did not succeed (the schema is not the one to compare).
+    pub after: Option<Planned>,
+    pub verdict: Option<crate::analyze::plans::Verdict>,
+    pub findings: Vec<Finding>,
+}
+
 /// A migration's way back, rehearsed right after it: down, the schema compared with
 /// the schema before the up, then the up again.
 #[derive(Debug, Clone, Serialize)]
@@ -109,6 +138,23 @@ pub struct WayBack {
 }
 
 impl DatabaseReport {
+    /// A report for database `name` with nothing in it yet.
+    pub fn named(name: &str) -> DatabaseReport {
+        DatabaseReport {
+            name: name.to_string(),
+            layout: None,
+            tool: None,
+            command: None,
+            role: None,
+            server_version: None,
+            production_version: None,
+            clone: None,
+            migrations: Vec::new(),
+            queries: Vec::new(),
+            error: None,
+        }
+    }
+
     /// Its migrations' blocking, one after the other.
     pub fn blocked(&self) -> Blocked {
         self.migrations
@@ -131,6 +177,8 @@ impl MigrationReport {
             size_before: 0,
             size_after: 0,
             wal_bytes: 0,
+            temp_bytes: 0,
+            peak_extra_bytes: 0,
             statements: vec![],
             locks: vec![],
             trace: Timeline::default(),
@@ -170,10 +218,12 @@ impl MigrationReport {
 impl RunReport {
     /// Every finding of every migration.
     pub fn findings(&self) -> impl Iterator<Item = &crate::analyze::Finding> {
-        self.databases
-            .iter()
-            .flat_map(|d| &d.migrations)
-            .flat_map(|m| &m.findings)
+        self.databases.iter().flat_map(|d| {
+            d.migrations
+                .iter()
+                .flat_map(|m| &m.findings)
+                .chain(d.queries.iter().flat_map(|q| &q.findings))
+        })
     }
 
     pub fn any_failed(&self) -> bool {

@@ -26,6 +26,9 @@ pub const NOTE_MARKER: &str = "<!-- preflight:summary -->";
 /// the finding itself uses the configured threshold).
 const SLOW_STATEMENT_MS: f64 = 100.0;
 
+/// The "migration" of a declared query's finding.
+pub const QUERIES_LABEL: &str = "declared queries";
+
 /// At most this many findings per database in the note; the rest are in the full report.
 pub const NOTE_FINDINGS: usize = 40;
 
@@ -97,6 +100,8 @@ pub struct PublicMigration {
     pub way_back: Option<super::way_back::PublicWayBack>,
     /// What the generated traffic felt, rounded.
     pub traffic: Option<super::traffic::PublicTraffic>,
+    /// WAL, replica lag and peak disk, rounded.
+    pub resources: super::resources::PublicResources,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,6 +148,8 @@ pub struct PublicDatabase {
     /// Its migrations' blocking, one after the other ("" when never).
     pub reads_blocked: String,
     pub writes_blocked: String,
+    /// The MR's declared queries, planned before and after the migrations.
+    pub queries: Vec<super::plans::PublicQuery>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -165,6 +172,8 @@ pub struct PublicSummary {
     /// The whole MR's blocking, every database's migrations one after the other.
     pub reads_blocked: String,
     pub writes_blocked: String,
+    /// The whole MR's time, WAL and peak disk, when any migration ran.
+    pub totals: Option<super::resources::PublicTotals>,
     /// Migrations that ran, by runtime bucket ([`super::charts::RUNTIME_BUCKETS_S`]).
     pub runtime_histogram: Vec<usize>,
     /// Detail was left out to keep the note within its size budget.
@@ -310,6 +319,7 @@ pub(crate) fn result_name(o: MigrationOutcome) -> &'static str {
 fn migration(
     m: &MigrationReport,
     words: &SourceWords,
+    replication_rate: f64,
     warnings: &mut Vec<PublicWarning>,
 ) -> PublicMigration {
     let sqlstate = m.sqlstate.clone().filter(|c| is_sqlstate(c));
@@ -356,6 +366,7 @@ fn migration(
         locks,
         way_back: super::way_back::public(m, words),
         traffic: m.traffic.as_ref().map(super::traffic::public),
+        resources: super::resources::public(m, replication_rate),
     }
 }
 
@@ -385,7 +396,9 @@ impl PublicSummary {
                 let migrations = d
                     .migrations
                     .iter()
-                    .map(|m| migration(m, words, &mut warnings))
+                    .map(|m| {
+                        migration(m, words, report.replication_bytes_per_second, &mut warnings)
+                    })
                     .collect();
                 let mut findings: Vec<PublicFinding> = d
                     .migrations
@@ -405,6 +418,11 @@ impl PublicSummary {
                             .chain(down)
                     })
                     .collect();
+                findings.extend(d.queries.iter().flat_map(|q| {
+                    q.findings
+                        .iter()
+                        .map(|f| public_finding(f, QUERIES_LABEL, words, docs_url))
+                }));
                 let findings_cut = findings.len().saturating_sub(cap);
                 findings.truncate(cap);
                 let blocked = d.blocked();
@@ -444,6 +462,11 @@ impl PublicSummary {
                     warnings,
                     migrations,
                     migrations_cut: 0,
+                    queries: d
+                        .queries
+                        .iter()
+                        .map(|q| super::plans::public(q, words))
+                        .collect(),
                 }
             })
             .collect();
@@ -467,6 +490,7 @@ impl PublicSummary {
             status,
             reads_blocked: blocked_for(blocked.reads_ms),
             writes_blocked: blocked_for(blocked.writes_ms),
+            totals: super::resources::totals(report),
             trimmed: false,
             runtime_histogram: runtime_histogram(report),
             head_sha: report
@@ -482,7 +506,13 @@ impl PublicSummary {
                 .map(|m| {
                     m.findings.len() + m.way_back.as_ref().map_or(0, |b| b.down.findings.len())
                 })
-                .sum(),
+                .sum::<usize>()
+                + report
+                    .databases
+                    .iter()
+                    .flat_map(|d| &d.queries)
+                    .map(|q| q.findings.len())
+                    .sum::<usize>(),
             run_line: None,
             history: Vec::new(),
             databases,
@@ -499,6 +529,7 @@ impl PublicSummary {
             databases: Vec::new(),
             reads_blocked: String::new(),
             writes_blocked: String::new(),
+            totals: None,
             trimmed: false,
             runtime_histogram: Vec::new(),
             pending,

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod note;
+pub mod plans;
 pub mod publish;
 pub mod views;
 pub mod way_back;
@@ -157,10 +158,14 @@ pub async fn execute(
         ));
     }
     drop(fetching);
+    // The MR's own text: its migrations, their downs and the queries it declares.
     let words = SourceWords::from_sources(work.iter().flat_map(|w| {
-        w.migrations.iter().flat_map(|m| {
-            std::iter::once(m.sql.as_str()).chain(m.down.as_ref().map(|d| d.sql.as_str()))
-        })
+        w.migrations
+            .iter()
+            .flat_map(|m| {
+                std::iter::once(m.sql.as_str()).chain(m.down.as_ref().map(|d| d.sql.as_str()))
+            })
+            .chain(w.queries.iter().map(|q| q.text.as_str()))
     }));
     let mut report = RunReport {
         run_id: plan.run_id.clone(),
@@ -172,6 +177,7 @@ pub async fn execute(
         cancelled: false,
         withheld: Vec::new(),
         gate_error: None,
+        replication_bytes_per_second: plan.thresholds.replication_bytes_per_second,
         cleanup_failures: Vec::new(),
     };
     let pending: usize = work.iter().map(|w| w.migrations.len()).sum();

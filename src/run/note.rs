@@ -32,6 +32,9 @@ fn vocabulary(
         vocab.add_text(&m.entry);
         vocab.add_text(&m.path);
     }
+    for q in work.iter().flat_map(|w| &w.queries) {
+        vocab.add_text(&q.text);
+    }
     // Statement kinds are preflight's own labels, named after the parser's node types.
     let statements = report.databases.iter().flat_map(|d| &d.migrations);
     for s in statements.flat_map(|m| &m.statements) {
@@ -44,11 +47,8 @@ fn vocabulary(
         vocab.add_text(rule.danger);
         vocab.add_text(rule.fix);
     }
-    let migrations = report.databases.iter().flat_map(|d| &d.migrations);
-    for e in migrations
-        .flat_map(|m| &m.findings)
-        .flat_map(|f| &f.evidence)
-    {
+    vocab.add_text(crate::report::public::QUERIES_LABEL);
+    for e in report.findings().flat_map(|f| &f.evidence) {
         vocab.add_text(&e.measure);
         vocab.add_text(e.unit);
     }

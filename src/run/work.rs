@@ -1,7 +1,8 @@
 //! Finding the work before anything runs: open the MR's code as git objects (GitLab's
 //! repository API in CI, a repository on disk with `--local-checkout`), then list each
 //! database's migrations at the head and keep those absent at the merge base, rendered
-//! when they are templates; in command mode, the tool's new migrations and its project.
+//! when they are templates; in command mode, the tool's new migrations and its project;
+//! and the queries the MR declares for each database.
 
 use super::error::RunError;
 use crate::config::{Plan, SourcePlan};
@@ -11,6 +12,7 @@ use crate::migrations::{applied_at, base_commit, discover_new};
 use crate::rehearsal::DatabaseWork;
 use crate::source::git::LocalRepo;
 use crate::source::gitlab::GitlabSource;
+use crate::source::queries::declared;
 use crate::source::SourceTree;
 use crate::tools::command;
 
@@ -53,6 +55,11 @@ pub async fn find_work(
             .await
             .map_err(|e| RunError::from_source(&context, e))?;
         let input = |e: String| RunError::Input(format!("{context}{e}"));
+        let description = tree.description().or(plan.mr_description.as_deref());
+        let default_db = plan.databases.first().map_or("", |d| d.name.as_str());
+        let queries = declared(tree, description, &db.queries, &db.name, default_db)
+            .await
+            .map_err(input)?;
         if let Some(command) = &db.command {
             let migrations = command::discover(tree, &db.migrations, command, limit, &applied)
                 .await
@@ -66,6 +73,7 @@ pub async fn find_work(
                 layout: crate::migrations::Layout::Numbered,
                 migrations,
                 project: Some(project),
+                queries,
             });
             continue;
         }
@@ -82,6 +90,7 @@ pub async fn find_work(
             layout,
             migrations,
             project: None,
+            queries,
         });
     }
     Ok((base, work))

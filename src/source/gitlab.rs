@@ -17,6 +17,8 @@ pub struct GitlabSource {
     mr_iid: u64,
     head: String,
     base: Option<String>,
+    /// The MR's description (its declared queries).
+    description: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -27,6 +29,7 @@ struct DiffRefs {
 #[derive(serde::Deserialize)]
 struct MergeRequest {
     sha: Option<String>,
+    description: Option<String>,
     diff_refs: Option<DiffRefs>,
 }
 
@@ -66,6 +69,7 @@ impl GitlabSource {
             mr_iid,
             head: actual,
             base: mr.diff_refs.and_then(|d| d.base_sha),
+            description: mr.description,
         })
     }
 }
@@ -78,6 +82,10 @@ impl SourceTree for GitlabSource {
 
     fn describe(&self) -> String {
         format!("merge request !{} of project {}", self.mr_iid, self.project)
+    }
+
+    fn description(&self) -> Option<&str> {
+        self.description.as_deref()
     }
 
     async fn list(&self, rev: &str, dir: &str) -> Result<Option<Vec<Entry>>, SourceError> {

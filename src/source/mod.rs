@@ -10,6 +10,7 @@
 
 pub mod git;
 pub mod gitlab;
+pub mod queries;
 
 use async_trait::async_trait;
 use thiserror::Error;
@@ -90,6 +91,10 @@ pub trait SourceTree: Send + Sync {
     fn head(&self) -> &str;
     /// Where the code comes from, for messages ("GitLab project 42 !7", a path).
     fn describe(&self) -> String;
+    /// The MR's description, when the reader knows the MR (hostile text).
+    fn description(&self) -> Option<&str> {
+        None
+    }
     /// The entries directly under `dir` (a path from the repository root, `""` for the
     /// root) at `rev`, or `None` when `dir` is not a directory there.
     async fn list(&self, rev: &str, dir: &str) -> Result<Option<Vec<Entry>>, SourceError>;
@@ -127,6 +132,32 @@ pub async fn entry_at(
         dir.push_str(part);
     }
     Ok(kind)
+}
+
+/// The bytes of the regular file at `path` at `rev`, at most `limit`; `None` when
+/// there is no such entry. A link, a submodule or a directory there is refused.
+pub async fn file_at(
+    tree: &dyn SourceTree,
+    rev: &str,
+    path: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, SourceError> {
+    let path = path.trim_matches('/');
+    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+    if !dir.is_empty() && entry_at(tree, rev, dir).await? != Some(EntryKind::Tree) {
+        return Ok(None);
+    }
+    let entries = tree.list(rev, dir).await?.unwrap_or_default();
+    let Some(entry) = entries.into_iter().find(|e| e.name == name) else {
+        return Ok(None);
+    };
+    if entry.kind != EntryKind::File {
+        return Err(SourceError::NotRegular {
+            path: path.to_string(),
+            kind: entry.kind,
+        });
+    }
+    tree.blob(&entry.oid, path, limit).await.map(Some)
 }
 
 /// Reads at most `limit + 1` bytes from `reader`, refusing more than `limit`.

@@ -122,9 +122,22 @@ pub fn rehearse_files(
     files: &[(&str, &str)],
     database: &str,
 ) -> (Option<i32>, String, serde_json::Value) {
+    rehearse_files_configured(seed, files, database, "")
+}
+
+/// [`rehearse_files`] with `top_level` YAML appended to the configuration file
+/// (`findings: {...}`, `traffic: {...}`).
+pub fn rehearse_files_configured(
+    seed: &str,
+    files: &[(&str, &str)],
+    database: &str,
+    top_level: &str,
+) -> (Option<i32>, String, serde_json::Value) {
     let root = tempfile::tempdir().unwrap();
     let repo = repo_with_migrations(root.path(), &[], files);
     let config = builtin_config_with(root.path(), seed, database);
+    let yaml = std::fs::read_to_string(&config).unwrap() + top_level;
+    std::fs::write(&config, yaml).unwrap();
     let artifacts = root.path().join("artifacts");
     let out = print_only_run(&repo, &config, &artifacts);
     let report = std::fs::read_to_string(artifacts.join("report.json"))
@@ -237,6 +250,13 @@ pub async fn assert_no_box_or_run_dir(run_id: &str) {
             .exists(),
         "run directory (bridge socket, staged migrations) left behind"
     );
+}
+
+/// The in-process engine under `engine_dir` made no clone (or never started).
+pub fn assert_never_cloned(engine_dir: &Path) {
+    let clones = engine_dir.join("clones");
+    let made = std::fs::read_dir(&clones).map_or(0, |d| d.count());
+    assert_eq!(made, 0, "a clone was made under {}", clones.display());
 }
 
 /// The in-process engine's pool has no clone directory and no clone server running.

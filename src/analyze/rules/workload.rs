@@ -66,10 +66,16 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
             }
         }
     }
-    if input.wal_bytes as f64 > t.wal_bytes {
-        out.push(Finding::new("PF-W01", "migration", None).with(
-            Evidence::new("WAL written", input.wal_bytes as f64, "bytes").against(t.wal_bytes),
-        ));
+    let lag = t.replica_lag_s(input.wal_bytes);
+    if input.wal_bytes as f64 > t.wal_bytes || lag > t.replica_lag_s {
+        out.push(
+            Finding::new("PF-W01", "migration", None)
+                .with(
+                    Evidence::new("WAL written", input.wal_bytes as f64, "bytes")
+                        .against(t.wal_bytes),
+                )
+                .with(Evidence::new("replicas behind", lag, "s").against(t.replica_lag_s)),
+        );
     }
     out
 }

@@ -1,0 +1,233 @@
+//! The queries an MR asks to have planned before and after its migrations: a fenced
+//! `sql` block under a heading that says "preflight queries" in the MR's description
+//! (optionally naming the database: `## Preflight queries: ci`), or a file in the
+//! repository that trusted configuration names (`databases[].queries.file`, read as a
+//! git blob like a migration). Both are the MR's text, so hostile: each query must be
+//! one SELECT, INSERT, UPDATE or DELETE, at most [`MAX_QUERIES`] of them, each at most
+//! [`MAX_QUERY_BYTES`], and anything else is refused by name before it reaches a clone.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// At most this many queries per database.
+pub const MAX_QUERIES: usize = 20;
+/// The longest query text accepted.
+pub const MAX_QUERY_BYTES: usize = 16 * 1024;
+
+/// `databases[].queries`: where else queries come from, the sample values of their
+/// parameters, and how long one may run.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueriesSection {
+    /// A file of `;`-separated queries in the MR's repository.
+    pub file: Option<String>,
+    /// Sample values for `$1`, `$2`, ... (SQL literals' text, quoted for you).
+    pub params: Vec<String>,
+    /// `statement_timeout` for each plan.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for QueriesSection {
+    fn default() -> Self {
+        QueriesSection {
+            file: None,
+            params: Vec::new(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One declared query, checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeclaredQuery {
+    /// 1-based, in declaration order.
+    pub index: usize,
+    /// Its text, as declared (the full report only; the note shows it normalized).
+    pub text: String,
+    /// Where it was declared: `the MR description` or the file's path.
+    pub origin: String,
+}
+
+/// The `sql` blocks under "preflight queries" headings of `description` meant for
+/// `database` (a heading naming no database is meant for `default_db`).
+pub fn from_description(description: &str, database: &str, default_db: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut wanted = false;
+    // The open fence's marker (```` ``` ```` or `~~~`, as long as it opened) and whether
+    // its block is kept.
+    let mut open: Option<(String, bool)> = None;
+    let mut block = String::new();
+    for line in description.lines() {
+        let trimmed = line.trim();
+        if let Some((marker, keep)) = &open {
+            if trimmed.starts_with(marker.as_str())
+                && trimmed.trim_start_matches(&marker[..1]).is_empty()
+            {
+                if *keep {
+                    blocks.push(std::mem::take(&mut block));
+                }
+                open = None;
+            } else if *keep {
+                block.push_str(line);
+                block.push('\n');
+            }
+            continue;
+        }
+        if let Some((marker, info)) = opening_fence(trimmed) {
+            open = Some((marker, wanted && info.eq_ignore_ascii_case("sql")));
+            block.clear();
+        } else if let Some(heading) = trimmed.strip_prefix('#') {
+            wanted = heading_wants(heading, database, default_db);
+        }
+    }
+    blocks
+}
+
+/// Whether a heading's text (after its first `#`) declares queries for `database`.
+fn heading_wants(heading: &str, database: &str, default_db: &str) -> bool {
+    let title = heading.trim_start_matches('#').trim().to_ascii_lowercase();
+    let Some(rest) = title.strip_prefix("preflight queries") else {
+        return false;
+    };
+    let named = rest
+        .trim_start_matches([':', ' ', '(', '-'])
+        .trim_end_matches(')')
+        .trim();
+    if named.is_empty() {
+        database == default_db
+    } else {
+        named.eq_ignore_ascii_case(database)
+    }
+}
+
+/// A line that opens a fenced block: its marker and its info string.
+fn opening_fence(line: &str) -> Option<(String, String)> {
+    let c = line.chars().next().filter(|c| *c == '`' || *c == '~')?;
+    let run = line.chars().take_while(|x| *x == c).count();
+    (run >= 3).then(|| (line[..run].to_string(), line[run..].trim().to_string()))
+}
+
+/// Every query declared for `database`: the MR description's blocks (`default_db` is
+/// the one a heading without a name means), then the configured file's, at most
+/// [`MAX_QUERIES`] in all.
+pub async fn declared(
+    tree: &dyn super::SourceTree,
+    description: Option<&str>,
+    section: &QueriesSection,
+    database: &str,
+    default_db: &str,
+) -> Result<Vec<DeclaredQuery>, String> {
+    let mut out = Vec::new();
+    for block in from_description(description.unwrap_or_default(), database, default_db) {
+        out.extend(parse(&block, "the MR description", out.len() + 1)?);
+    }
+    if let Some(path) = &section.file {
+        let limit = (MAX_QUERIES * MAX_QUERY_BYTES) as u64;
+        let bytes = super::file_at(tree, tree.head(), path, limit)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "the queries file {path} (databases[].queries.file) is not in the MR's tree"
+                )
+            })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| format!("the queries file {path} is not UTF-8"))?;
+        out.extend(parse(&text, path, out.len() + 1)?);
+    }
+    if out.len() > MAX_QUERIES {
+        return Err(format!(
+            "{} queries are declared; at most {MAX_QUERIES} are planned",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
+
+/// Splits `sql` into statements (PostgreSQL's own scanner) and checks each; answers the
+/// queries or the reason one is refused.
+pub fn parse(sql: &str, origin: &str, first_index: usize) -> Result<Vec<DeclaredQuery>, String> {
+    let statements = pg_query::split_with_parser(sql)
+        .map_err(|e| format!("the queries in {origin} do not parse: {e}"))?;
+    let mut out = Vec::new();
+    for text in statements
+        .into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let index = first_index + out.len();
+        check(text).map_err(|why| format!("query {index} in {origin} is refused: {why}"))?;
+        out.push(DeclaredQuery {
+            index,
+            text: text.to_string(),
+            origin: origin.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// One SELECT, INSERT, UPDATE or DELETE of bounded size: what can be planned with
+/// `EXPLAIN ANALYZE` and rolled back.
+fn check(text: &str) -> Result<(), String> {
+    if text.len() > MAX_QUERY_BYTES {
+        return Err(format!("it is over {MAX_QUERY_BYTES} bytes"));
+    }
+    let parsed = pg_query::parse(text, 0).map_err(|e| format!("it does not parse: {e}"))?;
+    if parsed.protobuf.stmts.len() != 1 {
+        return Err("it is not one statement".into());
+    }
+    match crate::observe::statement::first_node(&parsed) {
+        Some(
+            pg_query::NodeEnum::SelectStmt(_)
+            | pg_query::NodeEnum::InsertStmt(_)
+            | pg_query::NodeEnum::UpdateStmt(_)
+            | pg_query::NodeEnum::DeleteStmt(_),
+        ) => Ok(()),
+        _ => Err("only SELECT, INSERT, UPDATE and DELETE are planned".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DESCRIPTION: &str = "Adds an index.\n\n## Preflight queries\n\nThe report page:\n\n```sql\nSELECT * FROM orders WHERE total = 5;\nSELECT count(*) FROM accounts\n```\n\n```ruby\nnot = :sql\n```\n\n### Preflight queries: ci\n~~~sql\nSELECT 1 FROM builds\n~~~\n\n## Other\n```sql\nSELECT 'not asked for'\n```\n";
+
+    #[test]
+    fn only_sql_blocks_under_a_queries_heading_for_this_database() {
+        let main = from_description(DESCRIPTION, "main", "main");
+        assert_eq!(
+            main,
+            ["SELECT * FROM orders WHERE total = 5;\nSELECT count(*) FROM accounts\n"]
+        );
+        assert_eq!(
+            from_description(DESCRIPTION, "ci", "main"),
+            ["SELECT 1 FROM builds\n"]
+        );
+        assert!(from_description("no queries here", "main", "main").is_empty());
+    }
+
+    #[test]
+    fn each_query_is_one_data_statement() {
+        let q = parse(
+            &from_description(DESCRIPTION, "main", "main")[0],
+            "the MR description",
+            1,
+        )
+        .unwrap();
+        assert_eq!(q.len(), 2);
+        assert_eq!(q[1].index, 2);
+        assert_eq!(q[1].text, "SELECT count(*) FROM accounts");
+        for (sql, why) in [
+            ("DROP TABLE orders", "only SELECT"),
+            ("SELECT 1; COMMIT", ""),
+            ("SELEC 1", "do not parse"),
+        ] {
+            let e = parse(sql, "x.sql", 1).unwrap_err();
+            assert!(e.contains(why), "{sql}: {e}");
+        }
+        // Two statements in one string reach `check` only one at a time.
+        assert_eq!(parse("SELECT 1; SELECT 2", "x.sql", 1).unwrap().len(), 2);
+    }
+}
