@@ -97,6 +97,10 @@ pub struct BenchTraceArgs {
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
 
+    /// Generated traffic beside every traced migration, statements per second (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub traffic_rate: u32,
+
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

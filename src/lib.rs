@@ -6,6 +6,7 @@
 //! command builds a validated [`config::Plan`] and hands it to [`run::execute`].
 
 pub mod analyze;
+pub mod batched;
 pub mod bench;
 pub mod bridge;
 pub mod child;

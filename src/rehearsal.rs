@@ -257,6 +257,9 @@ async fn run_migrations(
                 result.way_back = Some(back.report);
             }
         }
+        if !stop {
+            crate::run::batches::sample_declared(session, m, &mut result).await;
+        }
         drop(progress);
         say_outcome(cx.log, &result);
         report.migrations.push(result);
@@ -522,5 +525,6 @@ async fn rehearse_one(
         output_cut,
         way_back: None,
         traffic,
+        batched: None,
     })
 }

@@ -9,6 +9,7 @@
 //! thresholds come from trusted configuration; a finding the migration's source
 //! acknowledges (`-- preflight: allow PF-I01 reason: ...`) is shown as acknowledged.
 
+pub mod batched;
 pub mod ownership;
 pub mod plans;
 pub mod registry;
@@ -94,6 +95,8 @@ pub struct Thresholds {
     pub replica_lag_s: f64,
     /// PF-L04: how long a generated application statement may wait behind the migration.
     pub traffic_wait_ms: f64,
+    /// PF-B02: one batch of a batched background migration.
+    pub batch_ms: f64,
     /// PF-Q01: rows a new sequential scan of a declared query reads.
     pub plan_seq_scan_rows: f64,
     /// PF-Q02: how many times slower (or more buffers) a declared query may get.
@@ -127,6 +130,7 @@ impl Default for Thresholds {
             replication_bytes_per_second: 64.0 * 1024.0 * 1024.0,
             replica_lag_s: 60.0,
             traffic_wait_ms: 500.0,
+            batch_ms: 1000.0,
             plan_seq_scan_rows: 10_000.0,
             plan_factor: 2.0,
             plan_misestimate: 100.0,

@@ -63,6 +63,8 @@ pub struct Rig {
     engine: BuiltinEngine,
     psql: PathBuf,
     scratch: tempfile::TempDir,
+    /// Generated traffic while a traced migration runs (rate 0: none).
+    traffic: crate::observe::traffic::TrafficSection,
 }
 
 impl Rig {
@@ -88,7 +90,14 @@ impl Rig {
             engine,
             psql: section.pg_bin_dir.join("psql"),
             scratch,
+            traffic: Default::default(),
         })
+    }
+
+    /// Runs the traffic generator at `rate_per_second` beside every traced migration.
+    pub fn with_traffic(mut self, rate_per_second: u32) -> Rig {
+        self.traffic.rate_per_second = rate_per_second;
+        self
     }
 
     /// Writes a migration file into the scratch directory.
@@ -151,7 +160,8 @@ impl Rig {
             Some(o) => {
                 let baseline = o.before().await?;
                 let sampler = o.sample_locks(bridge.log.clone(), &baseline).await?;
-                Some((sampler, o.disk_watch().await?))
+                let traffic = o.start_traffic(&self.traffic).await?;
+                Some((sampler, o.disk_watch().await?, traffic))
             }
         };
         direct
@@ -179,7 +189,7 @@ impl Rig {
         };
         let disk_watch = async {
             match &watching {
-                Some((_, watch)) => watch.exceeded(i64::MAX).await,
+                Some((_, watch, _)) => watch.exceeded(i64::MAX).await,
                 None => std::future::pending().await,
             }
         };
@@ -189,8 +199,15 @@ impl Rig {
         };
         let wall_s = started.elapsed().as_secs_f64();
         let traced_statements = bridge.log.take().statements.len();
-        if let Some((sampler, _)) = watching {
+        if let Some((sampler, _, traffic)) = watching {
             let _ = sampler.finish().await;
+            if let Some(t) = traffic {
+                let t = t.finish().await;
+                eprintln!(
+                    "   traffic beside it: {} statements sent, {} waited, p99 {:.1} ms",
+                    t.sent, t.waited, t.p99_ms
+                );
+            }
         }
         bridge.stop().await;
         Ok(Rehearsed {

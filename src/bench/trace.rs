@@ -7,6 +7,10 @@
 //! - (b) `--statements` small statements in one migration: one-row inserts, every
 //!   `--ddl-every`th a schema change, which the trace wraps and reads locks after.
 //!
+//! With `--traffic-rate N`, the traffic generator runs beside every traced migration at N
+//! statements per second (to `small`, the one table with a primary key), so the ratio
+//! is what observing costs with the generator on.
+//!
 //! Printed: the median wall time of each relay, the ratio traced/plain per case (the
 //! target is at most 1.05), and the lock hold ratio for (a).
 
@@ -46,7 +50,9 @@ pub async fn run(args: BenchTraceArgs, cancel: CancellationToken) -> Result<()> 
     }
     println!("machine: {}", machine());
     eprintln!("building a snapshot with {} rows ...", args.rows);
-    let rig = Rig::new(&seed_sql(args.rows), None).await?;
+    let rig = Rig::new(&seed_sql(args.rows), None)
+        .await?
+        .with_traffic(args.traffic_rate);
     let cases = [
         (
             format!("CREATE INDEX on {} rows", args.rows),

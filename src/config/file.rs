@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub observe: ObserveSection,
     /// Generated application traffic while each migration runs.
     pub traffic: crate::observe::traffic::TrafficSection,
+    /// How much of each declared batched background migration is sampled.
+    pub batches: crate::batched::sample::BatchesSection,
     pub report: ReportSection,
     /// Thresholds of the findings (dangers.md's defaults).
     pub findings: crate::analyze::Thresholds,

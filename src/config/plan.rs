@@ -174,6 +174,8 @@ pub struct Plan {
     pub thresholds: crate::analyze::Thresholds,
     /// Generated traffic while each migration runs (rate 0: none).
     pub traffic: crate::observe::traffic::TrafficSection,
+    /// How much of each declared batched migration is sampled.
+    pub batches: crate::batched::sample::BatchesSection,
     /// Which database owns which tables (`databases[].tables`), for PF-X01.
     pub table_owners: crate::analyze::ownership::TableOwners,
     /// Where the findings' pages are, for the note's links.
@@ -460,6 +462,7 @@ impl Plan {
             lock_sample_interval: file.observe.lock_sample_interval,
             thresholds: file.findings.clone(),
             traffic: file.traffic.clone(),
+            batches: file.batches.clone(),
             table_owners: table_owners(&file.databases())?,
             docs_url: file.report.docs_url.trim_end_matches('/').to_string(),
             artifacts_dir: args
@@ -542,6 +545,7 @@ impl Plan {
             lock_sample_interval: defaults.observe.lock_sample_interval,
             thresholds: defaults.findings.clone(),
             traffic: defaults.traffic.clone(),
+            batches: defaults.batches.clone(),
             table_owners: Default::default(),
             docs_url: defaults.report.docs_url.trim_end_matches('/').to_string(),
             artifacts_dir: args.artifacts_dir.clone(),

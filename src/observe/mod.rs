@@ -153,6 +153,11 @@ impl Observer {
         })
     }
 
+    /// The clone as the observers reach it (the migration role's credentials).
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
     /// The application's schema by name, as committed now (the way back compares two).
     pub async fn schema(&self) -> Result<schema::Schema, ObserveError> {
         schema::Schema::read(&self.client)

@@ -5,6 +5,7 @@
 //! are views of it, gated text by text. The HTML report ([`html`], charts in [`svg`]) is
 //! the full report drawn for maintainers. Wording lives in the templates ([`render`]).
 
+pub mod batched;
 pub mod charts;
 pub mod codequality;
 pub mod filters;

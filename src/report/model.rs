@@ -103,6 +103,8 @@ pub struct MigrationReport {
     pub way_back: Option<WayBack>,
     /// What the generated application traffic felt while it ran.
     pub traffic: Option<crate::observe::traffic::TrafficReport>,
+    /// The batched background migration it declares, sampled after it.
+    pub batched: Option<crate::batched::sample::BatchedReport>,
 }
 
 /// How planning a declared query went.
@@ -188,6 +190,7 @@ impl MigrationReport {
             output_cut: 0,
             way_back: None,
             traffic: None,
+            batched: None,
         }
     }
 }

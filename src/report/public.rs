@@ -102,6 +102,8 @@ pub struct PublicMigration {
     pub traffic: Option<super::traffic::PublicTraffic>,
     /// WAL, replica lag and peak disk, rounded.
     pub resources: super::resources::PublicResources,
+    /// The batched background migration it declares, sampled.
+    pub batched: Option<super::batched::PublicBatched>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -367,6 +369,7 @@ fn migration(
         way_back: super::way_back::public(m, words),
         traffic: m.traffic.as_ref().map(super::traffic::public),
         resources: super::resources::public(m, replication_rate),
+        batched: m.batched.as_ref().map(|b| super::batched::public(b, words)),
     }
 }
 

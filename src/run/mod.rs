@@ -4,6 +4,7 @@
 //! up. Returns the [`Outcome`] the exit code is made from; a run stopped before it could
 //! report says why with a [`RunError`].
 
+pub mod batches;
 pub mod error;
 pub mod note;
 pub mod plans;

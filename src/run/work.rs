@@ -84,6 +84,10 @@ pub async fn find_work(
         if let Some(template) = &db.template {
             render_all(&mut migrations, template).map_err(input)?;
         }
+        for m in &migrations {
+            crate::batched::declaration::find(&m.sql)
+                .map_err(|e| input(format!("{}: {e}", m.path)))?;
+        }
         work.push(DatabaseWork {
             db: db.clone(),
             tool: crate::tools::Tool::choose(db.tool, layout, &migrations),

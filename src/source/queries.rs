@@ -169,7 +169,7 @@ pub fn parse(sql: &str, origin: &str, first_index: usize) -> Result<Vec<Declared
 
 /// One SELECT, INSERT, UPDATE or DELETE of bounded size: what can be planned with
 /// `EXPLAIN ANALYZE` and rolled back.
-fn check(text: &str) -> Result<(), String> {
+pub(crate) fn check(text: &str) -> Result<(), String> {
     if text.len() > MAX_QUERY_BYTES {
         return Err(format!("it is over {MAX_QUERY_BYTES} bytes"));
     }

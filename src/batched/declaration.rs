@@ -1,0 +1,136 @@
+//! A batched background migration, as a migration declares it: a block of comment lines
+//! (`--` in SQL, `#` in Python) that starts with `preflight:batched` and holds YAML:
+//!
+//! ```sql
+//! -- preflight:batched
+//! -- table: orders
+//! -- key: id
+//! -- batch_size: 10000
+//! -- pause: 100ms
+//! -- statement: UPDATE orders SET total_cents = total * 100 WHERE id >= :start AND id < :end
+//! ```
+//!
+//! The statement is the MR's SQL, so hostile: after `:start` and `:end` become bound
+//! `int8` parameters it must be one INSERT, UPDATE or DELETE (or SELECT), and the table
+//! and key are quoted as identifiers wherever they are used.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// What a migration declares.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Batched {
+    /// The table the batches walk (`orders`, `app.orders`).
+    pub table: String,
+    /// Its integer key column, walked in ranges.
+    pub key: String,
+    /// Rows per batch.
+    pub batch_size: u64,
+    /// The pause between batches.
+    #[serde(default, with = "humantime_serde")]
+    pub pause: Duration,
+    /// One statement over the key range `:start` (inclusive) to `:end` (exclusive).
+    pub statement: String,
+}
+
+/// The line that opens a declaration.
+const OPENING: &str = "preflight:batched";
+
+fn comment_body(line: &str) -> Option<&str> {
+    let t = line.trim_start();
+    t.strip_prefix("--")
+        .or_else(|| t.strip_prefix('#'))
+        .map(|b| b.strip_prefix(' ').unwrap_or(b))
+}
+
+/// The declaration in a migration's source, if it has one.
+pub fn find(source: &str) -> Result<Option<Batched>, String> {
+    let mut lines = source.lines();
+    let Some(_) = lines.find(|l| comment_body(l).is_some_and(|b| b.trim() == OPENING)) else {
+        return Ok(None);
+    };
+    let yaml: Vec<&str> = lines.map_while(comment_body).collect();
+    let b: Batched = serde_yaml::from_str(&yaml.join("\n"))
+        .map_err(|e| format!("the preflight:batched declaration does not read: {e}"))?;
+    if b.batch_size == 0 {
+        return Err("the preflight:batched declaration needs a batch_size above 0".into());
+    }
+    crate::source::queries::check(&b.bound_statement())
+        .map_err(|why| format!("the preflight:batched statement is refused: {why}"))?;
+    Ok(Some(b))
+}
+
+/// An identifier quoted for SQL (`a.b` as `"a"."b"`).
+pub fn quoted(name: &str) -> String {
+    name.split('.')
+        .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+impl Batched {
+    /// The statement with `:start` and `:end` as `$1::int8` and `$2::int8`.
+    pub fn bound_statement(&self) -> String {
+        let mut out = String::new();
+        let mut rest = self.statement.as_str();
+        while let Some(at) = rest.find(':') {
+            let (head, tail) = rest.split_at(at);
+            out.push_str(head);
+            let cast = head.ends_with(':') || tail.starts_with("::");
+            let word: String = tail[1..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            match word.as_str() {
+                "start" if !cast => out.push_str("($1::int8)"),
+                "end" if !cast => out.push_str("($2::int8)"),
+                _ => {
+                    out.push(':');
+                    rest = &tail[1..];
+                    continue;
+                }
+            }
+            rest = &tail[1 + word.len()..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SQL: &str = "ALTER TABLE orders ADD COLUMN cents bigint;\n\
+        -- preflight:batched\n\
+        -- table: orders\n\
+        -- key: id\n\
+        -- batch_size: 10000\n\
+        -- pause: 100ms\n\
+        -- statement: UPDATE orders SET cents = total::bigint * 100 WHERE id >= :start AND id < :end\n\
+        SELECT 1;\n";
+
+    #[test]
+    fn a_declaration_is_read_from_its_comment_block() {
+        let b = find(SQL).unwrap().unwrap();
+        assert_eq!((b.table.as_str(), b.batch_size), ("orders", 10000));
+        assert_eq!(b.pause, Duration::from_millis(100));
+        assert_eq!(
+            b.bound_statement(),
+            "UPDATE orders SET cents = total::bigint * 100 WHERE id >= ($1::int8) AND id < ($2::int8)"
+        );
+        let python = "# preflight:batched\n# table: t\n# key: id\n# batch_size: 5\n# statement: DELETE FROM t WHERE id >= :start AND id < :end\n";
+        assert_eq!(find(python).unwrap().unwrap().table, "t");
+        assert!(find("SELECT 1").unwrap().is_none());
+        assert_eq!(quoted("app.Or\"ders"), "\"app\".\"Or\"\"ders\"");
+    }
+
+    #[test]
+    fn a_statement_that_is_not_one_data_statement_is_refused() {
+        let bad = SQL.replace("UPDATE orders SET", "DROP TABLE orders; UPDATE orders SET");
+        assert!(find(&bad).unwrap_err().contains("refused"), "{bad}");
+        let zero = SQL.replace("batch_size: 10000", "batch_size: 0");
+        assert!(find(&zero).is_err());
+    }
+}
