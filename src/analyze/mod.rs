@@ -105,15 +105,20 @@ pub struct Thresholds {
     pub plan_misestimate: f64,
 }
 
+/// How long replicas replaying `rate` bytes per second need for `wal_bytes` of WAL:
+/// how far behind the primary a burst of it puts them (0 when no rate is known).
+pub fn replica_lag_s(wal_bytes: i64, rate: f64) -> f64 {
+    if rate > 0.0 {
+        wal_bytes.max(0) as f64 / rate
+    } else {
+        0.0
+    }
+}
+
 impl Thresholds {
-    /// How long replicas replaying at `replication_bytes_per_second` need for
-    /// `wal_bytes` of WAL: how far behind the primary a burst of it puts them.
+    /// [`replica_lag_s`] at `replication_bytes_per_second`.
     pub fn replica_lag_s(&self, wal_bytes: i64) -> f64 {
-        if self.replication_bytes_per_second > 0.0 {
-            wal_bytes.max(0) as f64 / self.replication_bytes_per_second
-        } else {
-            0.0
-        }
+        replica_lag_s(wal_bytes, self.replication_bytes_per_second)
     }
 }
 

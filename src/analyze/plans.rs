@@ -31,6 +31,19 @@ pub enum Verdict {
     NotPlanned,
 }
 
+impl Verdict {
+    /// Its name in the note (a closed vocabulary of the leak gate).
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Regressed => "regressed",
+            Verdict::Improved => "improved",
+            Verdict::Unchanged => "unchanged",
+            Verdict::Broke => "broke",
+            Verdict::NotPlanned => "not_planned",
+        }
+    }
+}
+
 fn seq_scanned(p: &Plan) -> impl Iterator<Item = &PlanNode> {
     p.nodes
         .iter()

@@ -93,10 +93,7 @@ pub fn positions(n: usize) -> Vec<f64> {
 }
 
 fn sql_error(e: &tokio_postgres::Error) -> (String, Option<String>) {
-    (
-        crate::error_chain(e),
-        e.code().map(|c| c.code().to_string()),
-    )
+    (crate::error_chain(e), crate::observe::sqlstate_of(e))
 }
 
 /// Samples `b` on the clone `up` as production's sessions start (`session`).
@@ -106,15 +103,9 @@ pub async fn sample(
     b: &Batched,
     limits: &BatchesSection,
 ) -> Result<BatchedReport, String> {
-    let client = crate::observe::connect(up, "preflight-batches")
+    let client = crate::observe::connect_with_session(up, "preflight-batches", session)
         .await
         .map_err(|e| e.to_string())?;
-    for (name, value) in session {
-        client
-            .execute("SELECT set_config($1, $2, false)", &[name, value])
-            .await
-            .map_err(|e| sql_error(&e).0)?;
-    }
     let (table, key) = (quoted(&b.table), quoted(&b.key));
     let range = client
         .query_one(
@@ -240,7 +231,7 @@ async fn one_batch(
     end: i64,
     left: Duration,
 ) -> Result<BatchSample, (String, Option<String>)> {
-    let wal = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::int8";
+    let wal = crate::observe::queries::WAL_LSN;
     let fail = |e: tokio_postgres::Error| sql_error(&e);
     let wal_before: i64 = client.query_one(wal, &[]).await.map_err(fail)?.get(0);
     client.batch_execute("BEGIN").await.map_err(fail)?;

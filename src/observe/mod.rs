@@ -93,6 +93,28 @@ pub async fn connect(
     Ok(client)
 }
 
+/// [`connect`], then production's session `settings` applied, as the box's sessions
+/// start with them (for the sessions that run the MR's own SQL from the host side).
+pub async fn connect_with_session(
+    up: &Upstream,
+    application_name: &str,
+    settings: &[(String, String)],
+) -> Result<tokio_postgres::Client, ObserveError> {
+    let client = connect(up, application_name).await?;
+    for (name, value) in settings {
+        client
+            .execute("SELECT set_config($1, $2, false)", &[name, value])
+            .await
+            .map_err(err("apply production's session settings"))?;
+    }
+    Ok(client)
+}
+
+/// The SQLSTATE of a server error, if the server sent one.
+pub fn sqlstate_of(e: &tokio_postgres::Error) -> Option<String> {
+    e.code().map(|c| c.code().to_string())
+}
+
 pub struct Observer {
     client: tokio_postgres::Client,
     upstream: Upstream,

@@ -7,7 +7,7 @@
 //! ends with the plan, so nothing the query leaves in it (an advisory lock, a setting)
 //! outlives it.
 
-use super::connect;
+use super::connect_with_session;
 use crate::bridge::Upstream;
 use serde::Serialize;
 use std::time::Duration;
@@ -58,18 +58,12 @@ pub async fn explain(
     timeout: Duration,
 ) -> Result<Plan, PlanFailure> {
     let work = async {
-        let client = connect(up, "preflight-plans")
+        let client = connect_with_session(up, "preflight-plans", session)
             .await
             .map_err(|e| PlanFailure {
                 sqlstate: None,
                 message: e.to_string(),
             })?;
-        for (name, value) in session {
-            client
-                .execute("SELECT set_config($1, $2, false)", &[name, value])
-                .await
-                .map_err(failure)?;
-        }
         client.batch_execute("BEGIN").await.map_err(failure)?;
         let result = measured(&client, query, params, timeout).await;
         let _ = client.batch_execute("ROLLBACK").await;
@@ -86,7 +80,7 @@ pub async fn explain(
 
 fn failure(e: tokio_postgres::Error) -> PlanFailure {
     PlanFailure {
-        sqlstate: e.code().map(|c| c.code().to_string()),
+        sqlstate: super::sqlstate_of(&e),
         message: crate::error_chain(&e),
     }
 }

@@ -19,6 +19,7 @@ pub mod public;
 pub mod render;
 pub mod resources;
 pub mod rounding;
+pub mod shed;
 pub mod source_words;
 pub mod sqlstate;
 pub mod svg;

@@ -127,12 +127,6 @@ pub fn public(q: &QueryReport, words: &SourceWords) -> PublicQuery {
         text,
         before: plan(&q.before, words),
         after: q.after.as_ref().map(|a| plan(a, words)),
-        verdict: q.verdict.map(|v| match v {
-            crate::analyze::plans::Verdict::Regressed => "regressed",
-            crate::analyze::plans::Verdict::Improved => "improved",
-            crate::analyze::plans::Verdict::Unchanged => "unchanged",
-            crate::analyze::plans::Verdict::Broke => "broke",
-            crate::analyze::plans::Verdict::NotPlanned => "not_planned",
-        }),
+        verdict: q.verdict.map(crate::analyze::plans::Verdict::name),
     }
 }

@@ -32,11 +32,7 @@ pub struct PublicTotals {
 }
 
 fn lag(wal_bytes: i64, rate: f64) -> String {
-    let seconds = if rate > 0.0 {
-        wal_bytes.max(0) as f64 / rate
-    } else {
-        0.0
-    };
+    let seconds = crate::analyze::replica_lag_s(wal_bytes, rate);
     if seconds >= 0.1 {
         duration_s(seconds)
     } else {
