@@ -8,8 +8,9 @@
 //!   `--ddl-every`th a schema change, which the trace wraps and reads locks after.
 //!
 //! With `--traffic-rate N`, the traffic generator runs beside every traced migration at N
-//! statements per second (to `small`, the one table with a primary key), so the ratio
-//! is what observing costs with the generator on.
+//! statements per second, so the ratio is what observing costs with the generator on.
+//! `big` has a primary key so that the generator has a table with rows to aim at: the
+//! one (a)'s index build locks, as the generator's default aims at in `preflight run`.
 //!
 //! Printed: the median wall time of each relay, the ratio traced/plain per case (the
 //! target is at most 1.05), and the lock hold ratio for (a).
@@ -113,6 +114,7 @@ fn seed_sql(rows: u64) -> String {
     format!(
         "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS payload \
          FROM generate_series(1, {rows}) g;\n\
+         ALTER TABLE big ADD PRIMARY KEY (id);\n\
          CREATE TABLE small (id int PRIMARY KEY, v text);\n"
     )
 }
