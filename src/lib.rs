@@ -15,6 +15,7 @@ pub mod clone;
 pub mod commands;
 pub mod config;
 pub mod demo_examples;
+pub mod dle_api;
 pub mod engine;
 pub mod exec;
 pub mod exit;

@@ -7,13 +7,14 @@
 use super::{machine, table, Row};
 use crate::cli::BenchClonesArgs;
 use crate::config::file::SourceSection;
+use crate::dle_api;
 use crate::engine::btrfs_loop::LoopBtrfs;
 use crate::engine::config::EngineConfig;
 use crate::engine::storage::{is_btrfs, Backend, BackendChoice};
 use crate::engine::Engine;
 use crate::secret::Secret;
 use anyhow::{anyhow, bail, Context, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -48,9 +49,22 @@ impl Client {
     }
 
     async fn create(&self, id: &str, password: &Secret) -> Result<()> {
-        let body = json!({"id": id, "db": {"username": "bench", "password": password.expose(), "restricted": true, "db_name": "app"}});
+        let body = dle_api::CreateCloneRequest {
+            id: id.into(),
+            db: Some(dle_api::DatabaseRequest {
+                username: "bench".into(),
+                password: password.expose().into(),
+                restricted: true,
+                db_name: "app".into(),
+            }),
+            ..Default::default()
+        };
         let (status, rsp) = self
-            .call(reqwest::Method::POST, "/clone", Some(body))
+            .call(
+                reqwest::Method::POST,
+                "/clone",
+                Some(serde_json::to_value(body)?),
+            )
             .await?;
         if status != 201 {
             bail!("POST /clone answered {status}: {rsp}");
@@ -62,18 +76,20 @@ impl Client {
     async fn wait_ok(&self, id: &str) -> Result<u16> {
         let started = Instant::now();
         loop {
-            let (status, c) = self
+            let (status, body) = self
                 .call(reqwest::Method::GET, &format!("/clone/{id}"), None)
                 .await?;
-            match c["status"]["code"].as_str() {
-                Some("OK") => {
-                    return c["db"]["port"]
-                        .as_str()
-                        .and_then(|p| p.parse().ok())
-                        .ok_or_else(|| anyhow!("clone {id} has no port: {c}"))
+            let c: dle_api::Clone = serde_json::from_value(body.clone()).unwrap_or_default();
+            match c.status.code.as_str() {
+                "OK" => {
+                    return c
+                        .db
+                        .port
+                        .parse()
+                        .map_err(|_| anyhow!("clone {id} has no port: {body}"))
                 }
-                Some("FATAL") => bail!("clone {id} failed: {}", c["status"]["message"]),
-                _ if status != 200 => bail!("GET /clone/{id} answered {status}: {c}"),
+                "FATAL" => bail!("clone {id} failed: {}", c.status.message),
+                _ if status != 200 => bail!("GET /clone/{id} answered {status}: {body}"),
                 _ if started.elapsed() > Duration::from_secs(900) => {
                     bail!("clone {id} not ready after 900 s")
                 }
@@ -178,7 +194,7 @@ async fn measure(
             .call(
                 reqwest::Method::POST,
                 "/clone/bench-reset/reset",
-                Some(json!({})),
+                Some(serde_json::to_value(dle_api::ResetCloneRequest::default())?),
             )
             .await?;
         if status != 200 {

@@ -5,10 +5,9 @@
 //! an error.
 
 use super::{CloneEngine, CloneError, CloneInfo, CloneRequest};
+use crate::dle_api;
 use crate::secret::{mask, Secret};
 use async_trait::async_trait;
-use serde::Deserialize;
-use serde_json::json;
 use std::time::{Duration, Instant};
 use url::Url;
 
@@ -16,48 +15,6 @@ pub struct DleEngine {
     base: Url,
     token: Secret,
     http: reqwest::Client,
-}
-
-#[derive(Debug, Deserialize)]
-struct Status {
-    code: String,
-    #[serde(default)]
-    message: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DbInfo {
-    #[serde(default)]
-    host: String,
-    #[serde(default)]
-    port: serde_json::Value,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SnapshotRef {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    data_state_at: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct CloneBody {
-    status: Status,
-    #[serde(default)]
-    db: Option<DbInfo>,
-    #[serde(default)]
-    snapshot: Option<SnapshotRef>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-struct ErrorBody {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
 }
 
 impl DleEngine {
@@ -93,7 +50,7 @@ impl DleEngine {
     async fn rejected(&self, what: String, rsp: reqwest::Response) -> CloneError {
         let status = rsp.status().as_u16();
         let text = rsp.text().await.unwrap_or_default();
-        let body: ErrorBody = serde_json::from_str(&text).unwrap_or_default();
+        let body: dle_api::ApiError = serde_json::from_str(&text).unwrap_or_default();
         CloneError::Rejected {
             what,
             status,
@@ -133,7 +90,7 @@ impl DleEngine {
         }
     }
 
-    async fn get_clone(&self, id: &str) -> Result<Option<CloneBody>, CloneError> {
+    async fn get_clone(&self, id: &str) -> Result<Option<dle_api::Clone>, CloneError> {
         let rsp = self
             .http
             .get(self.url(&format!("clone/{id}")))
@@ -146,14 +103,6 @@ impl DleEngine {
             200 => rsp.json().await.map(Some).map_err(|e| self.unreachable(e)),
             _ => Err(self.rejected(format!("GET /clone/{id}"), rsp).await),
         }
-    }
-}
-
-fn port_of(v: &serde_json::Value) -> Option<u16> {
-    match v {
-        serde_json::Value::String(s) => s.parse().ok(),
-        serde_json::Value::Number(n) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
-        _ => None,
     }
 }
 
@@ -180,19 +129,21 @@ impl CloneEngine for DleEngine {
         deadline: Duration,
     ) -> Result<CloneInfo, CloneError> {
         let started = Instant::now();
-        let mut body = json!({
-            "id": req.id,
-            "protected": false,
-            "db": {
-                "username": req.username,
-                "password": req.password.expose(),
-                "restricted": req.restricted,
-                "db_name": req.db_name,
-            }
-        });
-        if let Some(snap) = &req.snapshot {
-            body["snapshot"] = json!({ "id": snap });
-        }
+        // Encoded as DLE's own client encodes it (every field, zero values included).
+        let body = dle_api::CreateCloneRequest {
+            id: req.id.clone(),
+            db: Some(dle_api::DatabaseRequest {
+                username: req.username.clone(),
+                password: req.password.expose().to_string(),
+                restricted: req.restricted,
+                db_name: req.db_name.clone(),
+            }),
+            snapshot: req
+                .snapshot
+                .as_ref()
+                .map(|id| dle_api::SnapshotCloneField { id: id.clone() }),
+            ..Default::default()
+        };
         let (rsp, attempts) = self
             .send_retrying(|| self.http.post(self.url("clone")).json(&body))
             .await?;
@@ -215,21 +166,15 @@ impl CloneEngine for DleEngine {
                     last_status = format!("{}: {}", c.status.code, c.status.message);
                     match c.status.code.as_str() {
                         "OK" => {
-                            let db = c.db.unwrap_or(DbInfo {
-                                host: String::new(),
-                                port: serde_json::Value::Null,
-                            });
-                            let port = port_of(&db.port).ok_or_else(|| CloneError::Fatal {
+                            let db = c.db;
+                            let port = db.port.parse().map_err(|_| CloneError::Fatal {
                                 id: req.id.clone(),
                                 message: format!(
-                                    "the engine reported no usable port ({})",
+                                    "the engine reported no usable port ({:?})",
                                     db.port
                                 ),
                             })?;
-                            let snap = c.snapshot.unwrap_or(SnapshotRef {
-                                id: None,
-                                data_state_at: None,
-                            });
+                            let snap = c.snapshot.unwrap_or_default();
                             return Ok(CloneInfo {
                                 id: req.id.clone(),
                                 host: if db.host.is_empty() {
@@ -241,8 +186,10 @@ impl CloneEngine for DleEngine {
                                 db_name: req.db_name.clone(),
                                 username: req.username.clone(),
                                 password: req.password.clone(),
-                                snapshot_id: snap.id,
-                                data_state_at: snap.data_state_at,
+                                snapshot_id: dle_api::blank(&snap.id).map(str::to_string),
+                                data_state_at: snap
+                                    .data_state_at
+                                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                                 ready_seconds: started.elapsed().as_secs_f64(),
                             });
                         }
@@ -329,8 +276,15 @@ mod tests {
 
     #[test]
     fn port_is_read_from_string_or_number() {
-        assert_eq!(port_of(&json!("6001")), Some(6001));
-        assert_eq!(port_of(&json!(6002)), Some(6002));
-        assert_eq!(port_of(&json!("")), None);
+        let port = |json: &str| {
+            serde_json::from_str::<dle_api::Database>(json)
+                .unwrap()
+                .port
+                .parse::<u16>()
+                .ok()
+        };
+        assert_eq!(port(r#"{"port":"6001"}"#), Some(6001));
+        assert_eq!(port(r#"{"port":6002}"#), Some(6002));
+        assert_eq!(port(r#"{"port":""}"#), None);
     }
 }
