@@ -92,10 +92,13 @@ impl CloneEngine for BuiltinEngine {
                 id: Some(req.id.clone()),
                 snapshot_id: req.snapshot.clone(),
                 protected: false,
+                protection_minutes: None,
                 username: req.username.clone(),
                 password: req.password.clone(),
                 restricted: req.restricted,
                 db_name: Some(req.db_name.clone()),
+                extra_conf: Vec::new(),
+                branch: None,
             })
             .await
             .map_err(|e| engine_error("create a clone", e))?;

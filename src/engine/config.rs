@@ -58,6 +58,11 @@ pub struct EngineConfig {
     /// Temporary files one session of a clone may hold (`temp_file_limit`, in kB; only a
     /// superuser may change it): a sort or hash spilling without end cannot fill the pool.
     pub clone_temp_file_limit_kb: u64,
+    /// Protection asked for without a duration lasts this many minutes (DLE's
+    /// `protectionLeaseDurationMinutes`); 0 means until it is removed.
+    pub protection_lease_minutes: u64,
+    /// No protection lasts longer than this many minutes (0: no cap).
+    pub protection_max_minutes: u64,
     /// On start, adopt healthy clones of an earlier run (the service) or remove them all
     /// (an engine inside a short-lived process).
     pub adopt_clones: bool,
@@ -87,6 +92,8 @@ impl Default for EngineConfig {
             max_lifetime: Duration::from_secs(24 * 3600),
             expiry_check_every: Duration::from_secs(30),
             clone_start_timeout: Duration::from_secs(60),
+            protection_lease_minutes: 1440,
+            protection_max_minutes: 0,
             adopt_clones: true,
         }
     }

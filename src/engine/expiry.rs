@@ -1,7 +1,9 @@
 //! Idle and lifetime limits. Every `expiry_check_every`, each ready clone is asked
 //! whether anyone is connected (client sessions other than the engine's own probe); a
 //! session marks it active. Clones idle longer than `max_idle`, or older than
-//! `max_lifetime`, are deleted; protected clones are left alone.
+//! `max_lifetime`, are deleted; protected clones are left alone until their protection
+//! lapses (`protectedTill`). The same pass deletes the snapshots and branches whose
+//! `deleteAt` has come.
 
 use super::state::StatusCode;
 use super::Engine;
@@ -22,7 +24,7 @@ impl Engine {
             .await
             .clones
             .values()
-            .filter(|c| c.status.code == StatusCode::Ok && !c.protected)
+            .filter(|c| c.status.code == StatusCode::Ok && !c.is_protected(Utc::now()))
             .cloned()
             .collect();
         let now = Utc::now();
@@ -71,6 +73,7 @@ impl Engine {
         loop {
             tick.tick().await;
             self.expire().await;
+            self.delete_due().await;
         }
     }
 }

@@ -20,10 +20,17 @@ pub struct CreateClone {
     pub id: Option<String>,
     pub snapshot_id: Option<String>,
     pub protected: bool,
+    /// How long the protection lasts (DLE's `protectionDurationMinutes`; 0: until
+    /// removed; absent: the engine's lease).
+    pub protection_minutes: Option<u64>,
     pub username: String,
     pub password: Secret,
     pub restricted: bool,
     pub db_name: Option<String>,
+    /// Checked per-clone settings (`extra_conf`).
+    pub extra_conf: Vec<(String, String)>,
+    /// Clone the head of this branch (when no snapshot is named).
+    pub branch: Option<String>,
 }
 
 /// What a reset goes back to.
@@ -43,11 +50,13 @@ pub fn valid_id(id: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// Any name PostgreSQL can hold as a role (every statement quotes it): 1 to 63 bytes,
+/// no control characters, not the reserved `pg_` prefix.
 fn valid_username(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() <= 63
-        && matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    !name.is_empty()
+        && name.len() <= 63
+        && !name.chars().any(char::is_control)
+        && !name.starts_with("pg_")
 }
 
 fn generated_id() -> String {
@@ -68,8 +77,8 @@ impl Engine {
         }
         if !valid_username(&req.username) {
             return Err(EngineError::BadRequest(format!(
-                "db.username {:?} is not allowed: use letters, digits and underscores, starting \
-                 with a letter, at most 63 characters",
+                "db.username {:?} is not allowed: use 1 to 63 bytes without control characters, \
+                 not starting with pg_",
                 req.username
             )));
         }
@@ -102,13 +111,18 @@ impl Engine {
                 "clone id {id:?} is already in use; choose another id or delete that clone first"
             )));
         }
-        let snapshot = match &req.snapshot_id {
-            Some(sid) => state.snapshot(sid).cloned().ok_or_else(|| {
+        let snapshot = match (&req.snapshot_id, &req.branch) {
+            (Some(sid), _) => state.snapshot(sid).cloned().ok_or_else(|| {
                 EngineError::BadRequest(format!(
                     "snapshot {sid:?} does not exist; GET /snapshots lists the snapshots"
                 ))
             })?,
-            None => state.latest_snapshot().cloned().ok_or_else(|| {
+            (None, Some(branch)) => state.branch_head(branch).cloned().ok_or_else(|| {
+                EngineError::BadRequest(format!(
+                    "branch {branch:?} does not exist; GET /branches lists the branches"
+                ))
+            })?,
+            (None, None) => state.latest_snapshot().cloned().ok_or_else(|| {
                 EngineError::Unavailable(
                     "the engine has no snapshot yet; wait for the first one to be built \
                      (GET /status shows its progress)"
@@ -130,7 +144,7 @@ impl Engine {
             })
             .unwrap_or_else(|| "postgres".into());
         let now = Utc::now();
-        let record = CloneRecord {
+        let mut record = CloneRecord {
             id: id.clone(),
             snapshot_id: snapshot.id.clone(),
             protected: req.protected,
@@ -145,7 +159,16 @@ impl Engine {
                 db_name,
             },
             cloning_time: 0.0,
+            protected_till: None,
+            extra_conf: req.extra_conf.clone(),
+            branch: req
+                .branch
+                .clone()
+                .unwrap_or_else(|| snapshot.branch.clone()),
         };
+        if req.protected {
+            record.protected_till = self.protection_till(req.protection_minutes, now);
+        }
         state.clones.insert(id.clone(), record.clone());
         self.save(&state)?;
         drop(state);
@@ -274,6 +297,13 @@ impl Engine {
             .map_err(|e| e.to_string())?;
         let t = Instant::now();
         let temp_limit = format!("{}kB", self.inner.cfg.clone_temp_file_limit_kb);
+        let mut settings: Vec<(&str, &str)> = vec![("temp_file_limit", &temp_limit)];
+        settings.extend(
+            record
+                .extra_conf
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
         // A confined server listens on the loopback of its own namespace; the engine
         // relays the clone's port to it.
         let listen = match server.confined {
@@ -281,12 +311,7 @@ impl Engine {
             false => self.inner.cfg.clone_address.as_str(),
         };
         server
-            .start(
-                port,
-                listen,
-                &[("temp_file_limit", &temp_limit)],
-                self.inner.cfg.clone_start_timeout,
-            )
+            .start(port, listen, &settings, self.inner.cfg.clone_start_timeout)
             .await
             .map_err(|e| e.to_string())?;
         self.relay_port(&record.id, &server, port).await?;
@@ -296,8 +321,16 @@ impl Engine {
             .connect(port, &record.db.db_name)
             .await
             .map_err(|e| e.to_string())?;
+        let owner = self
+            .inner
+            .state
+            .lock()
+            .await
+            .snapshot(&record.snapshot_id)
+            .map_or(crate::pg::role::OWNER_ROLE.to_string(), |s| s.owner.clone());
         grant_login(
             &db,
+            &owner,
             &record.db.username,
             &record.db.verifier,
             &record.db.db_name,
@@ -442,7 +475,7 @@ impl Engine {
             .clones
             .get_mut(id)
             .ok_or_else(|| EngineError::NotFound(format!("clone {id:?} does not exist")))?;
-        if record.protected && record.status.code != StatusCode::Fatal && !force {
+        if record.is_protected(Utc::now()) && record.status.code != StatusCode::Fatal && !force {
             return Err(EngineError::BadRequest(format!(
                 "clone {id:?} is protected; remove its protection first (PATCH /clone/{id} with \
                  {{\"protected\": false}})"
@@ -462,6 +495,7 @@ impl Engine {
         let id = id.to_string();
         self.inner.tasks.spawn(async move {
             let _guard = lock.lock().await;
+            engine.forget_observations(&id).await;
             let port = engine
                 .inner
                 .state
@@ -488,18 +522,21 @@ impl Engine {
         Ok(answer)
     }
 
-    /// Changes a clone's protection.
+    /// Changes a clone's protection, for `minutes` (0: until removed; `None`: the lease).
     pub async fn set_protected(
         &self,
         id: &str,
         protected: bool,
+        minutes: Option<u64>,
     ) -> Result<CloneRecord, EngineError> {
+        let till = self.protection_till(minutes, Utc::now());
         let mut state = self.inner.state.lock().await;
         let record = state
             .clones
             .get_mut(id)
             .ok_or_else(|| EngineError::NotFound(format!("clone {id:?} does not exist")))?;
         record.protected = protected;
+        record.protected_till = if protected { till } else { None };
         let answer = record.clone();
         self.save(&state)?;
         Ok(answer)
@@ -521,11 +558,14 @@ mod tests {
     }
 
     #[test]
-    fn usernames_are_plain_identifiers() {
+    fn usernames_are_any_role_name() {
         assert!(valid_username("preflight"));
-        assert!(valid_username("_x1"));
-        assert!(!valid_username("1x"));
-        assert!(!valid_username("a\"b"));
+        assert!(valid_username("ci_alice-smith"));
+        assert!(valid_username("1x"));
+        assert!(valid_username("a\"b c"));
         assert!(!valid_username(""));
+        assert!(!valid_username("pg_monitor"));
+        assert!(!valid_username("a\nb"));
+        assert!(!valid_username(&"x".repeat(64)));
     }
 }

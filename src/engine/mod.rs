@@ -11,12 +11,15 @@
 //! shutdown; the API answers at once with the clone in its transitional status.
 
 pub mod api;
+pub mod branches;
 pub mod btrfs_loop;
 pub mod config;
 pub mod expiry;
 pub mod lifecycle;
 pub mod metrics;
+pub mod observation;
 pub mod password;
+pub mod protection;
 pub mod recovery;
 pub mod relay;
 pub mod serve;
@@ -34,6 +37,9 @@ use storage::{Backend, PoolPaths};
 use thiserror::Error;
 use tokio::sync::Mutex;
 use tokio_util::task::TaskTracker;
+
+/// The one branch of the built-in engine's snapshots (DLE's default branch name).
+pub const MAIN_BRANCH: &str = "main";
 
 /// What the engine refuses or fails at; each maps to one HTTP status and error code.
 #[derive(Debug, Error, Clone)]
@@ -78,6 +84,7 @@ pub(crate) struct Inner {
     pub started_at: DateTime<Utc>,
     pub refresh: Mutex<()>,
     pub refresh_status: std::sync::Mutex<RefreshStatus>,
+    pub observations: observation::Observations,
     _pool_lock: nix::fcntl::Flock<std::fs::File>,
 }
 
@@ -122,7 +129,11 @@ impl Engine {
         let pool_lock = lock_pool(&paths)?;
         let backend = Backend::for_pool(&paths.root, cfg.backend).map_err(EngineError::internal)?;
         let run_as = RunAs::detect().map_err(EngineError::internal)?;
-        let state = State::load(&paths.state_file()).map_err(EngineError::Internal)?;
+        let mut state = State::load(&paths.state_file()).map_err(EngineError::Internal)?;
+        if state.instance_id.is_empty() {
+            use rand::Rng;
+            state.instance_id = format!("{:020x}", rand::thread_rng().gen::<u128>() >> 48);
+        }
         let engine = Engine {
             inner: Arc::new(Inner {
                 cfg,
@@ -137,6 +148,7 @@ impl Engine {
                 started_at: Utc::now(),
                 refresh: Mutex::new(()),
                 refresh_status: Default::default(),
+                observations: Default::default(),
                 _pool_lock: pool_lock,
             }),
         };

@@ -174,6 +174,11 @@ impl Engine {
             databases: loaded.databases,
             logical_size: loaded.logical_size,
             physical_size,
+            owner: crate::pg::role::OWNER_ROLE.into(),
+            branch: super::MAIN_BRANCH.into(),
+            parent: None,
+            message: String::new(),
+            retention: Default::default(),
         };
         let mut state = self.inner.state.lock().await;
         state.snapshots.push(record.clone());
@@ -182,15 +187,21 @@ impl Engine {
         Ok(record)
     }
 
-    /// Removes snapshots beyond the newest `keep_snapshots` that no clone uses.
+    /// Removes snapshots of the source beyond the newest `keep_snapshots` that no clone
+    /// and no snapshot of a clone builds on (those of clones are removed by hand).
     pub async fn prune_snapshots(&self) {
         let mut state = self.inner.state.lock().await;
-        let mut by_age: Vec<_> = state.snapshots.clone();
+        let mut by_age: Vec<_> = state
+            .snapshots
+            .iter()
+            .filter(|s| s.parent.is_none())
+            .cloned()
+            .collect();
         by_age.sort_by_key(|s| std::cmp::Reverse(s.created_at));
         let doomed: Vec<String> = by_age
             .iter()
             .skip(self.inner.cfg.keep_snapshots)
-            .filter(|s| state.clones_of(&s.id) == 0)
+            .filter(|s| state.clones_of(&s.id) == 0 && !state.is_built_on(&s.id))
             .map(|s| s.id.clone())
             .collect();
         if doomed.is_empty() {

@@ -19,6 +19,63 @@ pub struct SnapshotRecord {
     pub databases: Vec<String>,
     pub logical_size: u64,
     pub physical_size: u64,
+    /// The role that owns the data: `preflight_owner` in a snapshot of the source, the
+    /// clone's requester in a snapshot of a clone.
+    #[serde(default = "default_owner")]
+    pub owner: String,
+    /// The branch it is on (`main` for snapshots of the source).
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    /// The snapshot the clone it was taken from was made of; `None` for the source's.
+    #[serde(default)]
+    pub parent: Option<String>,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub retention: Retention,
+}
+
+/// Deletion protection, or a scheduled deletion (snapshots and branches).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Retention {
+    pub protected: bool,
+    /// When a timed protection lapses; `None` with `protected` is until removed.
+    pub protected_till: Option<DateTime<Utc>>,
+    /// When the engine deletes it (if nothing builds on it then).
+    pub delete_at: Option<DateTime<Utc>>,
+}
+
+/// Protected at `now`: protected, and its lease (if any) not yet over.
+fn protected_at(protected: bool, till: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    protected && till.map_or(true, |till| till > now)
+}
+
+impl Retention {
+    pub fn is_protected(&self, now: DateTime<Utc>) -> bool {
+        protected_at(self.protected, self.protected_till, now)
+    }
+
+    /// As the API shows it: a lapsed protection is none.
+    pub fn view(&self) -> crate::dle_api::RetentionView {
+        let protected = self.is_protected(Utc::now());
+        crate::dle_api::RetentionView {
+            protected,
+            protected_till: self.protected_till.filter(|_| protected),
+            delete_at: self.delete_at,
+        }
+    }
+
+    pub fn is_due(&self, now: DateTime<Utc>) -> bool {
+        !self.is_protected(now) && self.delete_at.is_some_and(|at| at <= now)
+    }
+}
+
+fn default_owner() -> String {
+    crate::pg::role::OWNER_ROLE.into()
+}
+
+fn default_branch() -> String {
+    super::MAIN_BRANCH.into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,12 +148,37 @@ pub struct CloneRecord {
     pub db: DbRecord,
     /// Seconds from the create (or reset) request to ready.
     pub cloning_time: f64,
+    /// When a timed protection lapses; `None` with `protected` is until removed.
+    #[serde(default)]
+    pub protected_till: Option<DateTime<Utc>>,
+    /// Per-clone server settings (`extra_conf`), applied at every start.
+    #[serde(default)]
+    pub extra_conf: Vec<(String, String)>,
+    /// The branch it was made on; a snapshot of it lands there.
+    #[serde(default = "default_branch")]
+    pub branch: String,
+}
+
+impl CloneRecord {
+    /// Protected now: protected, and its lease (if any) not yet over.
+    pub fn is_protected(&self, now: DateTime<Utc>) -> bool {
+        protected_at(self.protected, self.protected_till, now)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
+    /// This engine's id (`instanceID`), made once per pool.
+    #[serde(default)]
+    pub instance_id: String,
     pub snapshots: Vec<SnapshotRecord>,
     pub clones: BTreeMap<String, CloneRecord>,
+    /// Branches other than `main`, each with its head snapshot.
+    #[serde(default)]
+    pub branches: BTreeMap<String, String>,
+    /// Protection or scheduled deletion of branches (`main` included).
+    #[serde(default)]
+    pub branch_retention: BTreeMap<String, Retention>,
 }
 
 impl State {
@@ -131,9 +213,26 @@ impl State {
         write().map_err(|e| format!("cannot write the engine state {}: {e}", path.display()))
     }
 
-    /// The newest snapshot.
+    /// The newest snapshot of the source (what a clone gets by default).
     pub fn latest_snapshot(&self) -> Option<&SnapshotRecord> {
-        self.snapshots.iter().max_by_key(|s| s.created_at)
+        self.snapshots
+            .iter()
+            .filter(|s| s.parent.is_none())
+            .max_by_key(|s| s.created_at)
+    }
+
+    /// A branch's head: `main`'s is the newest snapshot taken on it (of the source or
+    /// of a clone of main), another's is recorded.
+    pub fn branch_head(&self, branch: &str) -> Option<&SnapshotRecord> {
+        match self.branches.get(branch) {
+            Some(id) => self.snapshot(id),
+            None if branch == super::MAIN_BRANCH => self
+                .snapshots
+                .iter()
+                .filter(|s| s.branch == branch)
+                .max_by_key(|s| s.created_at),
+            None => None,
+        }
     }
 
     pub fn snapshot(&self, id: &str) -> Option<&SnapshotRecord> {
@@ -145,6 +244,23 @@ impl State {
             .values()
             .filter(|c| c.snapshot_id == snapshot_id)
             .count()
+    }
+
+    /// The ids of the clones made of a snapshot.
+    pub fn clone_ids_of(&self, snapshot_id: &str) -> Vec<String> {
+        self.clones
+            .values()
+            .filter(|c| c.snapshot_id == snapshot_id)
+            .map(|c| c.id.clone())
+            .collect()
+    }
+
+    /// Whether a snapshot of a clone, or a branch, starts from this snapshot.
+    pub fn is_built_on(&self, snapshot_id: &str) -> bool {
+        self.snapshots
+            .iter()
+            .any(|s| s.parent.as_deref() == Some(snapshot_id))
+            || self.branches.values().any(|head| head == snapshot_id)
     }
 
     pub fn ports_in_use(&self) -> Vec<u16> {

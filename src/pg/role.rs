@@ -75,18 +75,24 @@ pub async fn prepare_owner(db: &tokio_postgres::Client) -> Result<(), PgError> {
         .map_err(|e| PgError::pg("hand the data to the owner role", e))
 }
 
-/// Run on a clone: the owner role becomes the requester (or, when a role of that name
-/// came with the data, its objects are reassigned to it). Parameters arrive through
+/// Run on a clone: the role owning the snapshot's data (`preflight_owner`, or the
+/// requester of the clone a snapshot was taken from) becomes the requester (or, when a
+/// role of that name came with the data, its objects are reassigned to it and the old
+/// owner can no longer log in). Parameters arrive through
 /// session settings and every statement is built with format(%I, %L).
 const GRANT_LOGIN: &str = r#"
 DO $grant$
 DECLARE
     who text := current_setting('preflight.username');
+    owner text := current_setting('preflight.owner');
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = who) THEN
-        EXECUTE format('REASSIGN OWNED BY preflight_owner TO %I', who);
+    IF who = owner THEN
+        NULL;
+    ELSIF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = who) THEN
+        EXECUTE format('REASSIGN OWNED BY %I TO %I', owner, who);
+        EXECUTE format('ALTER ROLE %I NOLOGIN PASSWORD NULL', owner);
     ELSE
-        EXECUTE format('ALTER ROLE preflight_owner RENAME TO %I', who);
+        EXECUTE format('ALTER ROLE %I RENAME TO %I', owner, who);
     END IF;
     EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L', who, current_setting('preflight.verifier'));
     IF current_setting('preflight.restricted')::boolean THEN
@@ -104,6 +110,7 @@ $grant$"#;
 /// Makes the requester's login role the owner of the clone's database.
 pub async fn grant_login(
     db: &tokio_postgres::Client,
+    owner: &str,
     username: &str,
     verifier: &str,
     db_name: &str,
@@ -118,8 +125,9 @@ pub async fn grant_login(
     db.execute(
         "SELECT set_config('preflight.username', $1, false), \
                 set_config('preflight.verifier', $2, false), \
-                set_config('preflight.restricted', $3, false)",
-        &[&username, &verifier, &restricted.to_string()],
+                set_config('preflight.restricted', $3, false), \
+                set_config('preflight.owner', $4, false)",
+        &[&username, &verifier, &restricted.to_string(), &owner],
     )
     .await
     .map_err(|e| PgError::pg("prepare the clone's role", e))?;
