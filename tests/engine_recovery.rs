@@ -7,23 +7,16 @@
 mod common;
 
 use common::engine::*;
-use preflight::engine::btrfs_loop::{available, LoopBtrfs};
 use std::os::unix::fs::MetadataExt;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn eight_clones_at_once_survive_an_engine_crash_and_nothing_is_orphaned() {
     let dir = tempfile::tempdir().unwrap();
-    let loop_fs = match available().and_then(|_| LoopBtrfs::create(dir.path(), 2 << 30)) {
-        Ok(fs) => Some(fs),
-        Err(reason) => {
-            eprintln!("NOTE: btrfs backend unavailable here ({reason}); testing recovery on the copy backend only");
-            None
-        }
-    };
-    let (pool, backend) = match &loop_fs {
-        Some(fs) => (fs.mount.join("pool"), "btrfs"),
-        None => (dir.path().join("pool"), "copy"),
-    };
+    let (loop_fs, pool, backend) = btrfs_or_copy(
+        dir.path(),
+        2 << 30,
+        "testing recovery on the copy backend only",
+    );
     let extra = format!("backend: {backend}\nport_range: [6400, 6499]\n");
     let mut engine = EngineProc::start(dir.path(), &pool, &extra);
     engine.wait_for_snapshot().await;

@@ -280,3 +280,28 @@ impl Drop for EngineProc {
             .status();
     }
 }
+
+/// A btrfs loop device under `dir` for the pool, or, where btrfs cannot be used, the
+/// copy backend; says which in the test's output. Answers the device (keep it alive),
+/// the pool path and the backend's name.
+pub fn btrfs_or_copy(
+    dir: &Path,
+    size_bytes: u64,
+    testing: &str,
+) -> (
+    Option<preflight::engine::btrfs_loop::LoopBtrfs>,
+    PathBuf,
+    &'static str,
+) {
+    use preflight::engine::btrfs_loop::{available, LoopBtrfs};
+    match available().and_then(|_| LoopBtrfs::create(dir, size_bytes)) {
+        Ok(fs) => {
+            let pool = fs.mount.join("pool");
+            (Some(fs), pool, "btrfs")
+        }
+        Err(reason) => {
+            eprintln!("NOTE: btrfs backend unavailable here ({reason}); {testing}");
+            (None, dir.join("pool"), "copy")
+        }
+    }
+}
