@@ -69,7 +69,10 @@ fn a_sampled_estimate_holds_the_measured_total_of_every_batch() {
 
     let measured = f(&whole, "measured_s");
     let (low, high) = (f(&whole, "low_s"), f(&whole, "high_s"));
-    let times: Vec<String> = batches.iter().map(|s| format!("{:.0}", f(s, "ms"))).collect();
+    let times: Vec<String> = batches
+        .iter()
+        .map(|s| format!("{:.0}", f(s, "ms")))
+        .collect();
     eprintln!(
         "6 of 20 batches: estimate {:.2} s in [{low:.2}, {high:.2}]; all 20: {measured:.2} s; \
          batch ms in run order: {}",
