@@ -21,6 +21,7 @@ pub mod exec;
 pub mod exit;
 pub mod gitlab;
 pub mod migrations;
+pub mod model;
 pub mod observe;
 pub mod pg;
 pub mod pgwire;

@@ -451,12 +451,14 @@ async fn rehearse_one(
         tracing::warn!("bridge: a box session could not reach the clone: {failure}");
     }
     let measured = observer.after().await.map_err(|e| e.to_string())?;
-    let trace = crate::trace::timeline::build(
+    let mut trace = crate::trace::timeline::build(
         &events.statements,
         started,
         &baseline.catalog,
         &measured.catalog,
     );
+    let file = String::from_utf8_lossy(&m.bytes);
+    crate::trace::source_map::number(&mut trace, &m.sql, &file);
 
     let outcome = match end {
         _ if over_disk_limit => MigrationOutcome::DiskLimit,
@@ -491,8 +493,9 @@ async fn rehearse_one(
             owners: &cx.plan.table_owners,
             traffic: traffic.as_ref(),
         },
-        &String::from_utf8_lossy(&m.bytes),
+        &file,
     );
+    let verdict = crate::analyze::verdict::verdict(&trace, &locks);
     Ok(MigrationReport {
         name: m.name().to_string(),
         path: m.path.clone(),
@@ -519,6 +522,7 @@ async fn rehearse_one(
         statements: measured.statements,
         locks,
         trace,
+        verdict,
         findings,
         log_file: Some(log_path.display().to_string()),
         output_bytes,

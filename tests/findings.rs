@@ -24,6 +24,10 @@ INSERT INTO events SELECT g, 'p' FROM generate_series(1, 1000) g;
 CREATE TABLE scratch (id bigint);
 INSERT INTO scratch SELECT g FROM generate_series(1, 100) g;
 CREATE TABLE audit (id bigint);
+CREATE INDEX events_payload_idx ON events (payload);
+CREATE TYPE mood AS ENUM ('happy', 'sad');
+CREATE TABLE moods (id bigint, feeling mood);
+INSERT INTO moods SELECT g, 'happy' FROM generate_series(1, 10) g;
 ";
 
 /// (migration, ids it must raise; empty: it must raise nothing).
@@ -55,12 +59,19 @@ const CASES: &[(&str, &str, &[&str])] = &[
     ("25_lock_then_more.sql", "BEGIN;\nALTER TABLE orders ADD COLUMN x int;\nUPDATE orders SET x = 1 WHERE id < 10;\nCOMMIT;", &["PF-L02"]),
     ("26_one_ddl_per_transaction.sql", "SET lock_timeout = '2s';\nBEGIN;\nALTER TABLE orders ADD COLUMN y int;\nCOMMIT;", &[]),
     ("27_long_lock.sql", "SET lock_timeout = '2s';\nBEGIN;\nLOCK TABLE scratch IN ACCESS EXCLUSIVE MODE;\nCOMMIT;\nBEGIN;\nALTER TABLE scratch ADD COLUMN z int;\nSELECT pg_sleep(0.5);\nCOMMIT;", &["PF-L03"]),
-    ("28_vacuum_full.sql", "VACUUM FULL events;", &["PF-I05"]),
+    ("28_vacuum_full.sql", "VACUUM FULL events;", &["PF-I05", "PF-L01"]),
     ("29_set_unlogged.sql", "SET lock_timeout = '2s';\nALTER TABLE scratch SET UNLOGGED;", &["PF-R01"]),
     ("30_big_update.sql", "UPDATE orders SET note = 'x';", &["PF-B01", "PF-W01"]),
     ("31_small_update.sql", "UPDATE orders SET note = 'y' WHERE id <= 100;", &[]),
     ("32_slow_migration.sql", "SELECT pg_sleep(1.6);", &["PF-D01"]),
     ("33_acknowledged.sql", "-- preflight: allow PF-I01 reason: payments is tiny in production\nSET lock_timeout = '2s';\nCREATE INDEX payments_id_idx ON payments (id, order_id);", &["PF-I01"]),
+    ("34_index_recreated.sql", "SET lock_timeout = '2s';\nDROP INDEX events_payload_idx;\nCREATE INDEX events_payload_idx ON events (payload, id);", &["PF-I06"]),
+    ("35_drop_type_cascade.sql", "SET lock_timeout = '2s';\nDROP TYPE mood CASCADE;", &["PF-S04"]),
+    ("36_triggers_disabled.sql", "SET lock_timeout = '2s';\nALTER TABLE payments DISABLE TRIGGER USER;\nUPDATE payments SET order_id = order_id WHERE id < 5;\nALTER TABLE payments ENABLE TRIGGER USER;", &["PF-C06"]),
+    ("37_new_table_fk_unindexed.sql", "SET lock_timeout = '2s';\nCREATE TABLE refunds (id bigint PRIMARY KEY, payment_id bigint REFERENCES payments (id));", &["PF-C04"]),
+    ("38_new_table_fk_indexed.sql", "SET lock_timeout = '2s';\nCREATE TABLE chargebacks (id bigint PRIMARY KEY, payment_id bigint REFERENCES payments (id));\nCREATE INDEX chargebacks_payment_idx ON chargebacks (payment_id);", &[]),
+    ("39_slow_create_table_as.sql", "SET lock_timeout = '2s';\nCREATE TABLE slow_copy AS SELECT o.id FROM orders o, pg_sleep(0.3);", &["PF-D03"]),
+    ("40_not_null_safe_pattern.sql", "SET lock_timeout = '2s';\nALTER TABLE customers ADD COLUMN tier text;\nUPDATE customers SET tier = 'basic' WHERE id < 500;\nUPDATE customers SET tier = 'basic' WHERE id >= 500;\nALTER TABLE customers ADD CONSTRAINT customers_tier_nn CHECK (tier IS NOT NULL) NOT VALID;\nALTER TABLE customers VALIDATE CONSTRAINT customers_tier_nn;\nALTER TABLE customers ALTER COLUMN tier SET NOT NULL;", &[]),
 ];
 
 /// Thresholds small enough for a test database (trusted configuration).
@@ -150,7 +161,11 @@ fn every_dangerous_migration_raises_its_id_and_no_safe_one_raises_anything() {
         l03["evidence"][0]["value"].as_f64().unwrap() >= 500.0,
         "{all_l03:?}"
     );
-    assert_eq!(l03["statement_index"], 6, "the ALTER TABLE took it: {l03}");
+    assert_eq!(
+        l03["statement"]["number"], 6,
+        "the ALTER TABLE took it: {l03}"
+    );
+    assert_eq!(l03["statement"]["line"], 6, "{l03}");
     let (_, ack) = &results["33_acknowledged"];
     assert_eq!(ack[0]["acknowledged"], true);
     let (_, drop) = &results["03_drop_index"];
@@ -175,7 +190,8 @@ fn every_dangerous_migration_raises_its_id_and_no_safe_one_raises_anything() {
         .unwrap_or_else(|| panic!("no PF-L03 row in the full report:\n{section}"));
     assert!(l03_row.contains("threshold 300 ms"), "{l03_row}");
     assert!(
-        l03_row.contains(preflight::analyze::registry::rule_by_id("PF-L03").fix),
+        l03_row
+            .contains(preflight::analyze::registry::rule_by_id(preflight::model::RuleId::L03).fix),
         "{l03_row}"
     );
     let statement_6 = section
@@ -264,8 +280,8 @@ fn a_table_of_another_database_raises_pf_x01_and_its_own_tables_do_not() {
     let made = x01("01_ci_table_in_main");
     assert_eq!(made.len(), 1, "{:?}", findings("01_ci_table_in_main"));
     assert_eq!(made[0]["object"], "ci_pipelines");
-    assert_eq!(made[0]["statement_index"], 2, "statement 1 is the SET");
-    assert_eq!(made[0]["statement_kind"], "CREATE TABLE");
+    assert_eq!(made[0]["statement"]["number"], 2, "statement 1 is the SET");
+    assert_eq!(made[0]["statement"]["kind"], "CREATE TABLE");
     assert_eq!(made[0]["severity"], "error");
     assert!(
         made[0]["evidence"]

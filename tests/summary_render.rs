@@ -93,6 +93,7 @@ fn fixture(names: [&str; 3]) -> RunReport {
         started_at: "2026-11-21T10:00:00Z".into(),
         job_url: Some("https://gitlab.example.com/db/preflight/-/jobs/1".into()),
         replication_bytes_per_second: 64.0 * 1024.0 * 1024.0,
+        slow_statement_ms: 100.0,
         databases: vec![DatabaseReport {
             migrations: vec![
                 ok,
@@ -238,12 +239,12 @@ fn the_note_renders_as_intended_with_any_names() {
 /// the evidence next to its threshold, and no Markdown escape left visible.
 #[test]
 fn a_note_with_every_finding_renders_each_id_linked() {
-    use preflight::analyze::{Evidence, Finding, RULES};
+    use preflight::analyze::{Evidence, RULES};
     let mut report = fixture(NAMES);
     report.databases[0].migrations[0].findings = RULES
         .iter()
         .map(|r| {
-            Finding::new(r.id, "accounts", None)
+            preflight::analyze::finding(r.id, "accounts", None)
                 .with(Evidence::new("SHARE held", 1234.0, "ms").against(1000.0))
         })
         .collect();
@@ -253,8 +254,8 @@ fn a_note_with_every_finding_renders_each_id_linked() {
         let link = format!(
             "<a href=\"{}/{}.md\">{}</a>",
             preflight::config::file::DEFAULT_DOCS_URL,
-            r.id,
-            r.id
+            r.id.as_str(),
+            r.id.as_str()
         );
         assert!(html.contains(&link), "{link} not in:\n{html}");
     }
@@ -287,7 +288,8 @@ fn blocking_is_totalled_per_migration_and_for_the_mr() {
 
 #[test]
 fn a_long_mr_stays_within_the_budget_and_says_where_the_rest_is() {
-    use preflight::analyze::{Evidence, Finding};
+    use preflight::analyze::{finding, Evidence};
+    use preflight::model::RuleId;
     let mut report = fixture(NAMES);
     let template = report.databases[0].migrations[0].clone();
     report.databases[0].migrations = (0..80)
@@ -297,7 +299,7 @@ fn a_long_mr_stays_within_the_budget_and_says_where_the_rest_is() {
             m.statements = (0..30)
                 .map(|_| stat("UPDATE accounts SET plan = $1 WHERE id < $2", 12.0, 1200))
                 .collect();
-            m.findings = vec![Finding::new("PF-I01", "accounts", None)
+            m.findings = vec![finding(RuleId::I01, "accounts", None)
                 .with(Evidence::new("SHARE held", 1234.0, "ms").against(1000.0))];
             m
         })
@@ -399,6 +401,9 @@ fn traced(
 ) -> preflight::trace::timeline::TracedStatement {
     preflight::trace::timeline::TracedStatement {
         index,
+        number: Some(index),
+        line: Some(index),
+        transaction: index,
         pid: 1,
         text: "SELECT secret_text_of_the_statement".into(),
         kind: kind.into(),

@@ -10,7 +10,7 @@ pub fn check(r: &BatchedReport, t: &Thresholds) -> Vec<Finding> {
     let slowest = r.samples.iter().map(|s| s.ms).fold(0.0, f64::max);
     if slowest > t.batch_ms {
         out.push(
-            Finding::new("PF-B02", &r.declared.table, None)
+            crate::analyze::finding(crate::model::RuleId::B02, &r.declared.table, None)
                 .with(Evidence::new("slowest batch", slowest, "ms").against(t.batch_ms)),
         );
     }
@@ -24,14 +24,20 @@ pub fn check(r: &BatchedReport, t: &Thresholds) -> Vec<Finding> {
     blocking.sort();
     blocking.dedup();
     for (relation, mode) in blocking {
-        out.push(Finding::new("PF-B03", relation, None).with(Evidence::new(
-            mode.sql_name(),
-            1.0,
-            "lock",
-        )));
+        out.push(
+            crate::analyze::finding(crate::model::RuleId::B03, relation, None).with(Evidence::new(
+                mode.sql_name(),
+                1.0,
+                "lock",
+            )),
+        );
     }
     if r.seq_scan {
-        out.push(Finding::new("PF-B04", &r.declared.table, None));
+        out.push(crate::analyze::finding(
+            crate::model::RuleId::B04,
+            &r.declared.table,
+            None,
+        ));
     }
     out
 }

@@ -16,58 +16,89 @@ pub mod registry;
 pub mod rules;
 pub mod sql;
 
+pub mod verdict;
+
+pub use crate::model::{Evidence, Finding, Impact, RuleId, Severity, StatementRef};
 use crate::observe::catalog::Catalog;
 use crate::observe::locks::LockHold;
 use crate::observe::StatementStat;
 use crate::report::MigrationOutcome;
 use crate::trace::timeline::{LockSpan, Timeline, TracedStatement};
-pub use registry::{Rule, Severity, RULES};
+pub use registry::{Rule, RULES};
 use serde::{Deserialize, Serialize};
 
-/// One measured number behind a finding.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Evidence {
-    /// What was measured: `SHARE held`, `lock_timeout`, `rows changed`.
-    pub measure: String,
-    pub value: f64,
-    /// `ms`, `s`, `rows`, `bytes`, `statements`.
-    pub unit: &'static str,
-    /// The threshold it was compared with, in the same unit, when there is one.
-    pub threshold: Option<f64>,
-}
-
-impl Evidence {
-    pub fn new(measure: impl Into<String>, value: f64, unit: &'static str) -> Self {
-        Evidence {
-            measure: measure.into(),
-            value,
-            unit,
-            threshold: None,
-        }
-    }
-
-    pub fn against(mut self, threshold: f64) -> Self {
-        self.threshold = Some(threshold);
-        self
+/// Where `st` stands in the migration's file.
+pub fn statement_ref(st: &TracedStatement) -> StatementRef {
+    StatementRef {
+        number: st.number,
+        line: st.line,
+        kind: st.kind.clone(),
+        trace_index: st.index,
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    pub id: &'static str,
-    pub severity: Severity,
-    /// The relation, column (`table.column`), index or constraint concerned.
-    pub object: String,
-    /// 1-based position of the statement in the migration's trace.
-    pub statement_index: Option<usize>,
-    /// Its SQL command (`CREATE INDEX`).
-    pub statement_kind: Option<String>,
-    pub evidence: Vec<Evidence>,
-    /// Judged from the statement and the catalog diff, not from a measurement.
-    pub is_static: bool,
-    pub acknowledged: bool,
-    /// The reason the migration's source gives, when acknowledged (full report only).
-    pub acknowledged_reason: Option<String>,
+/// A finding of `id` on `object`, attributed to a statement when one is known, with the
+/// registry's severity.
+pub fn finding(
+    id: RuleId,
+    object: impl Into<String>,
+    statement: Option<&TracedStatement>,
+) -> Finding {
+    let rule = registry::rule_by_id(id);
+    Finding {
+        id,
+        severity: rule.severity,
+        object: object.into(),
+        also: Vec::new(),
+        statement: statement.map(statement_ref),
+        evidence: Vec::new(),
+        impact: Impact::default(),
+        is_static: rule.is_static,
+        acknowledged: false,
+        acknowledged_reason: None,
+    }
+}
+
+/// What a lock span says about a cause: its mode and hold time, on its table.
+pub trait LockEvidence {
+    /// The lock's mode and how long it was held (against `threshold`), and what the
+    /// application felt from it.
+    fn held(self, span: &LockSpan, threshold: Option<f64>) -> Self;
+}
+
+impl LockEvidence for Finding {
+    fn held(self, span: &LockSpan, threshold: Option<f64>) -> Self {
+        let e = Evidence::new(format!("{} held", span.mode.sql_name()), span.held_ms, "ms");
+        let e = match threshold {
+            Some(t) => e.against(t),
+            None => e,
+        };
+        let e = if span.table != self.object {
+            e.on(&span.table)
+        } else {
+            e
+        };
+        self.with(e).impact(span_impact(span))
+    }
+}
+
+/// What the application felt from one lock on a table that existed before.
+pub fn span_impact(span: &LockSpan) -> Impact {
+    if !span.preexisting {
+        return Impact::default();
+    }
+    Impact {
+        reads_blocked_ms: if span.mode.blocks_reads() {
+            span.held_ms
+        } else {
+            0.0
+        },
+        writes_blocked_ms: if span.mode.blocks_writes() {
+            span.held_ms
+        } else {
+            0.0
+        },
+    }
 }
 
 /// Thresholds, from trusted configuration (`findings:`), with dangers.md's defaults.
@@ -103,6 +134,9 @@ pub struct Thresholds {
     pub plan_factor: f64,
     /// PF-Q03: how many times off the planner's row estimate may be.
     pub plan_misestimate: f64,
+    /// PF-W02: how long hot standbys wait for a conflicting lock before they cancel
+    /// their queries (production's `max_standby_streaming_delay`).
+    pub standby_delay_ms: f64,
 }
 
 /// How long replicas replaying `rate` bytes per second need for `wal_bytes` of WAL:
@@ -139,6 +173,7 @@ impl Default for Thresholds {
             plan_seq_scan_rows: 10_000.0,
             plan_factor: 2.0,
             plan_misestimate: 100.0,
+            standby_delay_ms: 30_000.0,
         }
     }
 }
@@ -197,42 +232,6 @@ impl<'a> Input<'a> {
     }
 }
 
-impl Finding {
-    /// A finding of `id` on `object`, attributed to a statement when one is known.
-    pub fn new(
-        id: &'static str,
-        object: impl Into<String>,
-        statement: Option<&TracedStatement>,
-    ) -> Self {
-        let rule = registry::rule_by_id(id);
-        Finding {
-            id,
-            severity: rule.severity,
-            object: object.into(),
-            statement_index: statement.map(|s| s.index),
-            statement_kind: statement.map(|s| s.kind.clone()),
-            evidence: Vec::new(),
-            is_static: rule.is_static,
-            acknowledged: false,
-            acknowledged_reason: None,
-        }
-    }
-
-    pub fn with(mut self, e: Evidence) -> Self {
-        self.evidence.push(e);
-        self
-    }
-
-    /// The lock evidence of a span: its mode and how long it was held.
-    pub fn held(self, span: &LockSpan, threshold: Option<f64>) -> Self {
-        let e = Evidence::new(format!("{} held", span.mode.sql_name()), span.held_ms, "ms");
-        self.with(match threshold {
-            Some(t) => e.against(t),
-            None => e,
-        })
-    }
-}
-
 /// `-- preflight: allow PF-I01 reason: ...` lines of a migration's source: id and reason.
 pub fn acknowledgements(source: &str) -> Vec<(String, String)> {
     source
@@ -248,28 +247,23 @@ pub fn acknowledgements(source: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Every finding of one migration, most severe first, acknowledged ones marked.
+/// Every cause of one migration, worst first, acknowledged ones marked.
 pub fn analyze(input: &Input<'_>, source: &str) -> Vec<Finding> {
     let mut findings = rules::all(input);
     acknowledge(&mut findings, source);
     findings
 }
 
-/// Marks the findings `source` acknowledges, and puts the most severe first.
+/// Marks the findings `source` acknowledges, and ranks them worst first.
 pub fn acknowledge(findings: &mut [Finding], source: &str) {
     let acks = acknowledgements(source);
     for f in findings.iter_mut() {
-        if let Some((_, reason)) = acks.iter().find(|(id, _)| id == f.id) {
+        if let Some((_, reason)) = acks.iter().find(|(id, _)| f.id == id.as_str()) {
             f.acknowledged = true;
             f.acknowledged_reason = Some(reason.clone());
         }
     }
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then(a.statement_index.cmp(&b.statement_index))
-            .then(a.id.cmp(b.id))
-    });
+    crate::model::rank(findings);
 }
 
 #[cfg(test)]

@@ -67,8 +67,12 @@ pub fn compare(
     t: &Thresholds,
 ) -> (Vec<Finding>, Verdict) {
     let at = |mut f: Finding| {
-        f.statement_index = Some(index);
-        f.statement_kind = Some(kind.to_string());
+        f.statement = Some(crate::model::StatementRef {
+            number: Some(index),
+            line: None,
+            kind: kind.to_string(),
+            trace_index: index,
+        });
         f
     };
     let Ok(before) = before else {
@@ -77,9 +81,13 @@ pub fn compare(
     let after = match after {
         Ok(p) => p,
         Err(sqlstate) => {
-            let mut f = at(Finding::new("PF-Q04", "query", None));
-            if let Some(code) = sqlstate {
-                f.statement_kind = Some(format!("{kind}, SQLSTATE {code}"));
+            let mut f = at(crate::analyze::finding(
+                crate::model::RuleId::Q04,
+                "query",
+                None,
+            ));
+            if let (Some(code), Some(st)) = (sqlstate, f.statement.as_mut()) {
+                st.kind = format!("{kind}, SQLSTATE {code}");
             }
             return (vec![f], Verdict::Broke);
         }
@@ -89,7 +97,12 @@ pub fn compare(
         let relation = n.relation.as_deref().unwrap_or_default();
         let before_too = seq_scanned(before).any(|b| b.relation.as_deref() == Some(relation));
         if !before_too && n.scanned >= t.plan_seq_scan_rows {
-            out.push(at(Finding::new("PF-Q01", relation, None).with(
+            out.push(at(crate::analyze::finding(
+                crate::model::RuleId::Q01,
+                relation,
+                None,
+            )
+            .with(
                 Evidence::new("rows scanned", n.scanned, "rows").against(t.plan_seq_scan_rows),
             )));
         }
@@ -99,29 +112,37 @@ pub fn compare(
     let slower = after.execution_ms >= MIN_MS && time > t.plan_factor;
     let heavier = after.buffers as f64 >= MIN_BUFFERS && buffers > t.plan_factor;
     if slower || heavier {
-        out.push(at(Finding::new("PF-Q02", "query", None)
-            .with(Evidence::new("time before", before.execution_ms, "ms"))
-            .with(Evidence::new("time after", after.execution_ms, "ms"))
-            .with(Evidence::new(
-                "buffers before",
-                before.buffers as f64,
-                "buffers",
-            ))
-            .with(Evidence::new(
-                "buffers after",
-                after.buffers as f64,
-                "buffers",
-            ))
-            .with(
-                Evidence::new("factor", time.max(buffers), "times").against(t.plan_factor),
-            )));
+        out.push(at(crate::analyze::finding(
+            crate::model::RuleId::Q02,
+            "query",
+            None,
+        )
+        .with(Evidence::new("time before", before.execution_ms, "ms"))
+        .with(Evidence::new("time after", after.execution_ms, "ms"))
+        .with(Evidence::new(
+            "buffers before",
+            before.buffers as f64,
+            "buffers",
+        ))
+        .with(Evidence::new(
+            "buffers after",
+            after.buffers as f64,
+            "buffers",
+        ))
+        .with(
+            Evidence::new("factor", time.max(buffers), "times").against(t.plan_factor),
+        )));
     }
     if misestimated(before, t.plan_misestimate).next().is_none() {
         if let Some(n) = misestimated(after, t.plan_misestimate).next() {
             let object = n.relation.clone().unwrap_or_else(|| "query".into());
-            out.push(at(Finding::new("PF-Q03", object, None)
-                .with(Evidence::new("rows estimated", n.estimated, "rows"))
-                .with(Evidence::new("rows returned", n.rows, "rows"))));
+            out.push(at(crate::analyze::finding(
+                crate::model::RuleId::Q03,
+                object,
+                None,
+            )
+            .with(Evidence::new("rows estimated", n.estimated, "rows"))
+            .with(Evidence::new("rows returned", n.rows, "rows"))));
         }
     }
     let verdict = if !out.is_empty() {
@@ -161,7 +182,7 @@ mod tests {
     }
 
     fn ids(f: &[Finding]) -> Vec<&str> {
-        f.iter().map(|f| f.id).collect()
+        f.iter().map(|f| f.id.as_str()).collect()
     }
 
     #[test]
@@ -176,7 +197,7 @@ mod tests {
         let (f, _) = compare(1, "SELECT", Ok(&before), Ok(&big), &t);
         assert_eq!(ids(&f), vec!["PF-Q01", "PF-Q02"]);
         assert_eq!(f[0].object, "orders");
-        assert_eq!(f[0].statement_index, Some(1));
+        assert_eq!(f[0].statement_number(), Some(1));
         // The other way round it improved.
         let (f, v) = compare(1, "SELECT", Ok(&after), Ok(&before), &t);
         assert_eq!((f.len(), v), (0, Verdict::Improved));
@@ -194,7 +215,7 @@ mod tests {
         let (f, v) = compare(2, "SELECT", Ok(&a), Err(Some("42703")), &t);
         assert_eq!((ids(&f), v), (vec!["PF-Q04"], Verdict::Broke));
         assert_eq!(
-            f[0].statement_kind.as_deref(),
+            f[0].statement.as_ref().map(|s| s.kind.as_str()),
             Some("SELECT, SQLSTATE 42703")
         );
         assert_eq!(

@@ -82,9 +82,10 @@ fn last_name(node: &pg_query::protobuf::Node) -> Option<String> {
     }
 }
 
-/// What a statement makes, renames, drops or rebuilds, beyond the tables it names: the
-/// index a `CREATE INDEX` makes; a rename's old and new name; what `DROP` drops; the
-/// relation `REINDEX` rebuilds.
+/// What a statement makes, renames, drops, rebuilds or writes, beyond the tables it
+/// names: the index a `CREATE INDEX` makes; a rename's old and new name; what `DROP`
+/// drops; the relation `REINDEX` rebuilds; the table a data statement writes (before
+/// the tables it reads, so the object of an `UPDATE ... FROM` is the updated table).
 fn targets(parsed: &pg_query::ParseResult) -> Vec<String> {
     use pg_query::NodeEnum;
     match first_node(parsed) {
@@ -98,6 +99,16 @@ fn targets(parsed: &pg_query::ParseResult) -> Vec<String> {
         }
         Some(NodeEnum::DropStmt(s)) => s.objects.iter().filter_map(last_name).collect(),
         Some(NodeEnum::ReindexStmt(s)) => s.relation.iter().map(|r| r.relname.clone()).collect(),
+        Some(NodeEnum::InsertStmt(s)) => s.relation.iter().map(|r| r.relname.clone()).collect(),
+        Some(NodeEnum::UpdateStmt(s)) => s.relation.iter().map(|r| r.relname.clone()).collect(),
+        Some(NodeEnum::DeleteStmt(s)) => s.relation.iter().map(|r| r.relname.clone()).collect(),
+        Some(NodeEnum::MergeStmt(s)) => s.relation.iter().map(|r| r.relname.clone()).collect(),
+        Some(NodeEnum::CreateTableAsStmt(s)) => s
+            .into
+            .iter()
+            .flat_map(|i| &i.rel)
+            .map(|r| r.relname.clone())
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -209,6 +220,14 @@ mod tests {
             Some("UPDATE accounts SET plan = $1 WHERE id < $2")
         );
         assert_eq!(c.objects, vec!["accounts".to_string()]);
+        let from =
+            classify("UPDATE person SET n = a.n FROM person_aggregates a WHERE a.id = person.id");
+        assert_eq!(from.unwrap().objects, ["person", "person_aggregates"]);
+        let ctas = classify("CREATE TABLE c AS SELECT * FROM a JOIN b USING (id)").unwrap();
+        assert_eq!(
+            (ctas.kind.as_str(), ctas.objects[0].as_str()),
+            ("CREATE TABLE AS", "c")
+        );
         assert_eq!(
             c.fingerprint,
             classify("update accounts set plan='y' where id<3")

@@ -39,11 +39,11 @@ fn severity(s: &str, acknowledged: bool) -> &'static str {
     }
 }
 
-/// A finding's migration file and line, from its database, migration and object.
-pub type Locate<'a> = dyn Fn(&str, &str, Option<&str>) -> Option<(String, usize)> + 'a;
+/// A finding's migration file, from its database and migration.
+pub type Locate<'a> = dyn Fn(&str, &str) -> Option<String> + 'a;
 
-/// The report; `locate` gives a finding's migration file and line (database,
-/// migration, object), `check` gates every text.
+/// The report; `locate` gives a finding's migration file (its line is the line of the
+/// statement it is attributed to), `check` gates every text.
 pub fn code_quality(
     summary: &PublicSummary,
     locate: &Locate<'_>,
@@ -52,8 +52,8 @@ pub fn code_quality(
     let mut issues = Vec::new();
     for db in &summary.databases {
         for f in &db.findings {
-            let (path, line) = locate(&db.name, &f.migration, f.object.as_deref())
-                .unwrap_or_else(|| (f.migration.clone(), 1));
+            let path = locate(&db.name, &f.migration).unwrap_or_else(|| f.migration.clone());
+            let line = f.line.unwrap_or(1);
             let key = format!(
                 "{}\0{}\0{}\0{}\0{}",
                 f.id,

@@ -6,6 +6,7 @@
 //! the full report drawn for maintainers. Wording lives in the templates ([`render`]).
 
 pub mod batched;
+pub mod causes;
 pub mod charts;
 pub mod codequality;
 pub mod filters;

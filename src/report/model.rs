@@ -2,10 +2,10 @@
 //! artifacts. It holds server messages, box output paths and raw statement text, so it
 //! is never rendered into the MR note; [`super::public`] builds the note's own type.
 
-use crate::analyze::Finding;
 use crate::bridge::ServerError;
 use crate::clone::CloneInfo;
 use crate::migrations::Layout;
+use crate::model::Finding;
 use crate::observe::locks::LockHold;
 use crate::observe::schema::Difference;
 use crate::observe::StatementStat;
@@ -31,6 +31,8 @@ pub struct RunReport {
     /// How fast production's replicas replay WAL (`findings.replication_bytes_per_second`),
     /// for the replica lag estimates.
     pub replication_bytes_per_second: f64,
+    /// A data statement slower than this is marked slow (`findings.statement_ms`).
+    pub slow_statement_ms: f64,
     /// Resources cleanup could not remove (a clone, a box): the operators' to sweep.
     pub cleanup_failures: Vec<String>,
 }
@@ -94,7 +96,9 @@ pub struct MigrationReport {
     pub locks: Vec<LockHold>,
     /// The exact per-statement trace from the bridge.
     pub trace: Timeline,
-    /// What the migration will do to production, most severe first.
+    /// What the application would feel, in one line.
+    pub verdict: crate::model::Verdict,
+    /// Its causes, worst first ([`crate::model::rank`]).
     pub findings: Vec<Finding>,
     pub log_file: Option<String>,
     pub output_bytes: u64,
@@ -184,6 +188,7 @@ impl MigrationReport {
             statements: vec![],
             locks: vec![],
             trace: Timeline::default(),
+            verdict: Default::default(),
             findings: vec![],
             log_file: None,
             output_bytes: 0,
@@ -220,7 +225,7 @@ impl MigrationReport {
 
 impl RunReport {
     /// Every finding of every migration.
-    pub fn findings(&self) -> impl Iterator<Item = &crate::analyze::Finding> {
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
         self.databases.iter().flat_map(|d| {
             d.migrations
                 .iter()

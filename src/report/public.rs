@@ -7,6 +7,8 @@
 //! source names them; numbers rounded to two significant figures. The wording lives in
 //! the template.
 
+pub use super::causes::PublicFinding;
+use super::causes::{public_finding, PublicVerdict};
 use super::charts::{runtime_histogram, statement_times, StatementTime};
 use super::history::PastRun;
 use super::model::{MigrationOutcome, MigrationReport, RunReport};
@@ -22,15 +24,14 @@ use serde::Serialize;
 /// Marks the note preflight owns, so the next run edits it instead of adding another.
 pub const NOTE_MARKER: &str = "<!-- preflight:summary -->";
 
-/// A statement slower than this is marked in the statement table (PF-D03's default;
-/// the finding itself uses the configured threshold).
-const SLOW_STATEMENT_MS: f64 = 100.0;
-
 /// The "migration" of a declared query's finding.
 pub const QUERIES_LABEL: &str = "declared queries";
 
-/// At most this many findings per database in the note; the rest are in the full report.
+/// At most this many finding rows in the note; the rest are in the full report.
 pub const NOTE_FINDINGS: usize = 40;
+
+/// At most this many rows in the note's locks summary.
+const LOCK_ROWS: usize = 10;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PublicStatement {
@@ -50,31 +51,16 @@ pub struct PublicStatement {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct PublicFinding {
-    pub id: &'static str,
-    pub severity: &'static str,
-    pub danger: &'static str,
-    pub fix: &'static str,
-    /// The finding's page.
-    pub url: String,
-    pub migration: String,
-    /// The object, when the MR's source spells every part of its name.
-    pub object: Option<String>,
-    /// `3 (CREATE INDEX)`: position and kind of the statement.
-    pub statement: Option<String>,
-    /// Rounded measurements with their thresholds.
-    pub evidence: String,
-    pub acknowledged: bool,
-    pub is_static: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
 pub struct PublicLock {
     /// The table's name, when the MR's source names it.
     pub relation: Option<String>,
     pub mode: &'static str,
     pub held: String,
     pub blocks: &'static str,
+    /// The migration that held it longest.
+    pub migration: String,
+    #[serde(skip)]
+    held_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -88,7 +74,6 @@ pub struct PublicMigration {
     pub runtime_s: f64,
     pub size_change: String,
     pub statements: Vec<PublicStatement>,
-    pub locks: Vec<PublicLock>,
     /// Its slowest statements' times, for the note's chart ([`super::charts`]).
     pub statement_times: Vec<StatementTime>,
     /// Statements left out of that chart.
@@ -140,9 +125,19 @@ pub struct PublicDatabase {
     /// A migration was refused a privilege (42501) by a role that is not a superuser:
     /// production's role may have more, and trusted configuration can say so.
     pub privilege_refused: bool,
+    /// Every finding, flat (the JUnit and Code Quality reports).
     pub findings: Vec<PublicFinding>,
-    /// Findings left out of the note for its size (they are in the full report).
-    pub findings_cut: usize,
+    /// Each migration with a cause: its verdict and its worst causes (the note).
+    pub verdicts: Vec<PublicVerdict>,
+    /// The declared queries' findings.
+    pub query_findings: Vec<PublicFinding>,
+    /// Per table, the strongest lock that blocked the application and for how long,
+    /// longest first ...
+    pub locks: Vec<PublicLock>,
+    /// ... and how many tables more, rounded ("" when none).
+    pub locks_more: String,
+    /// How many tables more, exactly.
+    pub locks_cut: usize,
     pub warnings: Vec<PublicWarning>,
     pub migrations: Vec<PublicMigration>,
     /// Migration rows left out of the note for its size.
@@ -182,7 +177,7 @@ pub struct PublicSummary {
     pub trimmed: bool,
 }
 
-fn statement(s: &StatementStat, words: &SourceWords) -> PublicStatement {
+fn statement(s: &StatementStat, words: &SourceWords, slow_ms: f64) -> PublicStatement {
     let c = &s.classified;
     let text = c.normalized.as_ref().filter(|t| words.covers(t)).cloned();
     let objects: Vec<String> = c
@@ -201,41 +196,58 @@ fn statement(s: &StatementStat, words: &SourceWords) -> PublicStatement {
         mean: duration_ms(s.mean_ms),
         max: duration_ms(s.max_ms),
         rows: count(s.rows),
-        slow: s.max_ms > SLOW_STATEMENT_MS,
+        slow: s.max_ms > slow_ms,
     }
 }
 
-/// One row per table and mode that blocks the application, with the longest hold: from
-/// the trace (an index's lock is shown with its table), else from the sampler.
-fn locks(m: &MigrationReport, words: &SourceWords) -> Vec<PublicLock> {
-    let mut rows: Vec<(String, crate::observe::lock_mode::LockMode, f64)> = Vec::new();
-    let mut add = |table: &str, mode, held: f64| match rows
-        .iter_mut()
-        .find(|(t, md, _)| t == table && *md == mode)
-    {
-        Some(r) => r.2 = r.2.max(held),
-        None => rows.push((table.to_string(), mode, held)),
-    };
-    if m.trace.locks.is_empty() {
-        for l in m.locks.iter().filter(|l| l.preexisting) {
-            add(&l.relation, l.mode, l.held_ms);
-        }
-    } else {
-        for l in m.trace.locks.iter().filter(|l| l.preexisting) {
-            add(&l.table, l.mode, l.held_ms);
+/// One row per table: the strongest lock that blocked the application and its longest
+/// hold, over every migration of the database (from the trace, with an index's lock
+/// shown on its table; from the sampler where there was no trace); longest first.
+fn locks(migrations: &[MigrationReport], words: &SourceWords) -> (Vec<PublicLock>, usize) {
+    let mut rows: Vec<PublicLock> = Vec::new();
+    for m in migrations {
+        let held: Vec<(&str, crate::observe::lock_mode::LockMode, f64)> =
+            if m.trace.locks.is_empty() {
+                m.locks
+                    .iter()
+                    .filter(|l| l.preexisting)
+                    .map(|l| (l.relation.as_str(), l.mode, l.held_ms))
+                    .collect()
+            } else {
+                m.trace
+                    .locks
+                    .iter()
+                    .filter(|l| l.preexisting)
+                    .map(|l| (l.table.as_str(), l.mode, l.held_ms))
+                    .collect()
+            };
+        for (table, mode, held_ms) in held {
+            let Some(blocks) = mode.blocks() else {
+                continue;
+            };
+            let relation = words.knows(table).then(|| table.to_string());
+            let row = PublicLock {
+                relation: relation.clone(),
+                mode: mode.sql_name(),
+                held: duration_ms(held_ms),
+                blocks,
+                migration: m.name.clone(),
+                held_ms,
+            };
+            match rows
+                .iter_mut()
+                .find(|r| r.relation == relation && relation.is_some())
+            {
+                Some(r) if held_ms > r.held_ms => *r = row,
+                Some(_) => {}
+                None => rows.push(row),
+            }
         }
     }
-    rows.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.total_cmp(&a.2)));
-    rows.into_iter()
-        .filter_map(|(table, mode, held)| {
-            Some(PublicLock {
-                blocks: mode.blocks()?,
-                relation: words.knows(&table).then_some(table),
-                mode: mode.sql_name(),
-                held: duration_ms(held),
-            })
-        })
-        .collect()
+    rows.sort_by(|a, b| b.held_ms.total_cmp(&a.held_ms));
+    let more = rows.len().saturating_sub(LOCK_ROWS);
+    rows.truncate(LOCK_ROWS);
+    (rows, more)
 }
 
 /// A blocking time, or "" when nothing was blocked.
@@ -244,58 +256,6 @@ fn blocked_for(ms: f64) -> String {
         duration_ms(ms)
     } else {
         String::new()
-    }
-}
-
-/// A measurement, rounded, in the unit it was taken in.
-fn measurement(value: f64, unit: &str) -> String {
-    match unit {
-        _ if value == 0.0 => "0".into(),
-        "ms" => duration_ms(value),
-        "s" => duration_s(value),
-        "bytes" => super::rounding::size(value.max(0.0) as u64),
-        _ => count(value.round() as i64),
-    }
-}
-
-fn public_finding(
-    f: &crate::analyze::Finding,
-    migration: &str,
-    words: &SourceWords,
-    docs_url: &str,
-) -> PublicFinding {
-    let rule = crate::analyze::registry::rule_by_id(f.id);
-    let object = (f.object != "migration"
-        && !f.object.is_empty()
-        && f.object.split('.').all(|part| words.knows(part)))
-    .then(|| f.object.clone());
-    let evidence = f
-        .evidence
-        .iter()
-        .map(|e| {
-            let mut text = format!("{} {}", e.measure, measurement(e.value, e.unit));
-            if let Some(t) = e.threshold {
-                text.push_str(&format!(" (threshold {})", measurement(t, e.unit)));
-            }
-            text
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
-    PublicFinding {
-        id: f.id,
-        severity: f.severity.name(),
-        danger: rule.danger,
-        fix: rule.fix,
-        url: format!("{docs_url}/{}.md", f.id),
-        migration: migration.to_string(),
-        object,
-        statement: f
-            .statement_index
-            .zip(f.statement_kind.as_ref())
-            .map(|(i, k)| format!("{i} ({k})")),
-        evidence,
-        acknowledged: f.acknowledged,
-        is_static: f.is_static,
     }
 }
 
@@ -322,6 +282,7 @@ fn migration(
     m: &MigrationReport,
     words: &SourceWords,
     replication_rate: f64,
+    slow_ms: f64,
     warnings: &mut Vec<PublicWarning>,
 ) -> PublicMigration {
     let sqlstate = m.sqlstate.clone().filter(|c| is_sqlstate(c));
@@ -347,9 +308,11 @@ fn migration(
         ),
         _ => {}
     }
-    let statements: Vec<PublicStatement> =
-        m.statements.iter().map(|s| statement(s, words)).collect();
-    let locks = locks(m, words);
+    let statements: Vec<PublicStatement> = m
+        .statements
+        .iter()
+        .map(|s| statement(s, words, slow_ms))
+        .collect();
     let blocked = m.blocked();
     let (statement_times, statement_times_cut) = statement_times(m);
     PublicMigration {
@@ -365,7 +328,6 @@ fn migration(
         runtime_s: super::rounding::sig2(m.wall_s.max(0.0)),
         size_change: size_change(m.size_after - m.size_before),
         statements,
-        locks,
         way_back: super::way_back::public(m, words),
         traffic: m.traffic.as_ref().map(super::traffic::public),
         resources: super::resources::public(m, replication_rate),
@@ -391,7 +353,7 @@ impl PublicSummary {
         docs_url: &str,
         cap: usize,
     ) -> PublicSummary {
-        let databases: Vec<PublicDatabase> = report
+        let mut databases: Vec<PublicDatabase> = report
             .databases
             .iter()
             .map(|d| {
@@ -400,34 +362,52 @@ impl PublicSummary {
                     .migrations
                     .iter()
                     .map(|m| {
-                        migration(m, words, report.replication_bytes_per_second, &mut warnings)
+                        migration(
+                            m,
+                            words,
+                            report.replication_bytes_per_second,
+                            report.slow_statement_ms,
+                            &mut warnings,
+                        )
                     })
                     .collect();
-                let mut findings: Vec<PublicFinding> = d
-                    .migrations
-                    .iter()
-                    .flat_map(|m| {
-                        // A down's own findings (its locks, its drops) follow the migration's.
-                        let down = m.way_back.iter().flat_map(|b| {
-                            let name = format!("{} (down)", m.name);
+                let mut findings: Vec<PublicFinding> = Vec::new();
+                let mut verdicts: Vec<PublicVerdict> = Vec::new();
+                for m in &d.migrations {
+                    let path = words.knows_path(&m.path).then_some(m.path.as_str());
+                    let mut causes: Vec<PublicFinding> = m
+                        .findings
+                        .iter()
+                        .map(|f| public_finding(f, &m.name, path, words, docs_url))
+                        .collect();
+                    // A down's own causes (its locks, its drops) follow the migration's.
+                    if let Some(b) = &m.way_back {
+                        let name = format!("{} (down)", m.name);
+                        let down_path = b.down.path.as_str();
+                        let down_path = words.knows_path(down_path).then_some(down_path);
+                        causes.extend(
                             b.down
                                 .findings
                                 .iter()
-                                .map(move |f| public_finding(f, &name, words, docs_url))
-                        });
-                        m.findings
+                                .map(|f| public_finding(f, &name, down_path, words, docs_url)),
+                        );
+                    }
+                    findings.extend(causes.iter().cloned());
+                    if !causes.is_empty() || m.verdict.blocking.is_some() {
+                        verdicts.push(super::causes::verdict(&m.name, &m.verdict, causes, words));
+                    }
+                }
+                let query_findings: Vec<PublicFinding> = d
+                    .queries
+                    .iter()
+                    .flat_map(|q| {
+                        q.findings
                             .iter()
-                            .map(|f| public_finding(f, &m.name, words, docs_url))
-                            .chain(down)
+                            .map(|f| public_finding(f, QUERIES_LABEL, None, words, docs_url))
                     })
                     .collect();
-                findings.extend(d.queries.iter().flat_map(|q| {
-                    q.findings
-                        .iter()
-                        .map(|f| public_finding(f, QUERIES_LABEL, words, docs_url))
-                }));
-                let findings_cut = findings.len().saturating_sub(cap);
-                findings.truncate(cap);
+                findings.extend(query_findings.iter().cloned());
+                let (locks, locks_cut) = locks(&d.migrations, words);
                 let blocked = d.blocked();
                 PublicDatabase {
                     reads_blocked: blocked_for(blocked.reads_ms),
@@ -461,7 +441,15 @@ impl PublicSummary {
                             .iter()
                             .any(|m| m.sqlstate.as_deref() == Some("42501")),
                     findings,
-                    findings_cut,
+                    verdicts,
+                    query_findings,
+                    locks,
+                    locks_more: if locks_cut > 0 {
+                        count(locks_cut as i64)
+                    } else {
+                        String::new()
+                    },
+                    locks_cut,
                     warnings,
                     migrations,
                     migrations_cut: 0,
@@ -473,6 +461,7 @@ impl PublicSummary {
                 }
             })
             .collect();
+        super::causes::fit(databases.iter_mut().flat_map(|d| &mut d.verdicts), cap);
         let status = if report.cancelled {
             "cancelled"
         } else if report.infrastructure_error().is_some() {

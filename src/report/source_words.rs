@@ -62,6 +62,19 @@ impl SourceWords {
         self.0.contains(name)
     }
 
+    /// A file path of plain characters (letters, digits, `_ . / -`) whose every word is
+    /// a source word: safe to show as a location.
+    pub fn knows_path(&self, path: &str) -> bool {
+        !path.is_empty()
+            && path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_./-".contains(c))
+            && path
+                .split(['/', '.', '-'])
+                .filter(|w| !w.is_empty())
+                .all(|w| self.knows(w))
+    }
+
     /// Every identifier in `sql` is a source word or a built-in name.
     pub(crate) fn covers(&self, sql: &str) -> bool {
         let Ok(scan) = pg_query::scan(sql) else {
@@ -86,6 +99,10 @@ mod tests {
 
     #[test]
     fn source_words_cover_only_known_identifiers() {
+        let p = SourceWords::from_sources(["db/migrations/0003_x/up.sql", "SELECT 1"]);
+        assert!(p.knows_path("db/migrations/0003_x/up.sql"));
+        assert!(!p.knows_path("db/migrations/0003_y/up.sql"));
+        assert!(!p.knows_path("db/migrations/0003_x/up.sql`"));
         let w = SourceWords::from_sources(["UPDATE Accounts SET region = 'x'"]);
         assert!(w.knows("accounts") && w.knows("Accounts") && w.knows("region"));
         assert!(!w.knows("secret_table"));

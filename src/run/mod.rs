@@ -159,12 +159,17 @@ pub async fn execute(
         ));
     }
     drop(fetching);
-    // The MR's own text: its migrations, their downs and the queries it declares.
+    // The MR's own text: its migrations and their paths, their downs and the queries
+    // it declares.
     let words = SourceWords::from_sources(work.iter().flat_map(|w| {
         w.migrations
             .iter()
             .flat_map(|m| {
-                std::iter::once(m.sql.as_str()).chain(m.down.as_ref().map(|d| d.sql.as_str()))
+                [m.sql.as_str(), m.path.as_str()].into_iter().chain(
+                    m.down
+                        .iter()
+                        .flat_map(|d| [d.sql.as_str(), d.path.as_str()]),
+                )
             })
             .chain(w.queries.iter().map(|q| q.text.as_str()))
     }));
@@ -179,6 +184,7 @@ pub async fn execute(
         withheld: Vec::new(),
         gate_error: None,
         replication_bytes_per_second: plan.thresholds.replication_bytes_per_second,
+        slow_statement_ms: plan.thresholds.statement_ms,
         cleanup_failures: Vec::new(),
     };
     let pending: usize = work.iter().map(|w| w.migrations.len()).sum();

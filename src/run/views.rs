@@ -14,16 +14,6 @@ use std::path::Path;
 pub const JUNIT: &str = "junit.xml";
 pub const CODE_QUALITY: &str = "gl-code-quality-report.json";
 
-/// 1-based line of the first mention of `object` in `sql` (case-insensitive), else 1.
-fn line_of(sql: &str, object: Option<&str>) -> usize {
-    let Some(object) = object.filter(|o| !o.is_empty()) else {
-        return 1;
-    };
-    let (sql, object) = (sql.to_lowercase(), object.to_lowercase());
-    sql.find(&object)
-        .map_or(1, |at| sql[..at].matches('\n').count() + 1)
-}
-
 /// Writes both files into `dir`.
 pub fn write(
     dir: &Path,
@@ -42,25 +32,11 @@ pub fn write(
             .find(|m| m.name() == name)
     };
     let path_of = |db: &str, name: &str| migration(db, name).map(|m| m.path.clone());
-    let locate = |db: &str, name: &str, object: Option<&str>| {
-        migration(db, name).map(|m| (m.path.clone(), line_of(&m.sql, object)))
-    };
     for (file, text) in [
         (JUNIT, junit(&summary, &path_of, &check)),
-        (CODE_QUALITY, code_quality(&summary, &locate, &check)),
+        (CODE_QUALITY, code_quality(&summary, &path_of, &check)),
     ] {
         std::fs::write(dir.join(file), text).map_err(|e| format!("cannot write {file}: {e}"))?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_line_is_the_first_mention_of_the_object() {
-        let sql = "-- add an index\nSET lock_timeout = '2s';\nCREATE INDEX i ON Orders (total);";
-        assert_eq!(super::line_of(sql, Some("orders")), 3);
-        assert_eq!(super::line_of(sql, Some("absent")), 1);
-        assert_eq!(super::line_of(sql, None), 1);
-    }
 }

@@ -83,11 +83,8 @@ pub(crate) async fn rehearse(
     let mut findings = Vec::new();
     if down_report.outcome != MigrationOutcome::Succeeded {
         findings.push(
-            Finding::new("PF-U01", how_it_ended(&down_report), None).with(Evidence::new(
-                "down wall time",
-                down_report.wall_s,
-                "s",
-            )),
+            crate::analyze::finding(crate::model::RuleId::U01, how_it_ended(&down_report), None)
+                .with(Evidence::new("down wall time", down_report.wall_s, "s")),
         );
         // Inside one transaction a failed down changed nothing: the clone is as after the up.
         let rolled_back = matches!(
@@ -121,11 +118,9 @@ pub(crate) async fn rehearse(
         .collect();
     if let Some(first) = differences.first() {
         findings.push(
-            Finding::new("PF-U02", first.object(), None).with(Evidence::new(
-                "objects not as before",
-                differences.len() as f64,
-                "objects",
-            )),
+            crate::analyze::finding(crate::model::RuleId::U02, first.object(), None).with(
+                Evidence::new("objects not as before", differences.len() as f64, "objects"),
+            ),
         );
     }
 
@@ -134,11 +129,8 @@ pub(crate) async fn rehearse(
     let failed_again = up_again.outcome != MigrationOutcome::Succeeded;
     if failed_again {
         findings.push(
-            Finding::new("PF-U03", how_it_ended(&up_again), None).with(Evidence::new(
-                "wall time",
-                up_again.wall_s,
-                "s",
-            )),
+            crate::analyze::finding(crate::model::RuleId::U03, how_it_ended(&up_again), None)
+                .with(Evidence::new("wall time", up_again.wall_s, "s")),
         );
     }
     Ok(Rehearsed {

@@ -40,22 +40,22 @@ impl Blocked {
 }
 
 /// The length of the union of intervals.
-fn union_ms(mut intervals: Vec<(f64, f64)>) -> f64 {
+pub fn union_ms(intervals: Vec<(f64, f64)>) -> f64 {
+    merged(intervals).iter().map(|(a, b)| b - a).sum()
+}
+
+/// The union of intervals, as disjoint intervals in order.
+pub fn merged(mut intervals: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
     intervals.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut total = 0.0;
-    let mut current: Option<(f64, f64)> = None;
+    let mut out: Vec<(f64, f64)> = Vec::new();
     for (from, to) in intervals {
         let to = to.max(from);
-        current = match current {
-            Some((a, b)) if from <= b => Some((a, b.max(to))),
-            Some((a, b)) => {
-                total += b - a;
-                Some((from, to))
-            }
-            None => Some((from, to)),
-        };
+        match out.last_mut() {
+            Some((_, b)) if from <= *b => *b = b.max(to),
+            _ => out.push((from, to)),
+        }
     }
-    total + current.map_or(0.0, |(a, b)| b - a)
+    out
 }
 
 #[cfg(test)]

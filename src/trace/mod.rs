@@ -12,6 +12,7 @@
 pub mod blocking;
 pub mod event_trigger;
 pub mod reader;
+pub mod source_map;
 pub mod timeline;
 
 use crate::observe::lock_mode::LockMode;

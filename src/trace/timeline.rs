@@ -14,14 +14,24 @@ use std::time::Instant;
 #[derive(Debug, Clone, Serialize)]
 pub struct TracedLock {
     pub relation: String,
+    pub oid: i64,
     pub mode: LockMode,
+    /// The relation's file node as the session saw it after the statement (a new one
+    /// means the statement rewrote it).
+    pub relfilenode: Option<i64>,
 }
 
 /// One statement of the migration, as the trace saw it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TracedStatement {
-    /// 1-based position in the migration.
+    /// 1-based position in the trace (wrappers included).
     pub index: usize,
+    /// Its number among the file's statements, and the line it starts on, when the file
+    /// holds it ([`super::source_map`]).
+    pub number: Option<usize>,
+    pub line: Option<usize>,
+    /// Which transaction of the migration it ran in (numbered from 1 in order of start).
+    pub transaction: usize,
     pub pid: i32,
     /// The statement's text (full report only).
     pub text: String,
@@ -54,6 +64,8 @@ pub struct LockSpan {
     pub mode: LockMode,
     /// The statement that first held it.
     pub statement_index: usize,
+    /// The transaction it belongs to (as [`TracedStatement::transaction`]).
+    pub transaction: usize,
     pub acquired_ms: f64,
     pub released_ms: f64,
     pub held_ms: f64,
@@ -79,7 +91,7 @@ fn ms(since: Instant, at: Instant) -> f64 {
 }
 
 /// Statements that only steer the transaction or the session.
-fn is_transaction_control(kind: &str) -> bool {
+pub(crate) fn is_transaction_control(kind: &str) -> bool {
     matches!(kind, "TRANSACTION" | "SET" | "SHOW" | "")
 }
 
@@ -139,9 +151,20 @@ pub fn build(
     let mut spans: Vec<LockSpan> = Vec::new();
     // Per session: the spans still held, by (relation, mode).
     let mut open: BTreeMap<i32, BTreeMap<(i64, LockMode), LockSpan>> = BTreeMap::new();
+    // Per session: the transaction it is in.
+    let mut in_transaction: BTreeMap<i32, usize> = BTreeMap::new();
+    let mut transactions = 0;
 
     for (i, r) in records.iter().enumerate() {
         let index = i + 1;
+        let transaction = match (r.tx_before, in_transaction.get(&r.pid)) {
+            ('T' | 'E', Some(t)) => *t,
+            _ => {
+                transactions += 1;
+                in_transaction.insert(r.pid, transactions);
+                transactions
+            }
+        };
         let (kind, objects) = statement_kind(&r.text);
         let (start_ms, end_ms) = (ms(started, r.started), ms(started, r.ended));
         let held = open.entry(r.pid).or_default();
@@ -159,10 +182,13 @@ pub fn build(
             .copied()
             .collect();
         for l in &locks {
-            add_lock(held, l, index, start_ms, r, &snapshots);
+            add_lock(held, l, (index, transaction), start_ms, r, &snapshots);
         }
         statements.push(TracedStatement {
             index,
+            number: None,
+            line: None,
+            transaction,
             pid: r.pid,
             text: r.text.clone(),
             kind,
@@ -180,12 +206,15 @@ pub fn build(
                 .iter()
                 .map(|l| TracedLock {
                     relation: snapshots.name(l.oid),
+                    oid: l.oid,
                     mode: l.mode,
+                    relfilenode: l.relfilenode,
                 })
                 .collect(),
         });
         // The transaction ended: every lock it held is released now.
         if r.tx_after == 'I' {
+            in_transaction.remove(&r.pid);
             for (_, span) in std::mem::take(held) {
                 spans.push(close(span, end_ms));
             }
@@ -213,7 +242,7 @@ pub fn build(
 fn add_lock(
     held: &mut BTreeMap<(i64, LockMode), LockSpan>,
     l: &HeldLock,
-    index: usize,
+    (index, transaction): (usize, usize),
     start_ms: f64,
     r: &StatementRecord,
     snapshots: &Snapshots<'_>,
@@ -232,6 +261,7 @@ fn add_lock(
             table: snapshots.name(table_oid),
             mode: l.mode,
             statement_index: index,
+            transaction,
             acquired_ms: start_ms,
             released_ms: start_ms,
             held_ms: 0.0,
@@ -247,6 +277,33 @@ fn close(mut span: LockSpan, at_ms: f64) -> LockSpan {
     span.released_ms = at_ms.max(span.acquired_ms);
     span.held_ms = span.released_ms - span.acquired_ms;
     span
+}
+
+impl TracedStatement {
+    /// A statement with its text and kind only (a recorded trace for the rules' tests).
+    pub fn bare(index: usize, text: &str) -> TracedStatement {
+        let (kind, objects) = statement_kind(text);
+        TracedStatement {
+            index,
+            number: None,
+            line: None,
+            transaction: 1,
+            pid: 1,
+            text: text.into(),
+            kind,
+            objects,
+            extended: false,
+            started_ms: 0.0,
+            ended_ms: 0.0,
+            tag: None,
+            rows: None,
+            sqlstate: None,
+            tx_before: 'T',
+            tx_after: 'T',
+            lock_timeout: None,
+            locks: vec![],
+        }
+    }
 }
 
 #[cfg(test)]
@@ -311,6 +368,8 @@ mod tests {
         assert_eq!(span.statement_index, 2);
         assert!(span.preexisting);
         assert_eq!(span.later_statements, vec![3]);
+        assert_eq!(span.transaction, 1);
+        assert_eq!(t.statements[3].transaction, 1);
         assert!(span.held_ms >= 40.0, "{}", span.held_ms);
     }
 }

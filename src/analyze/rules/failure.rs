@@ -1,6 +1,7 @@
 //! PF-F01: the migration failed, timed out or was stopped at the disk limit.
 
-use super::super::{Evidence, Finding, Input};
+use super::super::{finding, Evidence, Finding, Input};
+use crate::model::RuleId;
 use crate::report::MigrationOutcome;
 
 pub fn check(input: &Input<'_>) -> Vec<Finding> {
@@ -11,7 +12,7 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
         _ => return Vec::new(),
     };
     vec![
-        Finding::new("PF-F01", what, super::failed_statement(input)).with(Evidence::new(
+        finding(RuleId::F01, what, super::failed_statement(input)).with(Evidence::new(
             "wall time",
             input.wall_s,
             "s",

@@ -3,7 +3,8 @@
 //! as the trace saw them, and those its statements name, as PostgreSQL's parser reads
 //! them (a statement that failed before locking still names its tables).
 
-use super::super::{Evidence, Finding, Input};
+use super::super::{finding, Evidence, Finding, Input, LockEvidence};
+use crate::model::RuleId;
 use crate::trace::timeline::LockSpan;
 use std::collections::BTreeMap;
 
@@ -44,7 +45,7 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
         }
         let index = touch.span.map(|s| s.statement_index).or(touch.statement);
         let st = index.and_then(|i| input.statement(i));
-        let f = Finding::new("PF-X01", table.clone(), st).with(Evidence::new(
+        let f = finding(RuleId::X01, table.clone(), st).with(Evidence::new(
             format!("statements naming a table of database {owner}"),
             touch.statements as f64,
             "statements",

@@ -1,7 +1,8 @@
 //! PF-L04: under the generated traffic, an application statement waited behind the
 //! migration longer than the threshold (`findings.traffic_wait_ms`).
 
-use super::super::{Evidence, Finding, Input};
+use super::super::{finding, Evidence, Finding, Input};
+use crate::model::RuleId;
 
 pub fn check(input: &Input<'_>) -> Vec<Finding> {
     let Some(t) = input.traffic else {
@@ -14,7 +15,7 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
         [one] => one.clone(),
         _ => "migration".to_string(),
     };
-    vec![Finding::new("PF-L04", object, None)
+    vec![finding(RuleId::L04, object, None)
         .with(
             Evidence::new("longest wait", t.max_ms, "ms").against(input.thresholds.traffic_wait_ms),
         )

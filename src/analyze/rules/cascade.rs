@@ -1,0 +1,34 @@
+//! PF-S04 (static): a `DROP ... CASCADE` took along objects the migration does not name:
+//! tables and views that depended on it, and columns of a dropped type. They are named
+//! from the catalog comparison (what is gone that no statement dropped by name).
+
+use super::super::sql::cascades;
+use super::super::{finding, Evidence, Finding, Input};
+use super::schema_changes::{changes, dropped_by_name};
+use crate::model::RuleId;
+
+pub fn check(input: &Input<'_>) -> Vec<Finding> {
+    let Some(st) = input.trace.statements.iter().find(|s| cascades(&s.text)) else {
+        return Vec::new();
+    };
+    let victims: Vec<String> = changes(input)
+        .into_iter()
+        .filter(|c| c.renamed_to.is_none() && dropped_by_name(input, c).is_none())
+        .map(|c| match c.column {
+            Some(col) => format!("{}.{col}", c.table),
+            None => c.table,
+        })
+        .collect();
+    let Some(first) = victims.first() else {
+        return Vec::new();
+    };
+    let mut f = finding(RuleId::S04, first, Some(st));
+    for v in &victims[1..] {
+        f = f.also(v);
+    }
+    vec![f.with(Evidence::new(
+        "dropped by the cascade",
+        victims.len() as f64,
+        "objects",
+    ))]
+}

@@ -1,0 +1,45 @@
+//! PF-S02 (static): a table or column the running application may still read was
+//! dropped by name. One cause per table, listing its dropped columns, at the statement
+//! that drops the first of them. What a `CASCADE` took along is PF-S04's.
+
+use super::super::{finding, Evidence, Finding, Input};
+use super::schema_changes::{changes, dropped_by_name};
+use crate::model::RuleId;
+use std::collections::BTreeMap;
+
+pub fn check(input: &Input<'_>) -> Vec<Finding> {
+    let mut by_table: BTreeMap<String, (Vec<String>, Vec<usize>)> = BTreeMap::new();
+    for c in changes(input)
+        .into_iter()
+        .filter(|c| c.renamed_to.is_none())
+    {
+        let at = dropped_by_name(input, &c);
+        let cascaded = at.is_none()
+            && input
+                .trace
+                .statements
+                .iter()
+                .any(|s| super::super::sql::cascades(&s.text));
+        if cascaded {
+            continue;
+        }
+        let object = match &c.column {
+            Some(col) => format!("{}.{col}", c.table),
+            None => c.table.clone(),
+        };
+        let e = by_table.entry(c.table.clone()).or_default();
+        e.0.push(object);
+        e.1.extend(at);
+    }
+    by_table
+        .into_values()
+        .map(|(objects, statements)| {
+            let at = statements.iter().min().and_then(|i| input.statement(*i));
+            let mut f = finding(RuleId::S02, &objects[0], at);
+            for o in &objects[1..] {
+                f = f.also(o);
+            }
+            f.with(Evidence::new("dropped", objects.len() as f64, "objects"))
+        })
+        .collect()
+}

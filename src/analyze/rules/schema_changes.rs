@@ -1,0 +1,84 @@
+//! Not a rule: what the migration renamed and dropped, from the catalog comparison,
+//! for the rules on what the running application notices (PF-S01, S02, S04).
+
+use super::super::Input;
+
+/// Relation kinds the application reads by name: tables, views, materialized views.
+pub(super) fn read_by_name(kind: &str) -> bool {
+    matches!(kind, "r" | "p" | "v" | "m" | "f")
+}
+
+/// A relation (`column` none) or column that is gone or has a new name.
+pub(super) struct Change {
+    pub table: String,
+    pub column: Option<String>,
+    /// The new name, when renamed.
+    pub renamed_to: Option<String>,
+}
+
+/// Every rename and drop of something that existed before, tables first.
+pub(super) fn changes(input: &Input<'_>) -> Vec<Change> {
+    let (before, after) = (input.before, input.after);
+    let mut out = Vec::new();
+    for (oid, old) in before
+        .relations
+        .iter()
+        .filter(|(_, r)| read_by_name(&r.kind))
+    {
+        match after.relations.get(oid) {
+            Some(new) if new.name != old.name || new.schema != old.schema => out.push(Change {
+                table: old.display(),
+                column: None,
+                renamed_to: Some(new.display()),
+            }),
+            Some(_) => {}
+            None => out.push(Change {
+                table: old.display(),
+                column: None,
+                renamed_to: None,
+            }),
+        }
+    }
+    for ((rel, num), col) in &before.columns {
+        let Some(table) = after.relations.get(rel) else {
+            continue;
+        };
+        let renamed_to = match after.columns.get(&(*rel, *num)) {
+            Some(now) if now.name != col.name => Some(now.name.clone()),
+            Some(_) => continue,
+            None if read_by_name(&table.kind) => None,
+            None => continue,
+        };
+        out.push(Change {
+            table: before.name(*rel),
+            column: Some(col.name.clone()),
+            renamed_to,
+        });
+    }
+    out.sort_by(|a, b| {
+        (a.column.is_some(), &a.table, &a.column).cmp(&(b.column.is_some(), &b.table, &b.column))
+    });
+    out
+}
+
+/// The bare name of a display name (`s.t` -> `t`).
+pub(super) fn bare(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or(name)
+}
+
+/// Whether some statement of the migration drops `change` by name (not by a cascade).
+pub(super) fn dropped_by_name(input: &Input<'_>, change: &Change) -> Option<usize> {
+    let table = bare(&change.table);
+    input.trace.statements.iter().find_map(|s| {
+        let named = match &change.column {
+            Some(c) if s.kind == "ALTER TABLE" => super::super::sql::dropped_columns(&s.text)
+                .iter()
+                .any(|(t, col)| t == table && col == c),
+            None if s.kind == "DROP" => super::super::sql::dropped(&s.text)
+                .iter()
+                .any(|d| d == table),
+            _ => false,
+        };
+        named.then_some(s.index)
+    })
+}

@@ -1,0 +1,13 @@
+//! The result's own types: what report.json says, owned here rather than borrowed from
+//! the producers' internal types, so that a rename inside a rule or an observer does not
+//! change the schema. The analysis converts into these types, the views read them.
+//!
+//! It holds the findings ([`finding`]): a finding is a cause (a statement, or a span of
+//! statements, and the object it acts on) with every observation behind it folded in,
+//! the measured impact that ranks it, and the verdict line a reviewer reads first.
+
+pub mod finding;
+pub mod verdict;
+
+pub use finding::{Evidence, Finding, Impact, RuleId, Severity, StatementRef};
+pub use verdict::{rank, Verdict};
