@@ -148,7 +148,7 @@ fn plans_before_and_after_show_a_lost_index_a_new_one_and_a_broken_query() {
     assert!(row(3).contains("`42703`"), "{}", row(3));
     assert!(row(3).contains(":x: fails after"), "{}", row(3));
     assert!(note.contains("[PF-Q01]"), "{note}");
-    assert!(note.contains("| `declared queries` |"), "{note}");
+    assert!(note.contains("**Declared queries:**"), "{note}");
     assert!(!note.contains("withheld"), "{note}");
 
     let full = std::fs::read_to_string(root.path().join("artifacts/report.md")).unwrap();

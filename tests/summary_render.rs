@@ -78,6 +78,34 @@ fn fixture(names: [&str; 3]) -> RunReport {
             preexisting: true,
         },
     ];
+    ok.verdict = preflight::model::Verdict {
+        blocking: Some(preflight::model::verdict::Blocking {
+            table: "accounts".into(),
+            reads: false,
+            held_ms: 321.0,
+            during: vec![preflight::model::verdict::Contributor {
+                kind: "CREATE INDEX".into(),
+                object: Some("accounts_plan_idx".into()),
+                number: Some(1),
+                ms: 318.0,
+            }],
+            other_tables: 1,
+        }),
+    };
+    ok.findings = vec![preflight::model::Finding {
+        statement: Some(preflight::model::StatementRef {
+            number: Some(1),
+            line: Some(1),
+            kind: "CREATE INDEX".into(),
+            trace_index: 2,
+        }),
+        impact: preflight::model::Impact {
+            reads_blocked_ms: 0.0,
+            writes_blocked_ms: 321.0,
+        },
+        ..preflight::analyze::finding(preflight::model::RuleId::I01, "accounts_plan_idx", None)
+    }
+    .with(preflight::analyze::Evidence::new("SHARE held", 321.0, "ms").on("accounts"))];
     let mut failed = migration(names[1], MigrationOutcome::Failed);
     failed.sqlstate = Some("23505".into());
     failed.server_errors = vec![ServerError {
@@ -121,11 +149,14 @@ const NAMES: [&str; 3] = [
 fn note_of(report: &RunReport) -> String {
     let summary = PublicSummary::build(
         report,
-        &SourceWords::from_sources(SOURCES),
+        &SourceWords::from_sources(SOURCES.into_iter().chain(PATHS)),
         preflight::config::file::DEFAULT_DOCS_URL,
     );
     Renderer::new(None).unwrap().summary(&summary).unwrap()
 }
+
+/// The migrations' paths: the MR's own words, like its SQL.
+const PATHS: [&str; 1] = ["db/migrations/0002_index_accounts_plan.sql"];
 
 #[test]
 fn public_note_carries_no_server_text_and_only_source_names() {
@@ -145,8 +176,16 @@ fn public_note_carries_no_server_text_and_only_source_names() {
         "{note}"
     );
     assert!(
-        note.contains("(a table the migration does not name)"),
+        note.contains("(a table the migrations do not name)"),
         "{note}"
+    );
+    assert!(
+        note.contains("**`0002_index_accounts_plan`**: blocks writes of `accounts` for 320 ms, while CREATE INDEX `accounts_plan_idx` (statement 1) ran 320 ms (1 more tables blocked). One cause:"),
+        "the verdict line first: {note}"
+    );
+    assert!(
+        note.contains("`accounts_plan_idx`; statement 1 (CREATE INDEX) at `db/migrations/0002_index_accounts_plan.sql:1` | SHARE held on accounts 320 ms |"),
+        "the cause, where it is and its evidence: {note}"
     );
     assert!(note.contains("+230 KiB"), "{note}");
     insta::assert_snapshot!(note);
@@ -214,9 +253,17 @@ fn the_note_renders_as_intended_with_any_names() {
             "<del>",
             "evil.example",
         ] {
-            let allowed = mark == "<a " && html.contains("gitlab.example.com/db/preflight");
+            // The job's link and each finding's page are the note's own links.
+            let expected = match mark {
+                "<a " => {
+                    usize::from(html.contains("gitlab.example.com/db/preflight"))
+                        + outside
+                            .matches("<a href=\"https://gitlab.com/preflight-ci/")
+                            .count()
+                }
+                _ => 0,
+            };
             let count = outside.matches(mark).count();
-            let expected = if allowed { 1 } else { 0 };
             assert_eq!(count, expected, "{mark:?} outside code:\n{html}");
         }
         // Every table row has as many cells as its header: no name broke a table.
@@ -248,7 +295,22 @@ fn a_note_with_every_finding_renders_each_id_linked() {
                 .with(Evidence::new("SHARE held", 1234.0, "ms").against(1000.0))
         })
         .collect();
-    let note = note_of(&report);
+    // More ids than the note's 40 rows: the rows it shows, then the full list uncut.
+    let capped = note_of(&report);
+    assert_eq!(capped.matches("| [PF-").count(), 40, "{capped}");
+    assert!(
+        capped.contains(&format!(
+            "{} more causes of `0002_index_accounts_plan` are in the full report.",
+            RULES.len() - 40
+        )),
+        "{capped}"
+    );
+    let summary = PublicSummary::build_uncut(
+        &report,
+        &SourceWords::from_sources(SOURCES),
+        preflight::config::file::DEFAULT_DOCS_URL,
+    );
+    let note = Renderer::new(None).unwrap().summary(&summary).unwrap();
     let html = html_of(&note);
     for r in RULES {
         let link = format!(

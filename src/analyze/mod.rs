@@ -73,12 +73,7 @@ impl LockEvidence for Finding {
             Some(t) => e.against(t),
             None => e,
         };
-        let e = if span.table != self.object {
-            e.on(&span.table)
-        } else {
-            e
-        };
-        self.with(e).impact(span_impact(span))
+        self.with(e.on(&span.table)).impact(span_impact(span))
     }
 }
 

@@ -77,6 +77,9 @@ pub struct PublicVerdict {
     /// Causes left out of the note, rounded ("" when none).
     pub more: String,
     pub more_total: usize,
+    /// Causes of its down, which runs only to roll back (rounded; "" when none): the
+    /// full report and the reporters list them.
+    pub down_causes: String,
 }
 
 /// A measurement, rounded, in the unit it was taken in.
@@ -192,6 +195,7 @@ pub fn verdict(
         shown: findings,
         more: String::new(),
         more_total: 0,
+        down_causes: String::new(),
     }
 }
 
@@ -258,6 +262,7 @@ mod tests {
             shown: vec![f; n],
             more: String::new(),
             more_total: 0,
+            down_causes: String::new(),
         }
     }
 

@@ -71,15 +71,26 @@ pub fn longest_in_order(durations: &[f64], n: usize) -> Vec<usize> {
     longest
 }
 
-/// The migration's slowest traced statements, in order, and how many were left out.
+/// The migration's slowest statements of its file (a tool's own `BEGIN` and `COMMIT`
+/// are not the file's), in order, labelled with their number in the file, and how many
+/// were left out.
 pub fn statement_times(m: &MigrationReport) -> (Vec<StatementTime>, usize) {
-    let statements = &m.trace.statements;
+    let statements: Vec<_> = m
+        .trace
+        .statements
+        .iter()
+        .filter(|s| s.number.is_some())
+        .collect();
     let took = |i: usize| statements[i].ended_ms - statements[i].started_ms;
     let durations: Vec<f64> = (0..statements.len()).map(took).collect();
     let times = longest_in_order(&durations, STATEMENTS_DRAWN)
         .iter()
         .map(|&i| StatementTime {
-            label: format!("{} {}", statements[i].index, command(&statements[i].kind)),
+            label: format!(
+                "{} {}",
+                statements[i].number.unwrap_or(0),
+                command(&statements[i].kind)
+            ),
             ms: sig2(took(i).max(0.0)).to_string(),
         })
         .collect();

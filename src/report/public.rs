@@ -375,26 +375,36 @@ impl PublicSummary {
                 let mut verdicts: Vec<PublicVerdict> = Vec::new();
                 for m in &d.migrations {
                     let path = words.knows_path(&m.path).then_some(m.path.as_str());
-                    let mut causes: Vec<PublicFinding> = m
+                    let causes: Vec<PublicFinding> = m
                         .findings
                         .iter()
                         .map(|f| public_finding(f, &m.name, path, words, docs_url))
                         .collect();
-                    // A down's own causes (its locks, its drops) follow the migration's.
-                    if let Some(b) = &m.way_back {
-                        let name = format!("{} (down)", m.name);
-                        let down_path = b.down.path.as_str();
-                        let down_path = words.knows_path(down_path).then_some(down_path);
-                        causes.extend(
+                    // A down's own causes (its locks, its drops) matter when rolling
+                    // back: the reporters list them, the note counts them.
+                    let down: Vec<PublicFinding> = m
+                        .way_back
+                        .iter()
+                        .flat_map(|b| {
+                            let name = format!("{} (down)", m.name);
+                            let down_path = b.down.path.as_str();
+                            let down_path = words.knows_path(down_path).then_some(down_path);
                             b.down
                                 .findings
                                 .iter()
-                                .map(|f| public_finding(f, &name, down_path, words, docs_url)),
-                        );
-                    }
-                    findings.extend(causes.iter().cloned());
+                                .map(move |f| public_finding(f, &name, down_path, words, docs_url))
+                                .collect::<Vec<_>>()
+                        })
+                        .collect();
+                    findings.extend(causes.iter().chain(&down).cloned());
                     if !causes.is_empty() || m.verdict.blocking.is_some() {
-                        verdicts.push(super::causes::verdict(&m.name, &m.verdict, causes, words));
+                        let mut v = super::causes::verdict(&m.name, &m.verdict, causes, words);
+                        v.down_causes = if down.is_empty() {
+                            String::new()
+                        } else {
+                            count(down.len() as i64)
+                        };
+                        verdicts.push(v);
                     }
                 }
                 let query_findings: Vec<PublicFinding> = d
