@@ -99,6 +99,7 @@ fn targets(parsed: &pg_query::ParseResult) -> Vec<String> {
         }
         Some(NodeEnum::DropStmt(s)) => s.objects.iter().filter_map(last_name).collect(),
         Some(NodeEnum::ReindexStmt(s)) => s.relation.iter().map(|r| r.relname.clone()).collect(),
+        Some(NodeEnum::CreateStmt(s)) => s.relation.iter().map(|r| r.relname.clone()).collect(),
         Some(NodeEnum::InsertStmt(s)) => s.relation.iter().map(|r| r.relname.clone()).collect(),
         Some(NodeEnum::UpdateStmt(s)) => s.relation.iter().map(|r| r.relname.clone()).collect(),
         Some(NodeEnum::DeleteStmt(s)) => s.relation.iter().map(|r| r.relname.clone()).collect(),
@@ -223,6 +224,9 @@ mod tests {
         let from =
             classify("UPDATE person SET n = a.n FROM person_aggregates a WHERE a.id = person.id");
         assert_eq!(from.unwrap().objects, ["person", "person_aggregates"]);
+        let made =
+            classify("CREATE TABLE l (id int, c int REFERENCES comment, p int REFERENCES person)");
+        assert_eq!(made.unwrap().objects[0], "l");
         let ctas = classify("CREATE TABLE c AS SELECT * FROM a JOIN b USING (id)").unwrap();
         assert_eq!(
             (ctas.kind.as_str(), ctas.objects[0].as_str()),

@@ -27,10 +27,16 @@ fn vocabulary(
 ) -> Vocabulary {
     let mut vocab = Vocabulary::default().with_closed_vocabularies();
     vocab.add_template(renderer.summary_source());
+    // The MR's own text, as the summary's source words have it: each migration, its
+    // down and their paths.
     for m in work.iter().flat_map(|w| &w.migrations) {
         vocab.add_text(&m.sql);
         vocab.add_text(&m.entry);
         vocab.add_text(&m.path);
+        if let Some(down) = &m.down {
+            vocab.add_text(&down.sql);
+            vocab.add_text(&down.path);
+        }
     }
     for q in work.iter().flat_map(|w| &w.queries) {
         vocab.add_text(&q.text);

@@ -56,6 +56,15 @@ fn asked_for<'a>(
     unnamed
 }
 
+/// The `CREATE TABLE` that made `table` (a constraint declared with the table).
+fn created_with<'a>(input: &Input<'a>, table: &str) -> Option<&'a TracedStatement> {
+    input
+        .trace
+        .statements
+        .iter()
+        .find(|s| s.kind == "CREATE TABLE" && s.objects.first().is_some_and(|o| o == table))
+}
+
 /// Constraints that are new after the migration; `on_old_tables` keeps those on tables
 /// that existed before it.
 pub(super) fn added<'a>(input: &Input<'a>, on_old_tables: bool) -> Vec<Added<'a>> {
@@ -71,7 +80,10 @@ pub(super) fn added<'a>(input: &Input<'a>, on_old_tables: bool) -> Vec<Added<'a>
         out.push(Added {
             constraint: c,
             object: format!("{}.{}", after.name(c.table), c.name),
-            statement: asked.as_ref().map(|(s, _)| *s),
+            statement: asked
+                .as_ref()
+                .map(|(s, _)| *s)
+                .or_else(|| created_with(input, &name)),
             asked: asked.map(|(_, a)| a),
             table_bytes: before.relations.get(&c.table).map_or(0, |t| t.bytes),
         });

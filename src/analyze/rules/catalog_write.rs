@@ -3,7 +3,7 @@
 //! that make the same change, and can corrupt what the catalog describes.
 
 use super::super::sql::written_table;
-use super::super::{finding, Finding, Input};
+use super::super::{finding, Evidence, Finding, Input};
 use crate::model::RuleId;
 
 pub fn check(input: &Input<'_>) -> Vec<Finding> {
@@ -17,7 +17,14 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
             let user_table = input.before.relations.values().any(|r| r.name == table);
             let catalog = schema == "pg_catalog"
                 || (schema.is_empty() && table.starts_with("pg_") && !user_table);
-            catalog.then(|| finding(RuleId::K01, table, Some(s)))
+            let rows = s.rows.unwrap_or(0) as f64;
+            catalog.then(|| {
+                finding(RuleId::K01, table, Some(s)).with(Evidence::new(
+                    "catalog rows written",
+                    rows,
+                    "rows",
+                ))
+            })
         })
         .collect()
 }

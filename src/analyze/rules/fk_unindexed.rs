@@ -29,7 +29,18 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
         if c.kind != "f" || indexed(input.after, c) {
             continue;
         }
-        let f = super::super::finding(RuleId::C04, &a.object, a.statement);
+        // The columns to index, as the MR spells them (`comment_like.comment_id`).
+        let columns: Vec<String> = c
+            .columns
+            .iter()
+            .filter_map(|n| input.after.columns.get(&(c.table, *n)))
+            .map(|col| col.name.clone())
+            .collect();
+        let object = match columns.as_slice() {
+            [] => a.object.clone(),
+            cols => format!("{}.{}", input.after.name(c.table), cols.join(",")),
+        };
+        let f = super::super::finding(RuleId::C04, object, a.statement);
         if input.preexisting(c.table) {
             out.push(f);
         } else if let Some(referenced) = input.before.relations.get(&c.references) {
