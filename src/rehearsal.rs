@@ -84,7 +84,11 @@ pub async fn rehearse(
 ) -> DatabaseReport {
     let mut report = empty_report(work);
     if let Err(e) = run_all(cx, work, teardown, &mut report).await {
-        report.error = Some(e);
+        // A cancelled run is the run's fact, not this database's error: whatever the
+        // cancellation interrupted reported it as its own failure.
+        if !cx.cancel.is_cancelled() {
+            report.error = Some(e);
+        }
     }
     skip_rest(&mut report, work);
     report

@@ -76,6 +76,22 @@ async fn a_clone_that_could_not_be_destroyed_is_named_and_fails_the_job() {
         report["databases"][0]["migrations"][0]["outcome"],
         "succeeded"
     );
+    // One ending everywhere: an error, though every migration succeeded.
+    assert_eq!(report["ending"], "infrastructure", "{}", report["ending"]);
+    let notes = gl.notes();
+    let note = &notes.last().expect("a note").body;
+    assert!(
+        note.contains("preflight could not finish the rehearsal"),
+        "the headline says so: {note}"
+    );
+    assert!(!note.contains("all migrations succeeded"), "{note}");
+    let states: Vec<String> = gl.statuses().into_iter().map(|s| s.state).collect();
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("failed"),
+        "{states:?}"
+    );
+    assert_eq!(gl.labels(), ["preflight::failed"]);
     assert!(
         servers_under(&pool).contains("/clones/"),
         "the clone is still there"

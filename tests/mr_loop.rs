@@ -161,6 +161,13 @@ async fn findings_fail_the_job_when_the_policy_says_so() {
     let states: Vec<String> = gl.statuses().into_iter().map(|s| s.state).collect();
     assert_eq!(states, ["pending", "failed"]);
     assert_eq!(gl.labels(), ["needs-db-review"]);
+    // The note's headline says what the exit code and the status say.
+    let notes = gl.notes();
+    let note = &notes.last().unwrap().body;
+    assert!(
+        note.contains("with findings the policy does not accept"),
+        "{note}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

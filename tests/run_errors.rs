@@ -179,7 +179,23 @@ async fn sigterm_cancels_cleans_up_and_still_posts_a_note() {
     );
     let notes = gl.notes();
     assert_eq!(notes.len(), 1, "{}", text(&out));
-    assert!(notes[0].body.contains("cancelled"), "{}", notes[0].body);
+    // Cancelled everywhere: the headline, no database "stopped on an infrastructure
+    // error", the commit status, report.json.
+    let note = &notes[0].body;
+    assert!(note.contains("the rehearsal was cancelled"), "{note}");
+    assert!(!note.contains("infrastructure error"), "{note}");
+    let states: Vec<String> = gl.statuses().into_iter().map(|s| s.state).collect();
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("canceled"),
+        "{states:?}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.path().join("artifacts/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["ending"], "cancelled");
+    assert_eq!(report["databases"][0]["error"], serde_json::Value::Null);
     let run = run_id(&root.path().join("artifacts"));
     assert_nothing_left(&run, &root.path().join("engine")).await;
 }

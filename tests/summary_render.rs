@@ -137,6 +137,9 @@ fn fixture(names: [&str; 3]) -> RunReport {
         withheld: vec![],
         gate_error: None,
         cleanup_failures: Vec::new(),
+        // The fixture's second migration failed.
+        ending: preflight::model::Ending::MigrationFailed,
+        facts: Default::default(),
     }
 }
 

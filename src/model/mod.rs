@@ -4,10 +4,13 @@
 //!
 //! It holds the findings ([`finding`]): a finding is a cause (a statement, or a span of
 //! statements, and the object it acts on) with every observation behind it folded in,
-//! the measured impact that ranks it, and the verdict line a reviewer reads first.
+//! the measured impact that ranks it, and the verdict line a reviewer reads first; and
+//! how the run ended ([`outcome`]), decided once for every view of it.
 
 pub mod finding;
+pub mod outcome;
 pub mod verdict;
 
 pub use finding::{Evidence, Finding, Impact, RuleId, Severity, StatementRef};
+pub use outcome::{decide, Ending, Facts};
 pub use verdict::{rank, Verdict};

@@ -19,6 +19,7 @@ const SUFFIX: &str = " -->";
 /// placeholder (a run that never finished).
 const STATUSES: &[&str] = &[
     "success",
+    "findings",
     "failure",
     "error",
     "cancelled",
@@ -72,6 +73,7 @@ impl PastRun {
 fn result_words(status: &str) -> &'static str {
     match status {
         "success" => "succeeded",
+        "findings" => "findings over the policy",
         "failure" => "a migration failed",
         "error" => "could not finish",
         "cancelled" => "cancelled",

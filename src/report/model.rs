@@ -35,6 +35,9 @@ pub struct RunReport {
     pub slow_statement_ms: f64,
     /// Resources cleanup could not remove (a clone, a box): the operators' to sweep.
     pub cleanup_failures: Vec<String>,
+    /// How the run ended, and the facts that decided it ([`crate::model::decide`]).
+    pub ending: crate::model::Ending,
+    pub facts: crate::model::Facts,
 }
 
 #[derive(Debug, Clone, Serialize)]

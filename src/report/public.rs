@@ -152,8 +152,9 @@ pub struct PublicDatabase {
 #[derive(Debug, Clone, Serialize)]
 pub struct PublicSummary {
     pub marker: &'static str,
-    /// `success`, `failure`, `error`, `cancelled`, `nothing_to_do`, or `running` for
-    /// the placeholder posted when the run starts.
+    /// `success`, `findings` (over the policy), `failure`, `error`, `cancelled`,
+    /// `nothing_to_do` ([`crate::model::Ending::headline`]), or `running` for the
+    /// placeholder posted when the run starts.
     pub status: &'static str,
     pub head_sha: Option<String>,
     pub job_url: Option<String>,
@@ -472,17 +473,8 @@ impl PublicSummary {
             })
             .collect();
         super::causes::fit(databases.iter_mut().flat_map(|d| &mut d.verdicts), cap);
-        let status = if report.cancelled {
-            "cancelled"
-        } else if report.infrastructure_error().is_some() {
-            "error"
-        } else if report.any_failed() {
-            "failure"
-        } else if report.migration_count() == 0 {
-            "nothing_to_do"
-        } else {
-            "success"
-        };
+        // How the run ended was decided once ([`crate::model::decide`]).
+        let status = report.ending.headline();
         let blocked = report
             .databases
             .iter()

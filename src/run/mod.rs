@@ -34,6 +34,26 @@ use tokio_util::sync::CancellationToken;
 /// How long one cleanup step may take, even after cancellation.
 const CLEANUP_STEP: Duration = Duration::from_secs(60);
 
+/// Writes the full report (Markdown, HTML, report.json) and its views (JUnit, Code
+/// Quality); answers the Markdown and where report.md went.
+fn write_reports(
+    plan: &Plan,
+    report: &RunReport,
+    work: &[DatabaseWork],
+    renderer: &Renderer,
+    words: &SourceWords,
+) -> Result<(String, PathBuf), String> {
+    let full_md = renderer
+        .full(report)
+        .map_err(|e| format!("the full report's template failed: {e}; report.json has it all"))?;
+    let full_html = renderer
+        .html(report, &plan.docs_url)
+        .map_err(|e| format!("the HTML report's template failed: {e}; report.json has it all"))?;
+    let path = write_artifacts(&plan.artifacts_dir, report, &full_md, &full_html)?;
+    views::write(&plan.artifacts_dir, plan, report, work, renderer, words)?;
+    Ok((full_md, path))
+}
+
 /// Where the run's files went, for the caller to print.
 pub struct JobResult {
     pub outcome: Outcome,
@@ -186,6 +206,8 @@ pub async fn execute(
         replication_bytes_per_second: plan.thresholds.replication_bytes_per_second,
         slow_statement_ms: plan.thresholds.statement_ms,
         cleanup_failures: Vec::new(),
+        ending: Default::default(),
+        facts: Default::default(),
     };
     let pending: usize = work.iter().map(|w| w.migrations.len()).sum();
     let head_sha = tree.head().to_string();
@@ -206,61 +228,44 @@ pub async fn execute(
     }
     report.cancelled = cancel.is_cancelled();
 
-    let mut outcome = if report.cancelled {
-        Outcome::Cancelled
-    } else if report.infrastructure_error().is_some() || !report.cleanup_failures.is_empty() {
-        Outcome::Infrastructure
-    } else if report.any_failed() {
-        Outcome::MigrationFailed
-    } else if plan.fail_on_findings.is_some_and(|at| {
-        report
-            .findings()
-            .any(|f| !f.acknowledged && f.severity >= at)
-    }) {
-        Outcome::Findings
-    } else {
-        Outcome::Success
-    };
     if let Some(e) = report.infrastructure_error() {
         eprintln!("error: {e}");
     }
+    let mut facts = crate::model::Facts {
+        cancelled: report.cancelled,
+        infrastructure: report.infrastructure_error().is_some()
+            || !report.cleanup_failures.is_empty(),
+        migration_failed: report.any_failed(),
+        migrations: report.migration_count(),
+        unacknowledged: report.findings().filter(|f| !f.acknowledged).count(),
+        over_policy: plan.fail_on_findings.is_some_and(|at| {
+            report
+                .findings()
+                .any(|f| !f.acknowledged && f.severity >= at)
+        }),
+    };
 
     let reporting = log.section("report", "Report: the note, the full report and its views");
-    let summary =
-        PublicSummary::build(&report, &words, &plan.docs_url).with_history(&now(), history);
-    let gated = note::gated(&plan, &report, &work, &renderer, &summary);
-    report.withheld = gated.withheld;
-    report.gate_error = gated.gate_error;
-    let note = gated.text;
-
-    let full_md = renderer.full(&report).unwrap_or_else(|e| {
-        eprintln!("error: the full report's template failed: {e}; report.json has it all");
-        outcome = Outcome::Infrastructure;
-        String::new()
-    });
-    let full_html = renderer.html(&report, &plan.docs_url).unwrap_or_else(|e| {
-        eprintln!("error: the HTML report's template failed: {e}; report.json has it all");
-        outcome = Outcome::Infrastructure;
-        String::new()
-    });
-    let written =
-        write_artifacts(&plan.artifacts_dir, &report, &full_md, &full_html).and_then(|p| {
-            views::write(
-                &plan.artifacts_dir,
-                &plan,
-                &report,
-                &work,
-                &renderer,
-                &words,
-            )?;
-            Ok(p)
-        });
-    let full_report = match written {
-        Ok(p) => Some(p),
-        Err(e) => {
-            eprintln!("error: {e}");
-            outcome = Outcome::Infrastructure;
-            None
+    // Decided once; decided again only when the reports themselves could not be made,
+    // so that the note, the status, the label and report.json say the same.
+    let (note, full_md, full_report) = loop {
+        report.facts = facts;
+        report.ending = crate::model::decide(&facts);
+        let summary = PublicSummary::build(&report, &words, &plan.docs_url)
+            .with_history(&now(), history.clone());
+        let gated = note::gated(&plan, &report, &work, &renderer, &summary);
+        report.withheld = gated.withheld;
+        report.gate_error = gated.gate_error;
+        match write_reports(&plan, &report, &work, &renderer, &words) {
+            Ok((full_md, path)) => break (gated.text, full_md, Some(path)),
+            Err(e) if facts.infrastructure => {
+                eprintln!("error: {e}");
+                break (gated.text, String::new(), None);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                facts.infrastructure = true;
+            }
         }
     };
     if matches!(plan.publish, Publish::GitLab(_)) {
@@ -269,11 +274,13 @@ pub async fn execute(
     }
     drop(reporting);
 
-    let unacknowledged = report.findings().filter(|f| !f.acknowledged).count();
-    let verdict = publish::Verdict::of(outcome, unacknowledged);
+    let mut outcome = report.ending.outcome();
     let publishing = log.section("publish", "Publish: the note, the status and the label");
     let published = match &mr {
-        Some(mr) => mr.finish(&plan, &note, &head_sha, verdict, &cancel).await,
+        Some(mr) => {
+            mr.finish(&plan, &note, &head_sha, report.ending, &cancel)
+                .await
+        }
         None if matches!(plan.publish, Publish::GitLab(_)) => Err(RunError::Infrastructure(
             "no GitLab client could be made for the configured URL".into(),
         )),

@@ -2,7 +2,7 @@
 //! migrations ..."), in place of the previous run's note unless someone replied to it,
 //! and a `pending` commit status on the head commit. At the end: the final note in place
 //! of the placeholder (a new note if the placeholder became a discussion meanwhile), the
-//! status's final state, and the verdict's label (the others removed).
+//! status's final state and the label, both from how the run ended (the others removed).
 //!
 //! The previous note's history lines are read at the start and carried to the end, so
 //! the note keeps the MR's story. A failing status or label is logged, not fatal: the
@@ -11,12 +11,12 @@
 
 use super::error::RunError;
 use crate::config::{GitlabTarget, Plan, Publish};
-use crate::exit::Outcome;
 use crate::gitlab::client::GitlabMr;
 use crate::gitlab::{
     find_ours, finish_note, place_note, upsert_note, CommitStatus, GitlabError, LabelApi,
     NoteAction, StatusApi, StatusState,
 };
+use crate::model::outcome::{self, Ending, Label};
 use crate::report::history::{self, PastRun};
 use std::future::Future;
 use std::time::Duration;
@@ -24,29 +24,6 @@ use tokio_util::sync::CancellationToken;
 
 /// How long talking to GitLab may go on after the job is cancelled.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(5);
-
-/// What the run came to, for the status and the label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Every migration succeeded and nothing was found (or there was nothing to do).
-    Passed,
-    /// Every migration succeeded; unacknowledged findings were raised.
-    Findings,
-    /// A migration failed, or the rehearsal could not finish.
-    Failed,
-    Cancelled,
-}
-
-impl Verdict {
-    pub fn of(outcome: Outcome, findings: usize) -> Verdict {
-        match outcome {
-            Outcome::Success if findings == 0 => Verdict::Passed,
-            Outcome::Success | Outcome::Findings => Verdict::Findings,
-            Outcome::Cancelled => Verdict::Cancelled,
-            Outcome::MigrationFailed | Outcome::Usage | Outcome::Infrastructure => Verdict::Failed,
-        }
-    }
-}
 
 /// The MR as this run talks to it.
 pub struct MrLoop {
@@ -213,13 +190,13 @@ impl MrLoop {
         }
     }
 
-    /// Posts the final note, the status's end state and the verdict's label.
+    /// Posts the final note, and the status and label of how the run ended.
     pub async fn finish(
         &self,
         plan: &Plan,
         note: &str,
         head_sha: &str,
-        verdict: Verdict,
+        ending: Ending,
         cancel: &CancellationToken,
     ) -> Result<(), RunError> {
         let infra = |e: GitlabError| RunError::Infrastructure(e.to_string());
@@ -235,35 +212,31 @@ impl MrLoop {
                 tracing::info!("updated note {id} on !{}", self.target.mr_iid)
             }
         }
-        let (state, description) = match verdict {
-            Verdict::Passed => (StatusState::Success, "passed"),
-            Verdict::Findings if plan.fail_on_findings.is_some() => (
-                StatusState::Failed,
-                "findings: see the note on the merge request",
-            ),
-            Verdict::Findings => (
-                StatusState::Success,
-                "findings: see the note on the merge request",
-            ),
-            Verdict::Failed => (
-                StatusState::Failed,
-                "failed: see the note on the merge request",
-            ),
-            Verdict::Cancelled => (StatusState::Canceled, "cancelled"),
+        let state = match ending.commit_status() {
+            outcome::CommitStatus::Success => StatusState::Success,
+            outcome::CommitStatus::Failed => StatusState::Failed,
+            outcome::CommitStatus::Canceled => StatusState::Canceled,
+        };
+        let description = match ending {
+            Ending::Passed | Ending::NothingToDo => "passed",
+            Ending::Findings | Ending::OverPolicy => "findings: see the note on the merge request",
+            Ending::MigrationFailed => "failed: see the note on the merge request",
+            Ending::Infrastructure => "could not finish: see the note on the merge request",
+            Ending::Cancelled => "cancelled",
         };
         self.status(plan, head_sha, state, description, cancel)
             .await;
-        self.relabel(plan, verdict, cancel).await;
+        self.relabel(plan, ending, cancel).await;
         Ok(())
     }
 
-    async fn relabel(&self, plan: &Plan, verdict: Verdict, cancel: &CancellationToken) {
+    async fn relabel(&self, plan: &Plan, ending: Ending, cancel: &CancellationToken) {
         let labels = &plan.signals.labels;
-        let chosen = match verdict {
-            Verdict::Passed => &labels.passed,
-            Verdict::Findings => &labels.findings,
-            Verdict::Failed => &labels.failed,
-            Verdict::Cancelled => return,
+        let chosen = match ending.label() {
+            Some(Label::Passed) => &labels.passed,
+            Some(Label::Findings) => &labels.findings,
+            Some(Label::Failed) => &labels.failed,
+            None => return,
         };
         let all = [&labels.passed, &labels.findings, &labels.failed];
         let remove: Vec<&str> = all
