@@ -1,5 +1,5 @@
 //! The note a reviewer reads for a project-shaped MR: the forum fixture
-//! (`tests/fixtures/forum`: ten migrations in diesel's layout, each file one transaction,
+//! (`tests/fixtures/forum`: eleven migrations in diesel's layout, each file one transaction,
 //! on a generated dataset, as its team would run them with a superuser role), rehearsed
 //! through `preflight run` with a real PostgreSQL and a real box.
 //!
@@ -77,7 +77,7 @@ fn a_project_shaped_mr_gets_a_note_a_reviewer_can_act_on() {
         .iter()
         .map(|m| (m["name"].as_str().unwrap(), m["outcome"].as_str().unwrap()))
         .collect();
-    assert_eq!(ran.len(), 10, "{ran:?}");
+    assert_eq!(ran.len(), 11, "{ran:?}");
     assert!(
         ran.iter().all(|(_, o)| *o == "succeeded"),
         "every up succeeds: {ran:?}\n{note}"
@@ -222,4 +222,17 @@ fn a_project_shaped_mr_gets_a_note_a_reviewer_can_act_on() {
     assert_eq!(at(causes(moved, "PF-C06")[0]), (1, 1));
     assert_eq!(at(causes(moved, "PF-K01")[0]), (4, 4));
     assert!(note.contains("[PF-K01]"), "{note}");
+
+    // A statement kind named after the parser's node (REFRESH MAT VIEW) reaches the
+    // verdict line: the gate knows the trace's kinds.
+    assert!(
+        note.contains(
+            "**`2024-03-10-000001_refresh_post_counts`**: blocks reads and writes of `post_counts`"
+        ),
+        "{note}"
+    );
+    assert!(
+        note.contains("REFRESH MAT VIEW `post_counts` (statement 1)"),
+        "{note}"
+    );
 }

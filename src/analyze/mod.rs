@@ -18,11 +18,11 @@ pub mod sql;
 
 pub mod verdict;
 
+use crate::model::MigrationOutcome;
 pub use crate::model::{Evidence, Finding, Impact, RuleId, Severity, StatementRef};
 use crate::observe::catalog::Catalog;
 use crate::observe::locks::LockHold;
 use crate::observe::StatementStat;
-use crate::report::MigrationOutcome;
 use crate::trace::timeline::{LockSpan, Timeline, TracedStatement};
 pub use registry::{Rule, RULES};
 use serde::{Deserialize, Serialize};

@@ -12,5 +12,5 @@ pub mod outcome;
 pub mod verdict;
 
 pub use finding::{Evidence, Finding, Impact, RuleId, Severity, StatementRef};
-pub use outcome::{decide, Ending, Facts};
+pub use outcome::{decide, Ending, Facts, MigrationOutcome};
 pub use verdict::{rank, Verdict};

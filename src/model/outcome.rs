@@ -6,6 +6,19 @@
 pub use crate::exit::Outcome;
 use serde::Serialize;
 
+/// How one migration ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MigrationOutcome {
+    Succeeded,
+    Failed,
+    TimedOut,
+    /// Stopped because the clone's database grew past `box.disk_limit_bytes`.
+    DiskLimit,
+    /// Not run, because an earlier migration failed or the run was cancelled.
+    Skipped,
+}
+
 /// What is known about a run when it ends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Facts {

@@ -62,17 +62,7 @@ pub struct DatabaseReport {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MigrationOutcome {
-    Succeeded,
-    Failed,
-    TimedOut,
-    /// Stopped because the clone's database grew past `box.disk_limit_bytes`.
-    DiskLimit,
-    /// Not run, because an earlier migration failed or the run was cancelled.
-    Skipped,
-}
+pub use crate::model::MigrationOutcome;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrationReport {

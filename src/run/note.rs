@@ -41,10 +41,19 @@ fn vocabulary(
     for q in work.iter().flat_map(|w| &w.queries) {
         vocab.add_text(&q.text);
     }
-    // Statement kinds are preflight's own labels, named after the parser's node types.
-    let statements = report.databases.iter().flat_map(|d| &d.migrations);
-    for s in statements.flat_map(|m| &m.statements) {
-        vocab.add_text(&s.classified.kind);
+    // Statement kinds are preflight's own labels, named after the parser's node types:
+    // those of the statistics and those of the trace (the verdicts name them), downs too.
+    let migrations = report.databases.iter().flat_map(|d| &d.migrations);
+    let downs = migrations
+        .clone()
+        .filter_map(|m| m.way_back.as_ref().map(|b| b.down.as_ref()));
+    for m in migrations.chain(downs) {
+        for s in &m.statements {
+            vocab.add_text(&s.classified.kind);
+        }
+        for s in &m.trace.statements {
+            vocab.add_text(&s.kind);
+        }
     }
     // Findings: the registry's own words, and the evidence's measures and units (made by
     // the rules from fixed words and lock mode names, never from the clone).

@@ -4,16 +4,17 @@
 
 use super::super::sql::cascades;
 use super::super::{finding, Evidence, Finding, Input};
-use super::schema_changes::{changes, dropped_by_name};
+use super::schema_changes::{changes, DroppedByName};
 use crate::model::RuleId;
 
 pub fn check(input: &Input<'_>) -> Vec<Finding> {
     let Some(st) = input.trace.statements.iter().find(|s| cascades(&s.text)) else {
         return Vec::new();
     };
+    let named = DroppedByName::read(input);
     let victims: Vec<String> = changes(input)
         .into_iter()
-        .filter(|c| c.renamed_to.is_none() && dropped_by_name(input, c).is_none())
+        .filter(|c| c.renamed_to.is_none() && named.statement_of(c).is_none())
         .map(|c| match c.column {
             Some(col) => format!("{}.{col}", c.table),
             None => c.table,

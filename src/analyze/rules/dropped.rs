@@ -3,24 +3,24 @@
 //! that drops the first of them. What a `CASCADE` took along is PF-S04's.
 
 use super::super::{finding, Evidence, Finding, Input};
-use super::schema_changes::{changes, dropped_by_name};
+use super::schema_changes::{changes, DroppedByName};
 use crate::model::RuleId;
 use std::collections::BTreeMap;
 
 pub fn check(input: &Input<'_>) -> Vec<Finding> {
     let mut by_table: BTreeMap<String, (Vec<String>, Vec<usize>)> = BTreeMap::new();
+    let named = DroppedByName::read(input);
+    let cascade = input
+        .trace
+        .statements
+        .iter()
+        .any(|s| super::super::sql::cascades(&s.text));
     for c in changes(input)
         .into_iter()
         .filter(|c| c.renamed_to.is_none())
     {
-        let at = dropped_by_name(input, &c);
-        let cascaded = at.is_none()
-            && input
-                .trace
-                .statements
-                .iter()
-                .any(|s| super::super::sql::cascades(&s.text));
-        if cascaded {
+        let at = named.statement_of(&c);
+        if at.is_none() && cascade {
             continue;
         }
         let object = match &c.column {

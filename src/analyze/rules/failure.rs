@@ -1,8 +1,8 @@
 //! PF-F01: the migration failed, timed out or was stopped at the disk limit.
 
 use super::super::{finding, Evidence, Finding, Input};
+use crate::model::MigrationOutcome;
 use crate::model::RuleId;
-use crate::report::MigrationOutcome;
 
 pub fn check(input: &Input<'_>) -> Vec<Finding> {
     let what = match input.outcome {

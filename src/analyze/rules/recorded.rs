@@ -3,9 +3,9 @@
 
 use crate::analyze::ownership::TableOwners;
 use crate::analyze::{Finding, Input, Thresholds};
+use crate::model::MigrationOutcome;
 use crate::observe::catalog::{Catalog, Relation};
 use crate::observe::lock_mode::LockMode;
-use crate::report::MigrationOutcome;
 use crate::trace::timeline::{LockSpan, Timeline, TracedStatement};
 
 pub struct Recorded {

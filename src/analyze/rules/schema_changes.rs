@@ -66,19 +66,52 @@ pub(super) fn bare(name: &str) -> &str {
     name.rsplit('.').next().unwrap_or(name)
 }
 
-/// Whether some statement of the migration drops `change` by name (not by a cascade).
-pub(super) fn dropped_by_name(input: &Input<'_>, change: &Change) -> Option<usize> {
-    let table = bare(&change.table);
-    input.trace.statements.iter().find_map(|s| {
-        let named = match &change.column {
-            Some(c) if s.kind == "ALTER TABLE" => super::super::sql::dropped_columns(&s.text)
-                .iter()
-                .any(|(t, col)| t == table && col == c),
-            None if s.kind == "DROP" => super::super::sql::dropped(&s.text)
-                .iter()
-                .any(|d| d == table),
-            _ => false,
+/// What the migration's statements drop by name, read once from their parse trees.
+pub(super) struct DroppedByName {
+    /// (statement, table, column) of each `ALTER TABLE ... DROP COLUMN`.
+    columns: Vec<(usize, String, String)>,
+    /// (statement, name) of each object a `DROP` names.
+    relations: Vec<(usize, String)>,
+}
+
+impl DroppedByName {
+    pub fn read(input: &Input<'_>) -> DroppedByName {
+        let mut out = DroppedByName {
+            columns: Vec::new(),
+            relations: Vec::new(),
         };
-        named.then_some(s.index)
-    })
+        for s in &input.trace.statements {
+            match s.kind.as_str() {
+                "ALTER TABLE" => out.columns.extend(
+                    super::super::sql::dropped_columns(&s.text)
+                        .into_iter()
+                        .map(|(t, c)| (s.index, t, c)),
+                ),
+                "DROP" => out.relations.extend(
+                    super::super::sql::dropped(&s.text)
+                        .into_iter()
+                        .map(|d| (s.index, d)),
+                ),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The first statement that drops `change` by name (not by a cascade).
+    pub fn statement_of(&self, change: &Change) -> Option<usize> {
+        let table = bare(&change.table);
+        match &change.column {
+            Some(c) => self
+                .columns
+                .iter()
+                .find(|(_, t, col)| t == table && col == c)
+                .map(|(i, _, _)| *i),
+            None => self
+                .relations
+                .iter()
+                .find(|(_, d)| d == table)
+                .map(|(i, _)| *i),
+        }
+    }
 }
