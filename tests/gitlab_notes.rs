@@ -19,6 +19,7 @@ const POLICY: HttpPolicy = HttpPolicy {
     request_timeout: Duration::from_secs(2),
     attempts: 3,
     max_backoff: Duration::from_secs(3),
+    proxy: None,
 };
 
 fn notes_api(double: &GitlabDouble, token: &str, iid: u64) -> GitlabMr {

@@ -272,15 +272,31 @@ fn the_protected_job_is_isolated_interruptible_and_keeps_the_detail_for_maintain
     );
     assert_eq!(j["allow_failure"]["exit_codes"][0], 5);
     let script = j["script"][0].as_str().unwrap();
-    for unset in [
-        "PREFLIGHT_LOCAL_CHECKOUT",
-        "PREFLIGHT_CONFIG",
-        "CI_SERVER_URL",
-        "PREFLIGHT_ENGINE_URL",
-    ] {
+    // preflight starts with an environment of its own: nothing a trigger variable sets
+    // (a proxy, TMPDIR, DOCKER_HOST, PREFLIGHT_* or CI_*) reaches it but the two tokens.
+    assert!(script.starts_with("/usr/bin/env -i "), "{script}");
+    let before_run = &script[..script.find(" preflight run").expect("runs preflight")];
+    let passed: Vec<(&str, &str)> = before_run
+        .split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .collect();
+    let names: Vec<&str> = passed.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "PATH",
+            "HOME",
+            "TMPDIR",
+            "GITLAB_CI",
+            "PREFLIGHT_GITLAB_TOKEN",
+            "PREFLIGHT_ENGINE_TOKEN"
+        ],
+        "{script}"
+    );
+    for (name, value) in &passed[..4] {
         assert!(
-            script.contains(&format!("-u {unset}")),
-            "{unset} must be unset: {script}"
+            !value.contains('$'),
+            "{name} is fixed, not a variable: {script}"
         );
     }
     for flag in [

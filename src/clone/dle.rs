@@ -18,7 +18,16 @@ pub struct DleEngine {
 }
 
 impl DleEngine {
-    pub fn new(mut base: Url, token: Secret) -> Self {
+    /// A client of the engine at `base`, connecting directly.
+    pub fn new(base: Url, token: Secret) -> Self {
+        Self::through(base, token, None)
+    }
+
+    /// A client of the engine at `base`, through `proxy` when trusted configuration
+    /// names one (`engine.proxy`). The environment's proxy variables are never read (a
+    /// trigger variable could set them and receive the token and the clone's password),
+    /// and no redirect is followed.
+    pub fn through(mut base: Url, token: Secret, proxy: Option<&Url>) -> Self {
         // A base without a trailing slash would lose its last path segment on join
         // (`http://host/dle` + `clone` = `http://host/clone`).
         if !base.path().ends_with('/') {
@@ -27,10 +36,18 @@ impl DleEngine {
         DleEngine {
             base,
             token,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
+            http: {
+                let builder = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .no_proxy()
+                    .redirect(reqwest::redirect::Policy::none());
+                match proxy.and_then(|p| reqwest::Proxy::all(p.as_str()).ok()) {
+                    Some(p) => builder.proxy(p),
+                    None => builder,
+                }
                 .build()
-                .expect("a TLS backend is compiled in"),
+                .expect("a TLS backend is compiled in")
+            },
         }
     }
 

@@ -100,6 +100,9 @@ pub struct GitlabSection {
     /// The commit status set on the head commit; empty for none.
     pub commit_status: String,
     pub labels: VerdictLabels,
+    /// The only proxy GitLab requests may go through (the environment's proxy variables
+    /// are never read: a trigger variable could set them).
+    pub proxy: Option<String>,
 }
 
 impl Default for GitlabSection {
@@ -112,6 +115,7 @@ impl Default for GitlabSection {
             placeholder: true,
             commit_status: "preflight".into(),
             labels: VerdictLabels::default(),
+            proxy: None,
         }
     }
 }
@@ -135,6 +139,8 @@ pub struct EngineSection {
     #[serde(with = "humantime_serde")]
     pub ready_timeout: Duration,
     pub restricted: bool,
+    /// The only proxy requests to a DLE engine may go through.
+    pub proxy: Option<String>,
 }
 
 impl Default for EngineSection {
@@ -145,6 +151,7 @@ impl Default for EngineSection {
             snapshot: None,
             ready_timeout: Duration::from_secs(120),
             restricted: true,
+            proxy: None,
         }
     }
 }

@@ -85,7 +85,12 @@ pub struct DatabasePlan {
 #[derive(Debug, Clone)]
 pub enum EnginePlan {
     Builtin(BuiltinSection),
-    Dle { url: Url, token: Secret },
+    Dle {
+        url: Url,
+        token: Secret,
+        /// The proxy trusted configuration names (`engine.proxy`), if any.
+        proxy: Option<Url>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -377,6 +382,12 @@ impl Plan {
                     (Some(url), Some(token)) => EnginePlan::Dle {
                         url: parse_url("the engine URL", &url)?,
                         token,
+                        proxy: file
+                            .engine
+                            .proxy
+                            .as_deref()
+                            .map(|p| parse_url("engine.proxy", p))
+                            .transpose()?,
                     },
                     _ => EnginePlan::Builtin(file.builtin.clone()),
                 }
@@ -482,6 +493,12 @@ impl Plan {
                 connect_timeout: file.gitlab.connect_timeout,
                 request_timeout: file.gitlab.request_timeout,
                 attempts: file.gitlab.attempts.max(1),
+                proxy: file
+                    .gitlab
+                    .proxy
+                    .as_deref()
+                    .map(|p| parse_url("gitlab.proxy", p))
+                    .transpose()?,
                 ..HttpPolicy::default()
             },
             publish,

@@ -14,7 +14,7 @@ use url::Url;
 pub const MAX_PAGES: usize = 100;
 
 /// Timeouts and retries for GitLab requests (trusted configuration, `gitlab:`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HttpPolicy {
     pub connect_timeout: Duration,
     /// One request, from sending to the last byte of the answer.
@@ -23,6 +23,8 @@ pub struct HttpPolicy {
     pub attempts: u32,
     /// The longest wait between tries, `Retry-After` included.
     pub max_backoff: Duration,
+    /// The proxy trusted configuration names (`gitlab.proxy`); none: direct.
+    pub proxy: Option<Url>,
 }
 
 impl Default for HttpPolicy {
@@ -32,6 +34,7 @@ impl Default for HttpPolicy {
             request_timeout: Duration::from_secs(30),
             attempts: 5,
             max_backoff: Duration::from_secs(30),
+            proxy: None,
         }
     }
 }
@@ -63,15 +66,28 @@ impl GitlabHttp {
             })?
             .pop_if_empty()
             .extend(["api", "v4"]);
-        let client = reqwest::Client::builder()
+        // No proxy from the environment (a trigger variable could set one and receive the
+        // token), and no redirect followed: a 3xx is an answer, never a second request
+        // carrying PRIVATE-TOKEN to wherever it points.
+        let builder = reqwest::Client::builder()
             .connect_timeout(policy.connect_timeout)
             .timeout(policy.request_timeout)
             .user_agent(concat!("preflight/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| GitlabError::Unreachable {
-                url: base_url.to_string(),
-                reason: e.to_string(),
-            })?;
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none());
+        let builder = match &policy.proxy {
+            Some(proxy) => builder.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(|e| {
+                GitlabError::Unreachable {
+                    url: base_url.to_string(),
+                    reason: format!("gitlab.proxy {proxy}: {e}"),
+                }
+            })?),
+            None => builder,
+        };
+        let client = builder.build().map_err(|e| GitlabError::Unreachable {
+            url: base_url.to_string(),
+            reason: e.to_string(),
+        })?;
         Ok(GitlabHttp {
             client,
             api,

@@ -63,7 +63,11 @@ pub struct JobResult {
 
 async fn make_engine(plan: &Plan, work: &[DatabaseWork]) -> Result<Arc<dyn CloneEngine>, String> {
     match &plan.engine {
-        EnginePlan::Dle { url, token } => Ok(Arc::new(DleEngine::new(url.clone(), token.clone()))),
+        EnginePlan::Dle { url, token, proxy } => Ok(Arc::new(DleEngine::through(
+            url.clone(),
+            token.clone(),
+            proxy.as_ref(),
+        ))),
         EnginePlan::Builtin(section) => {
             let engine = BuiltinEngine::new(section).map_err(|e| e.to_string())?;
             for w in work.iter().filter(|w| !w.migrations.is_empty()) {

@@ -82,7 +82,7 @@ impl MrLoop {
         let Publish::GitLab(target) = &plan.publish else {
             return None;
         };
-        let api = match GitlabMr::new(target, plan.gitlab_policy) {
+        let api = match GitlabMr::new(target, plan.gitlab_policy.clone()) {
             Ok(api) => api,
             Err(e) => {
                 eprintln!("warning: {e}");

@@ -29,8 +29,12 @@ pub async fn open_source(plan: &Plan) -> Result<Box<dyn SourceTree>, RunError> {
                     "reading the MR from GitLab needs its URL, token, project and IID".into(),
                 )
             })?;
-            let http = GitlabHttp::new(&target.base_url, target.token.clone(), plan.gitlab_policy)
-                .map_err(|e| RunError::Infrastructure(e.to_string()))?;
+            let http = GitlabHttp::new(
+                &target.base_url,
+                target.token.clone(),
+                plan.gitlab_policy.clone(),
+            )
+            .map_err(|e| RunError::Infrastructure(e.to_string()))?;
             GitlabSource::open(http, &target.project, target.mr_iid, head_sha)
                 .await
                 .map(|s| Box::new(s) as Box<dyn SourceTree>)

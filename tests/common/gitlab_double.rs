@@ -50,6 +50,8 @@ pub enum Fault {
     RetryAfter(u64),
     /// Never answers (the connection stays open until the client gives up).
     Hang,
+    /// 307 Temporary Redirect to the same path on `127.0.0.1:<port>` (another origin).
+    RedirectTo(u16),
 }
 
 #[derive(Default)]
@@ -383,6 +385,12 @@ async fn record_and_authorize(State(d): State<GitlabDouble>, req: Request, next:
             return r;
         }
         Some(Fault::Hang) => std::future::pending::<()>().await,
+        Some(Fault::RedirectTo(port)) => {
+            let mut r = error(307, "307 Temporary Redirect");
+            let to = format!("http://127.0.0.1:{port}{}", parts.uri);
+            r.headers_mut().insert("location", to.parse().unwrap());
+            return r;
+        }
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
