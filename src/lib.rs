@@ -33,6 +33,7 @@ pub mod sandbox;
 pub mod secret;
 pub mod source;
 pub mod teardown;
+pub mod text;
 pub mod tools;
 pub mod trace;
 

@@ -238,7 +238,7 @@ async fn run_migrations(
                 m.name()
             ),
         );
-        let progress = Progress::start(cx.log, m.name());
+        let progress = Progress::start(cx.log, &crate::text::visible(m.name()));
         let back = match (&m.down, &work.db.command) {
             (Some(down), _) => Some(crate::run::way_back::Back::File(down)),
             (None, Some(c)) => c.step_down(m).map(crate::run::way_back::Back::Command),

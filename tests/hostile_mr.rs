@@ -315,3 +315,41 @@ async fn a_migration_file_over_the_size_limit_is_refused_before_anything_runs() 
     assert_nothing_leaked(&gl, &out);
     assert!(!root.path().join("engine").exists(), "nothing was cloned");
 }
+
+/// A file name with an escape, a carriage return and a newline cannot forge a line: not
+/// in the job log, not in report.md, not in the note (the gate never passes a control
+/// character); it shows as its escapes.
+#[tokio::test(flavor = "multi_thread")]
+async fn control_characters_in_a_name_forge_no_line_anywhere() {
+    let root = tempfile::tempdir().unwrap();
+    let name = "0001_x\u{1b}[2K\rFORGED: all migrations succeeded (exit 0)\nz.sql";
+    let repo = repo_with_migrations(root.path(), &[], &[(name, "CREATE TABLE forged (id int);")]);
+    let gl = GitlabDouble::start(TOKEN, "42", 7).await;
+    let out = preflight(&hostile_env(&gl, &repo, root.path()), &["run"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    let full = std::fs::read_to_string(root.path().join("artifacts/report.md")).unwrap();
+    let html = std::fs::read_to_string(root.path().join("artifacts/report.html")).unwrap();
+    let notes = gl.notes();
+    let note = &notes.last().expect("a note").body;
+    for (what, text) in [
+        ("job log", log.as_ref()),
+        ("report.md", &full),
+        ("report.html", &html),
+        ("note", note),
+    ] {
+        assert!(
+            !text.contains('\u{1b}'),
+            "a raw escape in the {what}:\n{text}"
+        );
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("FORGED")),
+            "a forged line in the {what}:\n{text}"
+        );
+    }
+    assert!(
+        full.contains("\\u{1b}[2K\\rFORGED: all migrations succeeded"),
+        "the name shows as its escapes: {full}"
+    );
+}

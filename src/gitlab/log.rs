@@ -21,9 +21,7 @@ enum Sink {
 
 /// `text` less any control character but newlines and tabs.
 fn clean(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
-        .collect()
+    crate::text::visible_lines(text).into_owned()
 }
 
 fn in_gitlab_ci() -> bool {
@@ -76,8 +74,10 @@ impl JobLog {
         (log, lines)
     }
 
-    /// Writes `text`, less any control character but newlines and tabs: what the MR
-    /// named (a file, a statement) cannot fake a section or repaint the log.
+    /// Writes `text`, every control character but newlines and tabs shown as its escape:
+    /// what the MR named (a file, a statement) cannot fake a section or repaint the log.
+    /// A name inside `text` goes through [`crate::text::visible`] first, so that it cannot
+    /// start a line of its own either.
     pub fn line(&self, text: &str) {
         self.raw(&clean(text));
     }
@@ -85,7 +85,11 @@ impl JobLog {
     /// `   what: word rest`, the word in the tone's colour: how a step ended.
     pub fn outcome(&self, what: &str, word: &str, tone: Tone, rest: &str) {
         let word = self.paint(word, tone);
-        self.raw(&format!("   {}: {word}{}", clean(what), clean(rest)));
+        self.raw(&format!(
+            "   {}: {word}{}",
+            crate::text::visible(what),
+            clean(rest)
+        ));
     }
 
     fn raw(&self, text: &str) {
@@ -119,7 +123,7 @@ impl JobLog {
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .take(60)
             .collect();
-        let title: String = title.chars().filter(|c| !c.is_control()).collect();
+        let title = crate::text::visible(title);
         let title = self.paint(&title, Tone::Heading);
         if self.gitlab {
             let now = chrono::Utc::now().timestamp();
@@ -217,7 +221,10 @@ mod tests {
         assert_eq!(lines(&buffer)[0], "== Plan");
         let (coloured, buffer) = JobLog::captured(false, true);
         coloured.outcome("0001\x1b[2J", "failed", Tone::Bad, " in 1 s");
-        assert_eq!(lines(&buffer), ["   0001[2J: \x1b[31mfailed\x1b[0m in 1 s"]);
+        assert_eq!(
+            lines(&buffer),
+            ["   0001\\u{1b}[2J: \x1b[31mfailed\x1b[0m in 1 s"]
+        );
     }
 
     #[test]
@@ -228,10 +235,25 @@ mod tests {
         log.line(&format!("{hostile}\nnext line"));
         let lines = lines(&buffer);
         assert!(
-            lines[0].ends_with("\x1b[0K0001[0Ksection_end:1:fetch[0K"),
+            lines[0].ends_with("\x1b[0K0001\\r\\u{1b}[0Ksection_end:1:fetch\\r\\u{1b}[0K"),
             "{lines:?}"
         );
-        assert_eq!(lines[3], "0001[0Ksection_end:1:fetch[0K\nnext line");
+        assert_eq!(
+            lines[3],
+            "0001\\r\\u{1b}[0Ksection_end:1:fetch\\r\\u{1b}[0K\nnext line"
+        );
+        // A name cannot start a line of its own either.
+        let (log, buffer) = JobLog::captured(false, false);
+        log.outcome(
+            "0002\nall migrations succeeded (exit 0)",
+            "failed",
+            Tone::Bad,
+            "",
+        );
+        assert_eq!(
+            self::lines(&buffer),
+            ["   0002\\nall migrations succeeded (exit 0): failed"]
+        );
     }
 
     #[tokio::test(start_paused = true)]

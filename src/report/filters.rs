@@ -22,6 +22,7 @@ pub fn md_escape(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Valu
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
             '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.extend(c.escape_default()),
             _ => out.push(c),
         }
     }
@@ -36,8 +37,9 @@ pub fn code_span(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Valu
     let s: String = s
         .chars()
         .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
-        .collect::<String>()
-        .replace('|', "\\|");
+        .collect::<String>();
+    // Any other control character shows as its escape: an ESC never reaches the note.
+    let s = crate::text::visible(&s).replace('|', "\\|");
     let mut longest = 0;
     let mut run = 0;
     for c in s.chars() {
@@ -65,6 +67,7 @@ pub fn html_escape(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Va
             '&' => out.push_str("&amp;"),
             '"' => out.push_str("&quot;"),
             '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.extend(c.escape_default()),
             _ => out.push(c),
         }
     }

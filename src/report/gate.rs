@@ -220,6 +220,10 @@ pub fn gate(note: &str, vocab: &Vocabulary, texts: &GateTexts) -> Result<Gated, 
             {
                 bad.insert(c.to_string());
             }
+            // A control character (an escape, a carriage return) is never let through.
+            for c in line.chars().filter(|c| c.is_control() && *c != '\t') {
+                bad.insert(c.escape_default().to_string());
+            }
         }
         if bad.is_empty() {
             out.extend(lines[first..=last].iter().map(|l| l.to_string()));
@@ -318,6 +322,17 @@ mod tests {
     fn a_code_block_is_one_item() {
         let g = gate("took\n```\ncustomers\ncnry\n```\nin", &vocab(), &texts()).unwrap();
         assert_eq!(g.note, "took\n(withheld)\nin\n");
+    }
+
+    #[test]
+    fn a_control_character_is_withheld() {
+        let g = gate("took \u{1b}[2K in\rtook", &vocab(), &texts()).unwrap();
+        assert_eq!(g.note, "(withheld)\n");
+        assert!(
+            g.withheld[0].words.contains(&"\\u{1b}".to_string()),
+            "{:?}",
+            g.withheld
+        );
     }
 
     #[test]

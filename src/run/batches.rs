@@ -28,7 +28,7 @@ pub(crate) async fn sample_declared(
         Ok(report) => {
             session.cx.log.line(&format!(
                 "   batched job on {}: {} of {} batches sampled, about {} in all",
-                declared.table,
+                crate::text::visible(&declared.table),
                 report.samples.len(),
                 report.batches,
                 crate::report::rounding::duration_s(report.estimate_s)

@@ -43,11 +43,15 @@ fn write_reports(
     renderer: &Renderer,
     words: &SourceWords,
 ) -> Result<(String, PathBuf), String> {
+    // Names and server messages are data: no control character of theirs acts in the
+    // report or in the job log it is printed to.
     let full_md = renderer
         .full(report)
+        .map(|md| crate::text::visible_lines(&md).into_owned())
         .map_err(|e| format!("the full report's template failed: {e}; report.json has it all"))?;
     let full_html = renderer
         .html(report, &plan.docs_url)
+        .map(|html| crate::text::visible_lines(&html).into_owned())
         .map_err(|e| format!("the HTML report's template failed: {e}; report.json has it all"))?;
     let path = write_artifacts(&plan.artifacts_dir, report, &full_md, &full_html)?;
     views::write(&plan.artifacts_dir, plan, report, work, renderer, words)?;

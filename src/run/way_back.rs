@@ -67,7 +67,10 @@ pub(crate) async fn rehearse(
     before: Schema,
 ) -> Result<Rehearsed, String> {
     let log = session.cx.log;
-    log.line(&format!("   way back: the down of {}", m.name()));
+    log.line(&format!(
+        "   way back: the down of {}",
+        crate::text::visible(m.name())
+    ));
     let down_report = match back {
         Back::File(down) => {
             session
@@ -124,7 +127,10 @@ pub(crate) async fn rehearse(
         );
     }
 
-    log.line(&format!("   way back: {} again", m.name()));
+    log.line(&format!(
+        "   way back: {} again",
+        crate::text::visible(m.name())
+    ));
     let up_again = session.rehearse(m, staged).await?;
     let failed_again = up_again.outcome != MigrationOutcome::Succeeded;
     if failed_again {
