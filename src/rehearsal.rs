@@ -43,6 +43,8 @@ pub struct Context<'a> {
     pub engine: Arc<dyn CloneEngine>,
     pub docker: &'a Docker,
     pub run_dir: &'a Path,
+    /// The id of the runs directory the run's lock is in (its boxes' label).
+    pub runs_root_id: &'a str,
     pub cancel: &'a CancellationToken,
 }
 
@@ -176,6 +178,7 @@ async fn run_all(
             None => cx.plan.sandbox.image.clone(),
         },
         run_id: cx.plan.run_id.clone(),
+        runs_root_id: cx.runs_root_id.to_string(),
         name: format!("{}-{}", cx.plan.run_id, work.db.name),
         migrations_dir: box_dir,
         socket_dir: socket_dir.clone(),

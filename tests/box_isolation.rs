@@ -184,6 +184,7 @@ async fn box_reaches_the_database_socket_and_nothing_else() {
         &BoxSpec {
             image: IMAGE.into(),
             run_id: id.clone(),
+            runs_root_id: "box-isolation-test".into(),
             name: format!("{id}-box"),
             migrations_dir: migrations.clone(),
             socket_dir: sock.clone(),

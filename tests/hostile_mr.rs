@@ -342,9 +342,7 @@ async fn control_characters_in_a_name_forge_no_line_anywhere() {
             "a raw escape in the {what}:\n{text}"
         );
         assert!(
-            !text
-                .lines()
-                .any(|l| l.starts_with("FORGED")),
+            !text.lines().any(|l| l.starts_with("FORGED")),
             "a forged line in the {what}:\n{text}"
         );
     }

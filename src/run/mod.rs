@@ -122,6 +122,7 @@ async fn rehearse_all(
             engine: engine.clone(),
             docker: &docker,
             run_dir: &run_dir.path,
+            runs_root_id: &run_dir.root_id,
             cancel,
         };
         let db_report = rehearsal::rehearse(&cx, w, &mut teardown).await;

@@ -27,6 +27,9 @@ pub const SOCKET_MOUNT: &str = "/run/preflight";
 pub const BOX_USER: &str = "10001:10001";
 pub const LABEL_MANAGED: &str = "preflight.managed";
 pub const LABEL_RUN: &str = "preflight.run";
+/// The id of the runs directory whose lock says whether the box's run is alive
+/// ([`crate::runs::root_id`]): only a run sharing that directory can judge it.
+pub const LABEL_ROOT: &str = "preflight.runs-root";
 
 #[derive(Debug, Error)]
 pub enum BoxError {
@@ -71,6 +74,8 @@ pub async fn connect_docker() -> Result<Docker, BoxError> {
 pub struct BoxSpec {
     pub image: String,
     pub run_id: String,
+    /// The id of the runs directory that holds the run's lock.
+    pub runs_root_id: String,
     pub name: String,
     pub migrations_dir: PathBuf,
     pub socket_dir: PathBuf,
@@ -128,6 +133,7 @@ impl Sandbox {
             labels: Some(HashMap::from([
                 (LABEL_MANAGED.to_string(), "true".to_string()),
                 (LABEL_RUN.to_string(), spec.run_id.clone()),
+                (LABEL_ROOT.to_string(), spec.runs_root_id.clone()),
             ])),
             host_config: Some(host),
             ..Default::default()
@@ -244,11 +250,19 @@ pub async fn remove_container(docker: &Docker, id: &str) -> Result<(), BoxError>
     }
 }
 
-/// Boxes preflight made (running or not), as (id, run id); `run_id` narrows to one run.
-pub async fn list_boxes(
-    docker: &Docker,
-    run_id: Option<&str>,
-) -> Result<Vec<(String, String)>, BoxError> {
+/// A box preflight made, as its labels and Docker describe it.
+#[derive(Debug, Clone)]
+pub struct BoxInfo {
+    pub id: String,
+    pub run: String,
+    /// The runs directory that holds its run's lock, when labelled.
+    pub runs_root: Option<String>,
+    /// When Docker created it (Unix seconds).
+    pub created: i64,
+}
+
+/// Boxes preflight made (running or not); `run_id` narrows to one run.
+pub async fn list_boxes(docker: &Docker, run_id: Option<&str>) -> Result<Vec<BoxInfo>, BoxError> {
     let label = match run_id {
         Some(run) => format!("{LABEL_RUN}={run}"),
         None => format!("{LABEL_MANAGED}=true"),
@@ -265,8 +279,13 @@ pub async fn list_boxes(
     Ok(list
         .into_iter()
         .filter_map(|c| {
-            let run = c.labels.as_ref()?.get(LABEL_RUN)?.clone();
-            Some((c.id?, run))
+            let labels = c.labels.as_ref()?;
+            Some(BoxInfo {
+                run: labels.get(LABEL_RUN)?.clone(),
+                runs_root: labels.get(LABEL_ROOT).cloned(),
+                created: c.created.unwrap_or(0),
+                id: c.id?,
+            })
         })
         .collect())
 }
@@ -276,6 +295,6 @@ pub async fn boxes_of_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, 
     Ok(list_boxes(docker, Some(run_id))
         .await?
         .into_iter()
-        .map(|(id, _)| id)
+        .map(|b| b.id)
         .collect())
 }
