@@ -15,10 +15,11 @@ fn report_outcome(outcome: Outcome) -> Outcome {
     let what = match outcome {
         Outcome::Success => "all migrations succeeded",
         Outcome::MigrationFailed => "a migration failed",
-        Outcome::Usage => "refused: the MR's code or the configuration needs fixing",
+        Outcome::Usage => "refused: the configuration or the job's variables need fixing",
         Outcome::Infrastructure => "infrastructure error",
         Outcome::Cancelled => "cancelled",
         Outcome::Findings => "findings at or above policy.fail_on_findings",
+        Outcome::Refused => "refused: the MR's files break a rule (the note says which)",
     };
     eprintln!("preflight: {what} (exit {})", outcome.code());
     outcome

@@ -16,6 +16,9 @@ pub enum Outcome {
     Cancelled,
     /// Every migration succeeded, but findings reached `policy.fail_on_findings`.
     Findings,
+    /// The MR's files break a rule (a link, a submodule, a file too large): nothing ran,
+    /// and the MR's note says which file and which rule.
+    Refused,
 }
 
 impl Outcome {
@@ -27,6 +30,7 @@ impl Outcome {
             Outcome::Infrastructure => 3,
             Outcome::Cancelled => 4,
             Outcome::Findings => 5,
+            Outcome::Refused => 6,
         }
     }
 }

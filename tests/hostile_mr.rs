@@ -49,13 +49,32 @@ fn assert_nothing_leaked(gl: &GitlabDouble, out: &std::process::Output) {
             );
         }
     }
-    assert!(gl.notes().is_empty(), "a note was posted: {:?}", gl.notes());
 }
 
-fn assert_refused(out: &std::process::Output, path: &str, kind: &str) {
-    assert_eq!(out.status.code(), Some(2), "{}", text(out));
+/// Refused with the refusal's own exit code, the file and the rule in the job's error,
+/// and the MR's author told on the MR: a note naming the file and the rule (the only
+/// note), a failed commit status.
+fn assert_refused(gl: &GitlabDouble, out: &std::process::Output, path: &str, kind: &str) {
+    assert_eq!(out.status.code(), Some(6), "{}", text(out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(path) && err.contains(kind), "{}", text(out));
+    let notes = gl.notes();
+    let note = &notes.last().expect("the author hears why").body;
+    let rule = match kind {
+        "box.max_migration_bytes" => "is larger than one migration may be".to_string(),
+        kind => format!("is a {kind}"),
+    };
+    assert!(
+        note.contains("were refused, so nothing ran") && note.contains(&format!("`{path}` {rule}")),
+        "{note}"
+    );
+    assert!(!note.contains("withheld"), "{note}");
+    let states: Vec<String> = gl.statuses().into_iter().map(|s| s.state).collect();
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("failed"),
+        "{states:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -74,7 +93,7 @@ async fn a_committed_symlink_to_the_jobs_environment_or_a_host_file_is_refused_u
         });
         let gl = GitlabDouble::start(TOKEN, "42", 7).await;
         let out = preflight(&hostile_env(&gl, &repo, root.path()), &["run"]);
-        assert_refused(&out, "db/migrations/0002_x.sql", "symbolic link");
+        assert_refused(&gl, &out, "db/migrations/0002_x.sql", "symbolic link");
         assert_nothing_leaked(&gl, &out);
     }
 }
@@ -89,7 +108,7 @@ async fn a_linked_migrations_directory_and_a_submodule_are_refused() {
     });
     let gl = GitlabDouble::start(TOKEN, "42", 7).await;
     let out = preflight(&hostile_env(&gl, &repo, root.path()), &["run"]);
-    assert_refused(&out, "db/migrations", "symbolic link");
+    assert_refused(&gl, &out, "db/migrations", "symbolic link");
     assert_nothing_leaked(&gl, &out);
 
     let root = tempfile::tempdir().unwrap();
@@ -105,8 +124,9 @@ async fn a_linked_migrations_directory_and_a_submodule_are_refused() {
         ],
     );
     git(&repo, &["commit", "-qm", "a submodule"]);
+    let gl = GitlabDouble::start(TOKEN, "42", 7).await;
     let out = preflight(&hostile_env(&gl, &repo, root.path()), &["run"]);
-    assert_refused(&out, "db/migrations/0002_sub.sql", "submodule");
+    assert_refused(&gl, &out, "db/migrations/0002_sub.sql", "submodule");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -127,6 +147,7 @@ async fn configuration_inside_the_mrs_code_is_refused() {
         text(&out)
     );
     assert_nothing_leaked(&gl, &out);
+    assert!(gl.notes().is_empty(), "a note was posted: {:?}", gl.notes());
 }
 
 fn api_env(gl: &GitlabDouble, repo: &Path, root: &Path, head: &str) -> Vec<(&'static str, String)> {
@@ -145,7 +166,7 @@ async fn through_the_api_a_symlink_is_refused_and_a_moved_head_is_not_rehearsed(
     let gl = GitlabDouble::start(TOKEN, "42", 7).await;
     gl.serve_repo(&repo, &head, &base);
     let out = preflight(&api_env(&gl, &repo, root.path(), &head), &["run"]);
-    assert_refused(&out, "db/migrations/0002_x.sql", "symbolic link");
+    assert_refused(&gl, &out, "db/migrations/0002_x.sql", "symbolic link");
     assert_nothing_leaked(&gl, &out);
     assert!(
         gl.requests()
@@ -308,6 +329,7 @@ async fn a_migration_file_over_the_size_limit_is_refused_before_anything_runs() 
     .unwrap();
     let out = preflight(&env, &["run"]);
     assert_refused(
+        &gl,
         &out,
         "db/migrations/0001_big.sql",
         "box.max_migration_bytes",

@@ -140,6 +140,7 @@ fn fixture(names: [&str; 3]) -> RunReport {
         // The fixture's second migration failed.
         ending: preflight::model::Ending::MigrationFailed,
         facts: Default::default(),
+        refused: Vec::new(),
     }
 }
 

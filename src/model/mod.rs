@@ -9,6 +9,7 @@
 
 pub mod finding;
 pub mod outcome;
+pub mod refusal;
 pub mod verdict;
 
 pub use finding::{Evidence, Finding, Impact, RuleId, Severity, StatementRef};

@@ -24,6 +24,8 @@ pub enum MigrationOutcome {
 pub struct Facts {
     /// The job was cancelled (SIGTERM).
     pub cancelled: bool,
+    /// The MR's files break a rule, so nothing ran.
+    pub refused: bool,
     /// An infrastructure error stopped a database's rehearsal, cleanup left something
     /// behind, or the reports could not be written.
     pub infrastructure: bool,
@@ -56,6 +58,8 @@ pub enum Ending {
     Cancelled,
     /// The MR adds no migrations.
     NothingToDo,
+    /// The MR's files break a rule (a link, a submodule, a file too large).
+    Refused,
 }
 
 /// The one place a run's end is decided: cancellation first, then what stopped the
@@ -63,6 +67,8 @@ pub enum Ending {
 pub fn decide(f: &Facts) -> Ending {
     if f.cancelled {
         Ending::Cancelled
+    } else if f.refused {
+        Ending::Refused
     } else if f.infrastructure {
         Ending::Infrastructure
     } else if f.migration_failed {
@@ -103,6 +109,7 @@ impl Ending {
             Ending::MigrationFailed => Outcome::MigrationFailed,
             Ending::Infrastructure => Outcome::Infrastructure,
             Ending::Cancelled => Outcome::Cancelled,
+            Ending::Refused => Outcome::Refused,
         }
     }
 
@@ -115,15 +122,17 @@ impl Ending {
             Ending::Infrastructure => "error",
             Ending::Cancelled => "cancelled",
             Ending::NothingToDo => "nothing_to_do",
+            Ending::Refused => "refused",
         }
     }
 
     pub fn commit_status(self) -> CommitStatus {
         match self {
             Ending::Passed | Ending::Findings | Ending::NothingToDo => CommitStatus::Success,
-            Ending::OverPolicy | Ending::MigrationFailed | Ending::Infrastructure => {
-                CommitStatus::Failed
-            }
+            Ending::OverPolicy
+            | Ending::MigrationFailed
+            | Ending::Infrastructure
+            | Ending::Refused => CommitStatus::Failed,
             Ending::Cancelled => CommitStatus::Canceled,
         }
     }
@@ -133,7 +142,9 @@ impl Ending {
         match self {
             Ending::Passed | Ending::NothingToDo => Some(Label::Passed),
             Ending::Findings | Ending::OverPolicy => Some(Label::Findings),
-            Ending::MigrationFailed | Ending::Infrastructure => Some(Label::Failed),
+            Ending::MigrationFailed | Ending::Infrastructure | Ending::Refused => {
+                Some(Label::Failed)
+            }
             Ending::Cancelled => None,
         }
     }
@@ -218,6 +229,18 @@ mod tests {
                 "cancelled",
                 CommitStatus::Canceled,
                 None,
+            ),
+            (
+                Facts {
+                    refused: true,
+                    migrations: 0,
+                    ..base
+                },
+                Ending::Refused,
+                6,
+                "refused",
+                CommitStatus::Failed,
+                Some(Label::Failed),
             ),
             (
                 Facts {

@@ -24,6 +24,7 @@ const STATUSES: &[&str] = &[
     "error",
     "cancelled",
     "nothing_to_do",
+    "refused",
     "running",
 ];
 
@@ -78,6 +79,7 @@ fn result_words(status: &str) -> &'static str {
         "error" => "could not finish",
         "cancelled" => "cancelled",
         "nothing_to_do" => "no new migrations",
+        "refused" => "refused",
         _ => "did not finish",
     }
 }

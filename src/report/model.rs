@@ -38,6 +38,8 @@ pub struct RunReport {
     /// How the run ended, and the facts that decided it ([`crate::model::decide`]).
     pub ending: crate::model::Ending,
     pub facts: crate::model::Facts,
+    /// The MR's files that break a rule, when the run was refused.
+    pub refused: Vec<crate::model::refusal::Refusal>,
 }
 
 #[derive(Debug, Clone, Serialize)]

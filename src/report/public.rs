@@ -176,6 +176,15 @@ pub struct PublicSummary {
     pub runtime_histogram: Vec<usize>,
     /// Detail was left out to keep the note within its size budget.
     pub trimmed: bool,
+    /// The MR's files that break a rule, when the run was refused.
+    pub refused: Vec<PublicRefusal>,
+}
+
+/// A refused file: its path where it is plain text the MR spells, and the rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicRefusal {
+    pub path: Option<String>,
+    pub rule: crate::model::refusal::Rule,
 }
 
 fn statement(s: &StatementStat, words: &SourceWords, slow_ms: f64) -> PublicStatement {
@@ -510,6 +519,14 @@ impl PublicSummary {
             run_line: None,
             history: Vec::new(),
             databases,
+            refused: report
+                .refused
+                .iter()
+                .map(|r| PublicRefusal {
+                    path: words.knows_path(&r.path).then(|| r.path.clone()),
+                    rule: r.rule,
+                })
+                .collect(),
         }
     }
 
@@ -530,6 +547,7 @@ impl PublicSummary {
             findings: 0,
             run_line: None,
             history: Vec::new(),
+            refused: Vec::new(),
         }
     }
 

@@ -5,12 +5,16 @@
 
 use crate::exit::Outcome;
 use crate::migrations::layout::LayoutError;
+pub use crate::model::refusal::{Refusal, Rule};
 use crate::source::SourceError;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum RunError {
-    /// The MR's code or the configuration is wrong (exit 2).
+    /// The MR's files break a rule (exit 6): its author hears why on the MR.
+    #[error("{message}")]
+    Refused { refusal: Refusal, message: String },
+    /// The configuration or the job's variables are wrong (exit 2).
     #[error("{0}")]
     Input(String),
     /// Something preflight depends on failed (exit 3).
@@ -24,6 +28,7 @@ pub enum RunError {
 impl RunError {
     pub fn outcome(&self) -> Outcome {
         match self {
+            RunError::Refused { .. } => Outcome::Refused,
             RunError::Input(_) => Outcome::Usage,
             RunError::Infrastructure(_) => Outcome::Infrastructure,
             RunError::Cancelled => Outcome::Cancelled,
@@ -33,8 +38,25 @@ impl RunError {
     /// `e`, said of `context` (a database's name, a step).
     pub fn from_source(context: &str, e: SourceError) -> RunError {
         let text = format!("{context}{e}");
-        match e {
+        let refused = |path: &str, rule| RunError::Refused {
+            refusal: Refusal {
+                path: path.to_string(),
+                rule,
+            },
+            message: text.clone(),
+        };
+        match &e {
             SourceError::GitMissing(_) | SourceError::Gitlab(_) => RunError::Infrastructure(text),
+            SourceError::NotRegular { path, kind } => refused(
+                path,
+                match kind {
+                    crate::source::EntryKind::Symlink => Rule::Link,
+                    crate::source::EntryKind::Submodule => Rule::Submodule,
+                    _ => Rule::NotAFile,
+                },
+            ),
+            SourceError::UnknownMode { path, .. } => refused(path, Rule::NotAFile),
+            SourceError::TooLarge { path, .. } => refused(path, Rule::TooLarge),
             _ => RunError::Input(text),
         }
     }

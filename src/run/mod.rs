@@ -158,6 +158,71 @@ fn write_artifacts(
     Ok(dir.join("report.md"))
 }
 
+/// Ends a run whose MR breaks a rule before anything ran: the author, who cannot open
+/// the protected job, gets a note naming the file and the rule (through the gate), a
+/// failed status and the failed label; the exit code is the refusal's own.
+async fn refuse(
+    plan: &Plan,
+    log: &JobLog,
+    renderer: &Renderer,
+    head_sha: &str,
+    refusal: crate::model::refusal::Refusal,
+    cancel: &CancellationToken,
+) -> JobResult {
+    let facts = crate::model::Facts {
+        refused: true,
+        ..Default::default()
+    };
+    let mut report = RunReport {
+        run_id: plan.run_id.clone(),
+        head_sha: Some(head_sha.to_string()),
+        base_sha: None,
+        started_at: chrono::Utc::now().to_rfc3339(),
+        job_url: plan.job_url.clone(),
+        databases: Vec::new(),
+        cancelled: false,
+        withheld: Vec::new(),
+        gate_error: None,
+        replication_bytes_per_second: plan.thresholds.replication_bytes_per_second,
+        slow_statement_ms: plan.thresholds.statement_ms,
+        cleanup_failures: Vec::new(),
+        ending: crate::model::decide(&facts),
+        facts,
+        refused: vec![refusal],
+    };
+    let words = SourceWords::from_sources(report.refused.iter().map(|r| r.path.as_str()));
+    let _section = log.section("publish", "Publish: the refusal, on the merge request");
+    let mut mr = publish::MrLoop::open(plan, cancel).await;
+    let history = mr.as_ref().map(|m| m.history.clone()).unwrap_or_default();
+    let summary =
+        PublicSummary::build(&report, &words, &plan.docs_url).with_history(&now(), history);
+    let gated = note::gated(plan, &report, &[], renderer, &summary);
+    report.withheld = gated.withheld;
+    report.gate_error = gated.gate_error;
+    let full_report = match write_reports(plan, &report, &[], renderer, &words) {
+        Ok((_, path)) => Some(path),
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    };
+    let mut outcome = report.ending.outcome();
+    if let Some(mr) = mr.as_mut() {
+        if let Err(e) = mr
+            .finish(plan, &gated.text, head_sha, report.ending, cancel)
+            .await
+        {
+            eprintln!("error: could not post the refusal: {e}");
+            outcome = Outcome::Infrastructure;
+        }
+    }
+    JobResult {
+        outcome,
+        note: Some(gated.text),
+        full_report,
+    }
+}
+
 /// Now, as the history lines record it.
 fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -177,7 +242,14 @@ pub async fn execute(
         () = cancel.cancelled() => return Err(RunError::Cancelled),
     };
     let (base, work) = tokio::select! {
-        found = work::find_work(&plan, tree.as_ref()) => found?,
+        found = work::find_work(&plan, tree.as_ref()) => match found {
+            Err(RunError::Refused { refusal, message }) => {
+                drop(fetching);
+                eprintln!("error: {}", crate::text::visible(&message));
+                return Ok(refuse(&plan, log, &renderer, tree.head(), refusal, &cancel).await);
+            }
+            found => found?,
+        },
         () = cancel.cancelled() => return Err(RunError::Cancelled),
     };
     for w in &work {
@@ -217,6 +289,7 @@ pub async fn execute(
         cleanup_failures: Vec::new(),
         ending: Default::default(),
         facts: Default::default(),
+        refused: Vec::new(),
     };
     let pending: usize = work.iter().map(|w| w.migrations.len()).sum();
     let head_sha = tree.head().to_string();
@@ -242,6 +315,7 @@ pub async fn execute(
     }
     let mut facts = crate::model::Facts {
         cancelled: report.cancelled,
+        refused: false,
         infrastructure: report.infrastructure_error().is_some()
             || !report.cleanup_failures.is_empty(),
         migration_failed: report.any_failed(),

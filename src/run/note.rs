@@ -63,6 +63,10 @@ fn vocabulary(
         vocab.add_text(rule.fix);
     }
     vocab.add_text(crate::report::public::QUERIES_LABEL);
+    // A refused file's path is the MR's own text; the summary shows it only when plain.
+    for r in &summary.refused {
+        vocab.add_text(r.path.as_deref().unwrap_or_default());
+    }
     for e in report.findings().flat_map(|f| &f.evidence) {
         vocab.add_text(&e.measure);
         vocab.add_text(e.unit);

@@ -222,6 +222,7 @@ impl MrLoop {
             Ending::Findings | Ending::OverPolicy => "findings: see the note on the merge request",
             Ending::MigrationFailed => "failed: see the note on the merge request",
             Ending::Infrastructure => "could not finish: see the note on the merge request",
+            Ending::Refused => "refused: see the note on the merge request",
             Ending::Cancelled => "cancelled",
         };
         self.status(plan, head_sha, state, description, cancel)

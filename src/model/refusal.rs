@@ -1,0 +1,24 @@
+//! A file of the MR that breaks a rule, so that nothing runs: which file, which rule. The
+//! MR's author cannot open the protected job, so the note says it (through the gate, the
+//! path only where it is plain text).
+
+/// Why a file of the MR is refused: a rule the MR's author can fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// A symbolic link where a migration is read.
+    Link,
+    /// A submodule where a migration is read.
+    Submodule,
+    /// A directory, or a git mode preflight does not read, where a migration file is read.
+    NotAFile,
+    /// Over `box.max_migration_bytes`.
+    TooLarge,
+}
+
+/// One refused file of the MR, for its author: which file, which rule.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Refusal {
+    pub path: String,
+    pub rule: Rule,
+}
