@@ -159,3 +159,52 @@ async fn a_superuser_clone_runs_programs_that_reach_nothing_outside_it() {
         "a clone's relay outlived it"
     );
 }
+
+/// A superuser migration that daemonizes (`COPY ... TO PROGRAM 'setsid -f ...'`) leaves a
+/// process of the clone's user; clone users are `clone_uid_base + port` and ports are
+/// reused, so it would own the next clone on that port. It ends with its clone.
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_a_superuser_clone_starts_outlives_it() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: confining clone servers needs root, and this test runs as a user");
+        return;
+    }
+    let (_root, engine) = EngineProc::ready_on_copy((7120, 7139)).await;
+    let superuser = json!({"id": "daemonizer", "protected": false,
+        "db": {"username": "dev", "password": PASSWORD, "restricted": false, "db_name": "app"}});
+    let (status, body) = engine
+        .call("POST", "/clone", Some(&superuser.to_string()))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let clone = engine.wait_settled("daemonizer").await;
+    assert_eq!(clone["status"]["code"], "OK", "{clone}");
+    let port: u32 = clone["db"]["port"].as_str().unwrap().parse().unwrap();
+    let uid = 1_500_000 + port;
+    let db = connect_clone(&clone).await;
+    let said = run_on_server(
+        &db,
+        "setsid -f sleep 3131 </dev/null >/dev/null 2>&1; echo started",
+    )
+    .await;
+    assert!(said.contains("started"), "{said}");
+    let lingering = |uid| {
+        preflight::engine::processes::processes_of(uid)
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c.contains("3131"))
+            })
+            .count()
+    };
+    assert_eq!(lingering(uid), 1, "the daemon runs as the clone's user");
+    drop(db);
+
+    let (status, _) = engine.call("DELETE", "/clone/daemonizer", None).await;
+    assert_eq!(status, 200);
+    engine.wait_gone("daemonizer").await;
+    assert_eq!(
+        preflight::engine::processes::processes_of(uid),
+        Vec::<i32>::new(),
+        "a process of the clone's user outlived its clone"
+    );
+}

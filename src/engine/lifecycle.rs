@@ -14,6 +14,9 @@ use crate::secret::Secret;
 use chrono::Utc;
 use std::time::Instant;
 
+/// How long a clone's leftover processes may take to die once killed.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A create request, already parsed.
 #[derive(Debug, Clone)]
 pub struct CreateClone {
@@ -285,6 +288,14 @@ impl Engine {
             .map_err(|e| e.to_string())?;
         let server = self.clone_server(&record.id, port);
         if server.confined {
+            // A user id is never handed to a new clone while a process of it exists.
+            let left = super::processes::kill_all(server.run_as.uid, LINGER).await;
+            if !left.is_empty() {
+                return Err(format!(
+                    "processes {left:?} of user {} (an earlier clone on port {port}) could not be                      stopped; the clone is not started as that user",
+                    server.run_as.uid
+                ));
+            }
             server
                 .run_as
                 .own(&server.data_dir)
@@ -388,6 +399,19 @@ impl Engine {
                 tracing::warn!(clone = %id, error = %e, "stopping the clone's server");
             }
             let _ = std::fs::remove_dir_all(&server.socket_dir);
+            // Whatever its programs started ends with it (a confined clone's user is its
+            // own, so every process of that user is the clone's).
+            if server.confined {
+                let left = super::processes::kill_all(server.run_as.uid, LINGER).await;
+                if !left.is_empty() {
+                    tracing::error!(
+                        clone = %id,
+                        uid = server.run_as.uid,
+                        pids = ?left,
+                        "processes of the clone's user survived its end; its port is not reused until they are gone"
+                    );
+                }
+            }
         }
         let backend = self.inner.backend;
         let dir = self.inner.paths.clone_dir(id);

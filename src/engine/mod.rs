@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod observation;
 pub mod password;
+pub mod processes;
 pub mod protection;
 pub mod recovery;
 pub mod relay;
