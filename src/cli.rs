@@ -227,6 +227,12 @@ pub struct RunArgs {
     /// Print the MR note instead of posting it (no GitLab variables needed).
     #[arg(long)]
     pub print_only: bool,
+
+    /// The job's `after_script`: if this head's run was killed before it finished (its
+    /// note still says "rehearsing ..."), say so on the MR and fail its status; nothing
+    /// is rehearsed.
+    #[arg(long)]
+    pub finish_abandoned: bool,
 }
 
 #[derive(Debug, Args)]

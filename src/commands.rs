@@ -28,6 +28,7 @@ fn report_outcome(outcome: Outcome) -> Outcome {
 /// `preflight run`.
 pub async fn run(args: RunArgs, cancel: CancellationToken) -> Outcome {
     let print_only = args.print_only;
+    let finish_abandoned = args.finish_abandoned;
     let log = JobLog::detect();
     let planned = {
         let _plan = log.section(
@@ -43,6 +44,9 @@ pub async fn run(args: RunArgs, cancel: CancellationToken) -> Outcome {
             return Outcome::Usage;
         }
     };
+    if finish_abandoned {
+        return run::abandoned::finish(&plan, &cancel).await;
+    }
     match run::execute(plan, &log, cancel).await {
         Ok(result) => {
             if print_only {

@@ -264,3 +264,62 @@ async fn a_note_that_would_be_too_long_is_posted_short_and_says_where_the_rest_i
         assert!(full.contains(table), "{table} is in the full report");
     }
 }
+
+/// A run killed before it finished (out of memory, the job's timeout) left its
+/// placeholder: "rehearsing ..." and a pending status. The job's after_script
+/// (`preflight run --finish-abandoned`) turns it into "stopped before it finished" with a
+/// failed status and label; it leaves a finished run's note alone, and the next run
+/// edits the same note.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_abandoned_run_is_finished_by_the_after_script() {
+    let gl = GitlabDouble::start(TOKEN, "42", 7).await;
+    let risky = mr(&gl, RISKY);
+    // The killed run's placeholder, as the run posts it.
+    let renderer = preflight::report::Renderer::new(None).unwrap();
+    let placeholder = preflight::report::PublicSummary::placeholder(Some(&risky.head), None, 1)
+        .with_history("2026-12-04T10:00:00Z", Vec::new());
+    let body = renderer.summary(&placeholder).unwrap();
+    assert!(body.contains("rehearsing 1 migration"), "{body}");
+    let id = gl.add_note(&body, false);
+
+    let out = preflight(&risky.env, &["run", "--finish-abandoned"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let notes = gl.notes();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0].id, id, "the placeholder itself is edited");
+    assert!(
+        notes[0]
+            .body
+            .contains("the rehearsal was stopped before it finished; the protected job says why"),
+        "{}\n{}",
+        notes[0].body,
+        text(&out)
+    );
+    let states: Vec<String> = gl.statuses().into_iter().map(|s| s.state).collect();
+    assert_eq!(states, ["failed"]);
+    assert_eq!(gl.labels(), ["preflight::failed"]);
+
+    // Once finished, the after-script changes nothing.
+    let out = preflight(&risky.env, &["run", "--finish-abandoned"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(gl.statuses().len(), 1, "nothing more was set");
+
+    // The next run edits the same note, and its history keeps the stopped run.
+    let out = preflight(&risky.env, &["run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let notes = gl.notes();
+    assert_eq!(notes.len(), 1, "one note per MR: {notes:?}");
+    assert!(
+        notes[0].body.contains("stopped before it finished"),
+        "{}",
+        notes[0].body
+    );
+    let out = preflight(&risky.env, &["run", "--finish-abandoned"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !gl.notes()[0]
+            .body
+            .contains("the rehearsal was stopped before it finished;"),
+        "a finished run is left alone"
+    );
+}

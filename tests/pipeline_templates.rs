@@ -299,6 +299,13 @@ fn the_protected_job_is_isolated_interruptible_and_keeps_the_detail_for_maintain
             "{name} is fixed, not a variable: {script}"
         );
     }
+    // The after_script finishes a run that was killed, with the same environment.
+    let after = j["after_script"][0].as_str().unwrap();
+    assert!(after.starts_with(before_run), "{after}");
+    assert!(
+        after.contains("preflight run --finish-abandoned"),
+        "{after}"
+    );
     for flag in [
         "--config \"preflight.yml\"",
         "--head-sha",

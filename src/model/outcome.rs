@@ -60,6 +60,9 @@ pub enum Ending {
     NothingToDo,
     /// The MR's files break a rule (a link, a submodule, a file too large).
     Refused,
+    /// The run was killed before it finished (out of memory, the job's timeout); the
+    /// job's `after_script` says so on the MR.
+    Stopped,
 }
 
 /// The one place a run's end is decided: cancellation first, then what stopped the
@@ -110,6 +113,7 @@ impl Ending {
             Ending::Infrastructure => Outcome::Infrastructure,
             Ending::Cancelled => Outcome::Cancelled,
             Ending::Refused => Outcome::Refused,
+            Ending::Stopped => Outcome::Infrastructure,
         }
     }
 
@@ -123,6 +127,7 @@ impl Ending {
             Ending::Cancelled => "cancelled",
             Ending::NothingToDo => "nothing_to_do",
             Ending::Refused => "refused",
+            Ending::Stopped => "stopped",
         }
     }
 
@@ -132,7 +137,8 @@ impl Ending {
             Ending::OverPolicy
             | Ending::MigrationFailed
             | Ending::Infrastructure
-            | Ending::Refused => CommitStatus::Failed,
+            | Ending::Refused
+            | Ending::Stopped => CommitStatus::Failed,
             Ending::Cancelled => CommitStatus::Canceled,
         }
     }
@@ -142,9 +148,10 @@ impl Ending {
         match self {
             Ending::Passed | Ending::NothingToDo => Some(Label::Passed),
             Ending::Findings | Ending::OverPolicy => Some(Label::Findings),
-            Ending::MigrationFailed | Ending::Infrastructure | Ending::Refused => {
-                Some(Label::Failed)
-            }
+            Ending::MigrationFailed
+            | Ending::Infrastructure
+            | Ending::Refused
+            | Ending::Stopped => Some(Label::Failed),
             Ending::Cancelled => None,
         }
     }

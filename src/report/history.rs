@@ -25,6 +25,7 @@ const STATUSES: &[&str] = &[
     "cancelled",
     "nothing_to_do",
     "refused",
+    "stopped",
     "running",
 ];
 
@@ -80,6 +81,7 @@ fn result_words(status: &str) -> &'static str {
         "cancelled" => "cancelled",
         "nothing_to_do" => "no new migrations",
         "refused" => "refused",
+        "stopped" => "stopped before it finished",
         _ => "did not finish",
     }
 }

@@ -219,6 +219,33 @@ impl MigrationReport {
 }
 
 impl RunReport {
+    /// A report of run `run_id` on `head_sha` with nothing in it yet; the thresholds the
+    /// views need come from trusted configuration.
+    pub fn empty(
+        run_id: &str,
+        head_sha: Option<&str>,
+        job_url: Option<&str>,
+        thresholds: &crate::analyze::Thresholds,
+    ) -> RunReport {
+        RunReport {
+            run_id: run_id.to_string(),
+            head_sha: head_sha.map(str::to_string),
+            base_sha: None,
+            started_at: chrono::Utc::now().to_rfc3339(),
+            job_url: job_url.map(str::to_string),
+            databases: Vec::new(),
+            cancelled: false,
+            withheld: Vec::new(),
+            gate_error: None,
+            replication_bytes_per_second: thresholds.replication_bytes_per_second,
+            slow_statement_ms: thresholds.statement_ms,
+            cleanup_failures: Vec::new(),
+            ending: Default::default(),
+            facts: Default::default(),
+            refused: Vec::new(),
+        }
+    }
+
     /// Every finding of every migration.
     pub fn findings(&self) -> impl Iterator<Item = &Finding> {
         self.databases.iter().flat_map(|d| {

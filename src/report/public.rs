@@ -530,6 +530,14 @@ impl PublicSummary {
         }
     }
 
+    /// The note that replaces the placeholder of a run killed before it finished.
+    pub fn stopped(head_sha: Option<&str>, job_url: Option<&str>) -> Self {
+        PublicSummary {
+            status: "stopped",
+            ..Self::placeholder(head_sha, job_url, 0)
+        }
+    }
+
     /// The note posted when the run starts: `pending` migrations are being rehearsed.
     pub fn placeholder(head_sha: Option<&str>, job_url: Option<&str>, pending: usize) -> Self {
         PublicSummary {

@@ -4,6 +4,7 @@
 //! up. Returns the [`Outcome`] the exit code is made from; a run stopped before it could
 //! report says why with a [`RunError`].
 
+pub mod abandoned;
 pub mod batches;
 pub mod error;
 pub mod note;
@@ -174,21 +175,15 @@ async fn refuse(
         ..Default::default()
     };
     let mut report = RunReport {
-        run_id: plan.run_id.clone(),
-        head_sha: Some(head_sha.to_string()),
-        base_sha: None,
-        started_at: chrono::Utc::now().to_rfc3339(),
-        job_url: plan.job_url.clone(),
-        databases: Vec::new(),
-        cancelled: false,
-        withheld: Vec::new(),
-        gate_error: None,
-        replication_bytes_per_second: plan.thresholds.replication_bytes_per_second,
-        slow_statement_ms: plan.thresholds.statement_ms,
-        cleanup_failures: Vec::new(),
         ending: crate::model::decide(&facts),
         facts,
         refused: vec![refusal],
+        ..RunReport::empty(
+            &plan.run_id,
+            Some(head_sha),
+            plan.job_url.as_deref(),
+            &plan.thresholds,
+        )
     };
     let words = SourceWords::from_sources(report.refused.iter().map(|r| r.path.as_str()));
     let _section = log.section("publish", "Publish: the refusal, on the merge request");
@@ -224,7 +219,7 @@ async fn refuse(
 }
 
 /// Now, as the history lines record it.
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
@@ -275,21 +270,13 @@ pub async fn execute(
             .chain(w.queries.iter().map(|q| q.text.as_str()))
     }));
     let mut report = RunReport {
-        run_id: plan.run_id.clone(),
-        head_sha: Some(tree.head().to_string()),
         base_sha: base,
-        started_at: chrono::Utc::now().to_rfc3339(),
-        job_url: plan.job_url.clone(),
-        databases: Vec::new(),
-        cancelled: false,
-        withheld: Vec::new(),
-        gate_error: None,
-        replication_bytes_per_second: plan.thresholds.replication_bytes_per_second,
-        slow_statement_ms: plan.thresholds.statement_ms,
-        cleanup_failures: Vec::new(),
-        ending: Default::default(),
-        facts: Default::default(),
-        refused: Vec::new(),
+        ..RunReport::empty(
+            &plan.run_id,
+            Some(tree.head()),
+            plan.job_url.as_deref(),
+            &plan.thresholds,
+        )
     };
     let pending: usize = work.iter().map(|w| w.migrations.len()).sum();
     let head_sha = tree.head().to_string();

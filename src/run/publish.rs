@@ -223,6 +223,7 @@ impl MrLoop {
             Ending::MigrationFailed => "failed: see the note on the merge request",
             Ending::Infrastructure => "could not finish: see the note on the merge request",
             Ending::Refused => "refused: see the note on the merge request",
+            Ending::Stopped => "stopped before it finished: see the protected job",
             Ending::Cancelled => "cancelled",
         };
         self.status(plan, head_sha, state, description, cancel)
