@@ -240,45 +240,22 @@ fn constraint_kind(contype: i32) -> Option<char> {
 
 /// The constraints an `ALTER TABLE` statement adds.
 pub fn added_constraints(text: &str) -> Vec<AddedConstraint> {
-    let Ok(parsed) = pg_query::parse(text, 0) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for stmt in &parsed.protobuf.stmts {
-        let Some(NodeEnum::AlterTableStmt(alter)) =
-            stmt.stmt.as_ref().and_then(|n| n.node.as_ref())
-        else {
-            continue;
-        };
-        let table = alter
-            .relation
-            .as_ref()
-            .map(|r| r.relname.clone())
-            .unwrap_or_default();
-        for cmd in &alter.cmds {
-            let Some(NodeEnum::AlterTableCmd(cmd)) = cmd.node.as_ref() else {
-                continue;
+    alter_table_commands(text)
+        .into_iter()
+        .filter(|(_, cmd)| cmd.subtype == AlterTableType::AtAddConstraint as i32)
+        .filter_map(|(table, cmd)| {
+            let Some(NodeEnum::Constraint(c)) = cmd.def.and_then(|d| d.node) else {
+                return None;
             };
-            if cmd.subtype != AlterTableType::AtAddConstraint as i32 {
-                continue;
-            }
-            let Some(NodeEnum::Constraint(c)) = cmd.def.as_ref().and_then(|d| d.node.as_ref())
-            else {
-                continue;
-            };
-            let Some(kind) = constraint_kind(c.contype) else {
-                continue;
-            };
-            out.push(AddedConstraint {
-                table: table.clone(),
+            Some(AddedConstraint {
+                table,
                 name: (!c.conname.is_empty()).then(|| c.conname.clone()),
                 not_valid: c.skip_validation,
                 using_index: !c.indexname.is_empty(),
-                kind,
-            });
-        }
-    }
-    out
+                kind: constraint_kind(c.contype)?,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

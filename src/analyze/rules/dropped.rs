@@ -2,13 +2,13 @@
 //! dropped by name. One cause per table, listing its dropped columns, at the statement
 //! that drops the first of them. What a `CASCADE` took along is PF-S04's.
 
-use super::super::{finding, Evidence, Finding, Input};
-use super::schema_changes::{changes, DroppedByName};
+use super::super::{Finding, Input};
+use super::schema_changes::{changes, per_table, DroppedByName, OnTable};
 use crate::model::RuleId;
 use std::collections::BTreeMap;
 
 pub fn check(input: &Input<'_>) -> Vec<Finding> {
-    let mut by_table: BTreeMap<String, (Vec<String>, Vec<usize>)> = BTreeMap::new();
+    let mut by_table: BTreeMap<String, OnTable> = BTreeMap::new();
     let named = DroppedByName::read(input);
     let cascade = input
         .trace
@@ -28,18 +28,8 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
             None => c.table.clone(),
         };
         let e = by_table.entry(c.table.clone()).or_default();
-        e.0.push(object);
-        e.1.extend(at);
+        e.objects.push(object);
+        e.statements.extend(at);
     }
-    by_table
-        .into_values()
-        .map(|(objects, statements)| {
-            let at = statements.iter().min().and_then(|i| input.statement(*i));
-            let mut f = finding(RuleId::S02, &objects[0], at);
-            for o in &objects[1..] {
-                f = f.also(o);
-            }
-            f.with(Evidence::new("dropped", objects.len() as f64, "objects"))
-        })
-        .collect()
+    per_table(input, RuleId::S02, by_table, "dropped")
 }

@@ -4,46 +4,48 @@
 //! of the same name on another table).
 
 use super::super::sql::renames;
-use super::super::{finding, Evidence, Finding, Input};
-use super::schema_changes::{bare, changes};
+use super::super::{Finding, Input};
+use super::schema_changes::{bare, changes, per_table, OnTable};
 use crate::model::RuleId;
 use std::collections::BTreeMap;
 
 pub fn check(input: &Input<'_>) -> Vec<Finding> {
-    // table -> (renamed objects, the statements that renamed them)
-    let mut by_table: BTreeMap<String, (Vec<String>, Vec<usize>)> = BTreeMap::new();
-    for c in changes(input)
+    let changes: Vec<_> = changes(input)
         .into_iter()
         .filter(|c| c.renamed_to.is_some())
-    {
+        .collect();
+    if changes.is_empty() {
+        return Vec::new();
+    }
+    // Each statement's renames, read once from its parse tree.
+    let renamed: Vec<(usize, Vec<super::super::sql::Renamed>)> = input
+        .trace
+        .statements
+        .iter()
+        .filter(|s| matches!(s.kind.as_str(), "RENAME" | "ALTER TABLE"))
+        .map(|s| (s.index, renames(&s.text)))
+        .collect();
+    let mut by_table: BTreeMap<String, OnTable> = BTreeMap::new();
+    for c in changes {
         let table = bare(&c.table).to_string();
-        let st = input.trace.statements.iter().find(|s| {
-            renames(&s.text)
-                .iter()
-                .any(|r| r.table == table && r.column == c.column)
-                || (c.column.is_none()
-                    && s.kind == "ALTER SET SCHEMA"
-                    && super::names(&s.text, &table))
+        let by_parse = renamed
+            .iter()
+            .find(|(_, r)| r.iter().any(|r| r.table == table && r.column == c.column))
+            .and_then(|(i, _)| input.statement(*i));
+        let st = by_parse.or_else(|| {
+            input.trace.statements.iter().find(|s| {
+                c.column.is_none() && s.kind == "ALTER SET SCHEMA" && super::names(&s.text, &table)
+            })
         });
         let object = match &c.column {
             Some(col) => format!("{}.{col}", c.table),
             None => c.table.clone(),
         };
         let e = by_table.entry(c.table.clone()).or_default();
-        e.0.push(object);
-        e.1.extend(st.map(|s| s.index));
+        e.objects.push(object);
+        e.statements.extend(st.map(|s| s.index));
     }
-    by_table
-        .into_values()
-        .map(|(objects, statements)| {
-            let at = statements.iter().min().and_then(|i| input.statement(*i));
-            let mut f = finding(RuleId::S01, &objects[0], at);
-            for o in &objects[1..] {
-                f = f.also(o);
-            }
-            f.with(Evidence::new("renamed", objects.len() as f64, "objects"))
-        })
-        .collect()
+    per_table(input, RuleId::S01, by_table, "renamed")
 }
 
 #[cfg(test)]

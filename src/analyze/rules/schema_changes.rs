@@ -1,7 +1,37 @@
 //! Not a rule: what the migration renamed and dropped, from the catalog comparison,
 //! for the rules on what the running application notices (PF-S01, S02, S04).
 
-use super::super::Input;
+use super::super::{finding, Evidence, Finding, Input};
+use crate::model::RuleId;
+use std::collections::BTreeMap;
+
+/// Objects of one table that a migration changed, and the statements that did it.
+#[derive(Default)]
+pub(super) struct OnTable {
+    pub objects: Vec<String>,
+    pub statements: Vec<usize>,
+}
+
+/// One cause per table (`id`): its first object, the others folded in, at the first
+/// statement that changed any of them, counted as `measure`.
+pub(super) fn per_table(
+    input: &Input<'_>,
+    id: RuleId,
+    tables: BTreeMap<String, OnTable>,
+    measure: &str,
+) -> Vec<Finding> {
+    tables
+        .into_values()
+        .map(|t| {
+            let at = t.statements.iter().min().and_then(|i| input.statement(*i));
+            let mut f = finding(id, &t.objects[0], at);
+            for o in &t.objects[1..] {
+                f = f.also(o);
+            }
+            f.with(Evidence::new(measure, t.objects.len() as f64, "objects"))
+        })
+        .collect()
+}
 
 /// Relation kinds the application reads by name: tables, views, materialized views.
 pub(super) fn read_by_name(kind: &str) -> bool {
