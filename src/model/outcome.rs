@@ -19,6 +19,22 @@ pub enum MigrationOutcome {
     Skipped,
 }
 
+/// Every result a migration row can show (a closed vocabulary of the leak gate).
+pub const RESULTS: &[&str] = &["success", "failure", "timeout", "disk_limit", "skipped"];
+
+impl MigrationOutcome {
+    /// Its result as the public summary shows it (one of [`RESULTS`]).
+    pub fn result(self) -> &'static str {
+        match self {
+            MigrationOutcome::Succeeded => "success",
+            MigrationOutcome::Failed => "failure",
+            MigrationOutcome::TimedOut => "timeout",
+            MigrationOutcome::DiskLimit => "disk_limit",
+            MigrationOutcome::Skipped => "skipped",
+        }
+    }
+}
+
 /// What is known about a run when it ends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Facts {

@@ -8,7 +8,6 @@
 //! listener in there and nothing in there can reach out; clients reach the server through
 //! the engine's relay ([`crate::engine::relay`]).
 
-use super::server::RunAs;
 use std::process::Command;
 
 /// Run by `unshare --net`: bring the new namespace's loopback up (it starts down), then
@@ -17,13 +16,13 @@ const LOOPBACK_UP_THEN_DROP: &str = r#"ip link set lo up || exit 71
 uid=$1 gid=$2; shift 2
 exec setpriv --reuid="$uid" --regid="$gid" --clear-groups -- "$@""#;
 
-/// A command that runs `program` in a new network namespace (loopback up) as `run_as`.
-/// Needs root; the environment is [`crate::child::command`]'s.
-pub fn isolated(program: &std::path::Path, run_as: RunAs) -> Command {
+/// A command that runs `program` in a new network namespace (loopback up) as the user
+/// `uid` and group `gid`. Needs root; the environment is [`crate::child::command`]'s.
+pub fn isolated(program: &std::path::Path, uid: u32, gid: u32) -> Command {
     let mut cmd = crate::child::command("unshare");
     cmd.args(["--net", "--", "sh", "-c", LOOPBACK_UP_THEN_DROP, "sh"])
-        .arg(run_as.uid.to_string())
-        .arg(run_as.gid.to_string())
+        .arg(uid.to_string())
+        .arg(gid.to_string())
         .arg(program);
     cmd
 }

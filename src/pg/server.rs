@@ -102,7 +102,11 @@ impl PgServer {
         // An explicit environment: a server inheriting the job's would hand its tokens to
         // anyone who can read `/proc/<pid>/environ` (a superuser, with `pg_read_file`).
         if self.confined {
-            return super::netns::isolated(&self.bin_dir.join(program), self.run_as);
+            return super::netns::isolated(
+                &self.bin_dir.join(program),
+                self.run_as.uid,
+                self.run_as.gid,
+            );
         }
         let mut cmd = crate::child::command(self.bin_dir.join(program));
         cmd.uid(self.run_as.uid).gid(self.run_as.gid);

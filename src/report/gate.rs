@@ -104,24 +104,14 @@ impl Vocabulary {
         self.chars.extend(literal.chars().filter(|c| !c.is_ascii()));
     }
 
-    /// The closed vocabularies the public summary draws its fixed strings from.
-    pub fn with_closed_vocabularies(mut self) -> Self {
-        for (code, name) in super::sqlstate::known() {
-            self.add_text(code);
-            self.add_text(name);
-        }
-        for mode in crate::observe::lock_mode::LockMode::ALL {
-            self.add_text(mode.sql_name());
-            self.add_text(mode.blocks().unwrap_or_default());
-        }
-        for w in UNITS
-            .iter()
-            .chain(ESCAPES)
-            .chain(super::public::RESULTS)
-            .chain(super::way_back::KINDS)
-            .chain(super::plans::NODE_TYPES)
-            .chain(super::plans::VERDICTS)
-        {
+    /// The gate's own words (the units the rounding writes, Markdown's escapes) and the
+    /// closed vocabularies the views draw their fixed strings from, which the caller
+    /// hands in ([`super::closed_words::all`]): the gate knows no view.
+    pub fn with_closed_vocabularies<'a>(
+        mut self,
+        words: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        for w in UNITS.iter().chain(ESCAPES).copied().chain(words) {
             self.add_text(w);
         }
         self.chars.insert('µ');
@@ -250,7 +240,8 @@ mod tests {
     use super::*;
 
     fn vocab() -> Vocabulary {
-        let mut v = Vocabulary::default().with_closed_vocabularies();
+        let mut v =
+            Vocabulary::default().with_closed_vocabularies(super::super::closed_words::all());
         v.add_template("| Migration | Runtime | {{ m.name }} |\n{% if x %}took{% endif %} · in");
         v.add_text("0001_create_customers.sql");
         v.add_text("CREATE INDEX customers_note_idx ON customers (note);");

@@ -8,6 +8,7 @@
 pub mod batched;
 pub mod causes;
 pub mod charts;
+pub mod closed_words;
 pub mod codequality;
 pub mod filters;
 pub mod gate;

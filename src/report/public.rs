@@ -275,19 +275,6 @@ fn major_version(v: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-/// Every result a migration row can show (a closed vocabulary of the leak gate).
-pub const RESULTS: &[&str] = &["success", "failure", "timeout", "disk_limit", "skipped"];
-
-pub(crate) fn result_name(o: MigrationOutcome) -> &'static str {
-    match o {
-        MigrationOutcome::Succeeded => "success",
-        MigrationOutcome::Failed => "failure",
-        MigrationOutcome::TimedOut => "timeout",
-        MigrationOutcome::DiskLimit => "disk_limit",
-        MigrationOutcome::Skipped => "skipped",
-    }
-}
-
 fn migration(
     m: &MigrationReport,
     words: &SourceWords,
@@ -331,7 +318,7 @@ fn migration(
         reads_blocked: blocked_for(blocked.reads_ms),
         writes_blocked: blocked_for(blocked.writes_ms),
         name: m.name.clone(),
-        result: result_name(m.outcome),
+        result: m.outcome.result(),
         condition: sqlstate.as_deref().and_then(condition_name),
         sqlstate,
         runtime: duration_s(m.wall_s),

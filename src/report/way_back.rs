@@ -15,7 +15,7 @@ const NOTE_DIFFERENCES: usize = 10;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PublicStep {
-    /// One of [`super::public::RESULTS`].
+    /// One of [`crate::model::outcome::RESULTS`].
     pub result: &'static str,
     pub sqlstate: Option<String>,
     pub condition: Option<&'static str>,
@@ -66,7 +66,7 @@ pub const KINDS: &[&str] = &[
 fn step(m: &MigrationReport) -> PublicStep {
     let sqlstate = m.sqlstate.clone().filter(|c| is_sqlstate(c));
     PublicStep {
-        result: super::public::result_name(m.outcome),
+        result: m.outcome.result(),
         condition: sqlstate.as_deref().and_then(condition_name),
         sqlstate,
         runtime: duration_s(m.wall_s),

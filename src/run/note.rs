@@ -25,7 +25,8 @@ fn vocabulary(
     renderer: &Renderer,
     summary: &PublicSummary,
 ) -> Vocabulary {
-    let mut vocab = Vocabulary::default().with_closed_vocabularies();
+    let mut vocab =
+        Vocabulary::default().with_closed_vocabularies(crate::report::closed_words::all());
     vocab.add_template(renderer.summary_source());
     // The MR's own text, as the summary's source words have it: each migration, its
     // down and their paths.
