@@ -25,7 +25,6 @@ pub mod model;
 pub mod observe;
 pub mod pg;
 pub mod pgwire;
-pub mod rehearsal;
 pub mod report;
 pub mod run;
 pub mod runs;

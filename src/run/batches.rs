@@ -2,8 +2,8 @@
 //! migration succeeded (and its way back, if any), the job is sampled on the clone and
 //! its findings join the migration's.
 
+use super::step::Session;
 use crate::migrations::Migration;
-use crate::rehearsal::Session;
 use crate::report::MigrationReport;
 
 /// Samples the job `m` declares, if any, into `result`.

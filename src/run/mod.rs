@@ -10,6 +10,8 @@ pub mod error;
 pub mod note;
 pub mod plans;
 pub mod publish;
+pub mod rehearsal;
+pub mod step;
 pub mod views;
 pub mod way_back;
 pub mod work;
@@ -22,7 +24,6 @@ use crate::clone::CloneEngine;
 use crate::config::{EnginePlan, Plan, Publish};
 use crate::exit::Outcome;
 use crate::gitlab::log::JobLog;
-use crate::rehearsal::{self, DatabaseWork};
 use crate::report::{PublicSummary, Renderer, RunReport, SourceWords};
 use crate::runs;
 use crate::sandbox;
@@ -30,6 +31,7 @@ use crate::teardown::Teardown;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+pub use step::DatabaseWork;
 use tokio_util::sync::CancellationToken;
 
 /// How long one cleanup step may take, even after cancellation.
@@ -117,7 +119,7 @@ async fn rehearse_all(
     };
     for w in work {
         let mut teardown = Teardown::default();
-        let cx = rehearsal::Context {
+        let cx = step::Context {
             plan,
             log,
             engine: engine.clone(),

@@ -3,10 +3,10 @@
 //! the migration role with production's session settings; the pairs compared by
 //! [`crate::analyze::plans`].
 
+use super::step::DatabaseWork;
 use crate::analyze::Thresholds;
 use crate::bridge::Upstream;
 use crate::observe::plans::explain;
-use crate::rehearsal::DatabaseWork;
 use crate::report::model::{Planned, QueryReport};
 
 /// Plans every declared query of `work`, in order.

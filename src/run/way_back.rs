@@ -9,11 +9,11 @@
 //! clone is in a state production never reaches, so the rest of the database's
 //! migrations are not rehearsed on it (they are listed as skipped).
 
+use super::step::Session;
 use crate::analyze::{Evidence, Finding};
 use crate::exec::down_staged;
 use crate::migrations::{Down, Migration};
 use crate::observe::schema::Schema;
-use crate::rehearsal::Session;
 use crate::report::model::WayBack;
 use crate::report::{MigrationOutcome, MigrationReport};
 use crate::tools::Transaction;

@@ -5,11 +5,11 @@
 //! and the queries the MR declares for each database.
 
 use super::error::RunError;
+use super::step::DatabaseWork;
 use crate::config::{Plan, SourcePlan};
 use crate::gitlab::http::GitlabHttp;
 use crate::migrations::template::render_all;
 use crate::migrations::{applied_at, base_commit, discover_new};
-use crate::rehearsal::DatabaseWork;
 use crate::source::git::LocalRepo;
 use crate::source::gitlab::GitlabSource;
 use crate::source::queries::declared;
