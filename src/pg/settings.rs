@@ -23,7 +23,8 @@ pub fn change_of(text: &str, name: &str) -> Option<SettingChange> {
         return None;
     }
     let parsed = pg_query::parse(text, 0).ok()?;
-    let NodeEnum::VariableSetStmt(s) = crate::observe::statement::first_node(&parsed)? else {
+    let first = parsed.protobuf.stmts.first()?.stmt.as_ref()?.node.as_ref();
+    let Some(NodeEnum::VariableSetStmt(s)) = first else {
         return None;
     };
     let all = s.kind == VariableSetKind::VarResetAll as i32;
