@@ -88,6 +88,16 @@ fn a_project_shaped_mr_gets_a_note_a_reviewer_can_act_on() {
     // with its verdict line first.
     assert!(!note.contains("withheld"), "{}\n{note}", report["withheld"]);
     let rows = note.matches("| [PF-").count();
+    let total_causes: usize = report["databases"][0]["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["findings"].as_array().unwrap().len())
+        .sum();
+    eprintln!(
+        "forum fixture: {total_causes} causes on the ups, {rows} cause rows in the note, {} bytes",
+        note.len()
+    );
     assert!(rows <= 40, "{rows} finding rows:\n{note}");
     for m in report["databases"][0]["migrations"].as_array().unwrap() {
         if m["findings"].as_array().unwrap().is_empty() {
