@@ -133,13 +133,19 @@ fn a_declaration_that_is_not_one_statement_stops_the_run() {
     let repo = repo_with_migrations(root.path(), &[], &[("0001_bad.sql", &bad)]);
     let config = builtin_config(root.path(), SEED);
     let out = print_only_run(&repo, &config, &root.path().join("artifacts"));
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(6), "refused: {}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains(
             "db/migrations/0001_bad.sql: the preflight:batched statement is refused: it is not one statement"
         ),
         "{}",
         text(&out)
+    );
+    // The MR's author hears which file and why.
+    let note = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        note.contains("`db/migrations/0001_bad.sql` has a `preflight:batched` declaration that cannot be used"),
+        "{note}"
     );
     assert_never_cloned(&root.path().join("engine"));
 }

@@ -14,6 +14,8 @@ pub enum Rule {
     NotAFile,
     /// Over `box.max_migration_bytes`.
     TooLarge,
+    /// Its `preflight:batched` declaration cannot be used.
+    Declaration,
 }
 
 /// One refused file of the MR, for its author: which file, which rule.

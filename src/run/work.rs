@@ -89,8 +89,13 @@ pub async fn find_work(
             render_all(&mut migrations, template).map_err(input)?;
         }
         for m in &migrations {
-            crate::batched::declaration::find(&m.sql)
-                .map_err(|e| input(format!("{}: {e}", m.path)))?;
+            crate::batched::declaration::find(&m.sql).map_err(|e| RunError::Refused {
+                refusal: crate::model::refusal::Refusal {
+                    path: m.path.clone(),
+                    rule: crate::model::refusal::Rule::Declaration,
+                },
+                message: format!("{context}{}: {e}", m.path),
+            })?;
         }
         work.push(DatabaseWork {
             db: db.clone(),
