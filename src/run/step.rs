@@ -182,10 +182,7 @@ async fn rehearse_one(
                 );
                 stop_at_disk_limit(&watch, observer, sandbox, exec).await
             }
-            First::Cancelled => Err(crate::sandbox::BoxError::Docker {
-                action: "finish the migration".into(),
-                reason: "the job was cancelled".into(),
-            }),
+            First::Cancelled => Err(crate::sandbox::BoxError::Cancelled),
         }
     };
     let wall_s = started.elapsed().as_secs_f64();

@@ -39,6 +39,9 @@ pub enum BoxError {
     NoImage { image: String },
     #[error("Docker failed to {action}: {reason}")]
     Docker { action: String, reason: String },
+    /// The job was cancelled while the box worked: its own variant, never a Docker error.
+    #[error("the job was cancelled while the box ran a migration")]
+    Cancelled,
 }
 
 fn docker_err(action: &str) -> impl Fn(bollard::errors::Error) -> BoxError + '_ {
