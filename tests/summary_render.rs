@@ -352,6 +352,75 @@ fn blocking_is_totalled_per_migration_and_for_the_mr() {
     assert!(later.ends_with("| – | – |"), "{later}");
 }
 
+/// Lemmy's shape: 18 migrations, each with a way back that came back clean, several
+/// causes and one error among them, long names. Within the budget, every migration keeps
+/// its verdict and its worst cause; clean way-back rows go before causes do.
+#[test]
+fn eighteen_migrations_with_ways_back_each_keep_their_verdict_and_worst_cause() {
+    use preflight::analyze::{finding, Evidence};
+    use preflight::model::RuleId;
+    let mut report = fixture(NAMES);
+    let template = report.databases[0].migrations[0].clone();
+    let mut sources: Vec<String> = SOURCES.iter().map(|s| s.to_string()).collect();
+    report.databases[0].migrations = (0..18)
+        .map(|i| {
+            let mut m = template.clone();
+            m.name = format!("2023-{i:02}-01-000000_a_long_descriptive_migration_name_{i}");
+            m.path = format!("migrations/{}/up.sql", m.name);
+            sources.push(m.path.clone());
+            m.findings = [RuleId::I05, RuleId::L01, RuleId::L02, RuleId::S01]
+                .iter()
+                .map(|id| {
+                    finding(*id, "accounts", None)
+                        .with(Evidence::new("ACCESS EXCLUSIVE held", 98_000.0, "ms").on("accounts"))
+                })
+                .collect();
+            let down = preflight::report::MigrationReport {
+                name: format!("{} (down)", m.name),
+                ..template.clone()
+            };
+            m.way_back = Some(preflight::report::model::WayBack {
+                down: Box::new(down.clone()),
+                differences: Vec::new(),
+                up_again: Some(Box::new(down)),
+            });
+            m
+        })
+        .collect();
+    let summary = PublicSummary::build(
+        &report,
+        &SourceWords::from_sources(sources.iter().map(String::as_str)),
+        preflight::config::file::DEFAULT_DOCS_URL,
+    );
+    let note = Renderer::new(None).unwrap().summary(&summary).unwrap();
+    assert!(
+        note.len() <= preflight::report::NOTE_BUDGET,
+        "{} bytes",
+        note.len()
+    );
+    eprintln!(
+        "eighteen migrations: {} bytes, trimmed: {}",
+        note.len(),
+        note.contains("kept short")
+    );
+    for m in &report.databases[0].migrations {
+        let verdict = format!("**`{}`**: ", m.name);
+        let at = note
+            .find(&verdict)
+            .unwrap_or_else(|| panic!("no verdict for {}:\n{note}", m.name));
+        let after = &note[at..];
+        let next = after[verdict.len()..]
+            .find("**`")
+            .map_or(after.len(), |i| i + verdict.len());
+        assert!(
+            after[..next].contains("[PF-I05]"),
+            "{}'s worst cause is not shown:\n{}",
+            m.name,
+            &after[..next]
+        );
+    }
+}
+
 #[test]
 fn a_long_mr_stays_within_the_budget_and_says_where_the_rest_is() {
     use preflight::analyze::{finding, Evidence};
