@@ -2,13 +2,12 @@
 //! tables and views that depended on it, and columns of a dropped type. They are named
 //! from the catalog comparison (what is gone that no statement dropped by name).
 
-use super::super::sql::cascades;
 use super::super::{finding, Evidence, Finding, Input};
-use super::schema_changes::{changes, DroppedByName};
+use super::schema_changes::{cascading, changes, DroppedByName};
 use crate::model::RuleId;
 
 pub fn check(input: &Input<'_>) -> Vec<Finding> {
-    let Some(st) = input.trace.statements.iter().find(|s| cascades(&s.text)) else {
+    let Some(st) = cascading(input) else {
         return Vec::new();
     };
     let named = DroppedByName::read(input);

@@ -12,6 +12,8 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
         .statements
         .iter()
         .filter(|s| matches!(s.kind.as_str(), "INSERT" | "UPDATE" | "DELETE" | "MERGE"))
+        // A catalog's name starts with `pg_`: only such statements are parsed.
+        .filter(|s| s.text.to_ascii_lowercase().contains("pg_"))
         .filter_map(|s| {
             let (schema, table) = written_table(&s.text)?;
             let user_table = input.before.relations.values().any(|r| r.name == table);

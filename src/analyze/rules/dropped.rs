@@ -10,11 +10,7 @@ use std::collections::BTreeMap;
 pub fn check(input: &Input<'_>) -> Vec<Finding> {
     let mut by_table: BTreeMap<String, OnTable> = BTreeMap::new();
     let named = DroppedByName::read(input);
-    let cascade = input
-        .trace
-        .statements
-        .iter()
-        .any(|s| super::super::sql::cascades(&s.text));
+    let cascade = super::schema_changes::cascading(input).is_some();
     for c in changes(input)
         .into_iter()
         .filter(|c| c.renamed_to.is_none())

@@ -91,6 +91,19 @@ pub(super) fn changes(input: &Input<'_>) -> Vec<Change> {
     out
 }
 
+/// The first statement that drops with `CASCADE` (only `DROP` and `ALTER TABLE` can, so
+/// no other statement is parsed).
+pub(super) fn cascading<'a>(
+    input: &Input<'a>,
+) -> Option<&'a crate::trace::timeline::TracedStatement> {
+    input
+        .trace
+        .statements
+        .iter()
+        .filter(|s| matches!(s.kind.as_str(), "DROP" | "ALTER TABLE"))
+        .find(|s| super::super::sql::cascades(&s.text))
+}
+
 /// The bare name of a display name (`s.t` -> `t`).
 pub(super) fn bare(name: &str) -> &str {
     name.rsplit('.').next().unwrap_or(name)
