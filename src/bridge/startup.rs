@@ -68,7 +68,9 @@ pub async fn read_client_start<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Reads one whole backend message (type byte, length, body) into `buf`'s front and
-/// returns its bytes.
+/// returns its bytes. Login messages are small; one that claims more than
+/// [`crate::pgwire::INSPECT_LIMIT`] is refused before anything is buffered for it (a
+/// server a superuser migration reconfigured must not make the job allocate gigabytes).
 pub async fn read_message<S: AsyncRead + Unpin>(
     server: &mut S,
     buf: &mut BytesMut,
@@ -76,6 +78,11 @@ pub async fn read_message<S: AsyncRead + Unpin>(
     loop {
         if buf.len() >= 5 {
             let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+            if len > crate::pgwire::INSPECT_LIMIT {
+                return Err(format!(
+                    "the clone sent a login message of {len} bytes; login messages are small"
+                ));
+            }
             if buf.len() > len {
                 return Ok(buf.split_to(len + 1));
             }
@@ -191,4 +198,25 @@ pub enum LoginFailure {
     Io(String),
     /// The server's raw ErrorResponse.
     Refused(BytesMut),
+}
+
+#[cfg(test)]
+mod read_message_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_login_message_claiming_gigabytes_is_refused_at_once() {
+        let mut claim = vec![b'S'];
+        claim.extend(0x7fff_fff0u32.to_be_bytes());
+        let mut server = std::io::Cursor::new(claim);
+        let mut buf = BytesMut::new();
+        let e = read_message(&mut server, &mut buf).await.unwrap_err();
+        assert!(e.contains("login message of"), "{e}");
+        let mut whole = std::io::Cursor::new(vec![b'Z', 0, 0, 0, 5, b'I']);
+        let mut buf = BytesMut::new();
+        assert_eq!(
+            &read_message(&mut whole, &mut buf).await.unwrap()[..],
+            b"Z\0\0\0\x05I"
+        );
+    }
 }
