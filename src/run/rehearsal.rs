@@ -17,7 +17,7 @@ use crate::secret::Secret;
 use crate::teardown::Teardown;
 use std::sync::Arc;
 
-use super::step::{Context, DatabaseWork, Session};
+use super::step::{Context, DatabaseWork, Session, StepError};
 
 fn empty_report(work: &DatabaseWork) -> DatabaseReport {
     DatabaseReport {
@@ -179,7 +179,11 @@ async fn run_all(
         log_dir: &log_dir,
     };
     let plans_before = crate::run::plans::plan_all(&upstream, work).await;
-    let all_succeeded = run_migrations(&session, &staged, report).await?;
+    // The database's report keeps the error as text (report.json's `error`); a
+    // cancellation is the run's, decided from the token by [`rehearse`].
+    let all_succeeded = run_migrations(&session, &staged, report)
+        .await
+        .map_err(|e| e.to_string())?;
     let plans_after = match all_succeeded {
         true => Some(crate::run::plans::plan_all(&upstream, work).await),
         false => None,
@@ -194,13 +198,13 @@ async fn run_migrations(
     session: &Session<'_>,
     staged: &[String],
     report: &mut DatabaseReport,
-) -> Result<bool, String> {
+) -> Result<bool, StepError> {
     let Session {
         cx, observer, work, ..
     } = session;
     for (i, (m, staged)) in work.migrations.iter().zip(staged).enumerate() {
         if cx.cancel.is_cancelled() {
-            return Err("cancelled".into());
+            return Err(StepError::Cancelled);
         }
         let _section = cx.log.section(
             &format!("migration_{}_{}", work.db.name, i + 1),
@@ -221,7 +225,7 @@ async fn run_migrations(
         .filter(|_| work.db.way_back);
         let way_back = back.is_some();
         let schema_before = match way_back {
-            true => Some(observer.schema().await.map_err(|e| e.to_string())?),
+            true => Some(observer.schema().await?),
             false => None,
         };
         let mut result = session.rehearse(m, staged).await?;

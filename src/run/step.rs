@@ -82,6 +82,33 @@ async fn stop_at_disk_limit(
     }
 }
 
+/// Why a step could not be rehearsed (not a migration that failed: that is its report).
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The job was cancelled while the step ran: its own variant, never another error.
+    #[error("the job was cancelled")]
+    Cancelled,
+    #[error("observing the clone: {0}")]
+    Observe(#[from] crate::observe::ObserveError),
+    #[error("the box: {0}")]
+    Box(crate::sandbox::BoxError),
+    #[error("cannot create the step's log {path}: {source}")]
+    Log {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<crate::sandbox::BoxError> for StepError {
+    fn from(e: crate::sandbox::BoxError) -> Self {
+        match e {
+            crate::sandbox::BoxError::Cancelled => StepError::Cancelled,
+            e => StepError::Box(e),
+        }
+    }
+}
+
 /// One database's clone, bridge, box and observers, ready for migration steps.
 pub(crate) struct Session<'a> {
     pub cx: &'a Context<'a>,
@@ -96,7 +123,11 @@ pub(crate) struct Session<'a> {
 impl Session<'_> {
     /// Applies `m`, staged in the box as `staged`, the way its tool does, under the
     /// observers.
-    pub async fn rehearse(&self, m: &Migration, staged: &str) -> Result<MigrationReport, String> {
+    pub async fn rehearse(
+        &self,
+        m: &Migration,
+        staged: &str,
+    ) -> Result<MigrationReport, StepError> {
         rehearse_one(self, m, staged, None).await
     }
 
@@ -107,7 +138,7 @@ impl Session<'_> {
         m: &Migration,
         staged: &str,
         command: Vec<String>,
-    ) -> Result<MigrationReport, String> {
+    ) -> Result<MigrationReport, StepError> {
         rehearse_one(self, m, staged, Some(command)).await
     }
 }
@@ -117,7 +148,7 @@ async fn rehearse_one(
     m: &Migration,
     staged: &str,
     command: Option<Vec<String>>,
-) -> Result<MigrationReport, String> {
+) -> Result<MigrationReport, StepError> {
     let Session {
         cx,
         sandbox,
@@ -127,16 +158,20 @@ async fn rehearse_one(
         log_dir,
     } = session;
     let log_path = &log_dir.join(staged.replace(".sql", ".log"));
-    let baseline = observer.before().await.map_err(|e| e.to_string())?;
+    let baseline = observer.before().await?;
     bridge_log.take();
     let sampler = observer
         .sample_locks(Arc::clone(bridge_log), &baseline)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut log = CappedLog::create(log_path, cx.plan.sandbox.output_limit_bytes)
-        .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
+        .await?;
+    let mut log =
+        CappedLog::create(log_path, cx.plan.sandbox.output_limit_bytes).map_err(|source| {
+            StepError::Log {
+                path: log_path.display().to_string(),
+                source,
+            }
+        })?;
 
-    let watch = observer.disk_watch().await.map_err(|e| e.to_string())?;
+    let watch = observer.disk_watch().await?;
     let disk_limit = baseline
         .size_bytes
         .saturating_add(i64::try_from(cx.plan.sandbox.disk_limit_bytes).unwrap_or(i64::MAX));
@@ -151,10 +186,7 @@ async fn rehearse_one(
         }
     };
     // Started after the baseline (which forgets the last migration's traffic sessions).
-    let traffic = observer
-        .start_traffic(&cx.plan.traffic)
-        .await
-        .map_err(|e| e.to_string())?;
+    let traffic = observer.start_traffic(&cx.plan.traffic).await?;
     let started = Instant::now();
     let mut over_disk_limit = false;
     let end = {
@@ -195,12 +227,12 @@ async fn rehearse_one(
         Vec::new()
     });
     let (output_bytes, output_cut) = log.finish().unwrap_or((0, 0));
-    let end = end.map_err(|e| e.to_string())?;
+    let end = end?;
     let events = bridge_log.take();
     for failure in &events.failures {
         tracing::warn!("bridge: a box session could not reach the clone: {failure}");
     }
-    let measured = observer.after().await.map_err(|e| e.to_string())?;
+    let measured = observer.after().await?;
     let mut trace = crate::trace::timeline::build(
         &events.statements,
         started,

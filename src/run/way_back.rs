@@ -9,7 +9,7 @@
 //! clone is in a state production never reaches, so the rest of the database's
 //! migrations are not rehearsed on it (they are listed as skipped).
 
-use super::step::Session;
+use super::step::{Session, StepError};
 use crate::analyze::{Evidence, Finding};
 use crate::exec::down_staged;
 use crate::migrations::{Down, Migration};
@@ -65,7 +65,7 @@ pub(crate) async fn rehearse(
     back: Back<'_>,
     staged: &str,
     before: Schema,
-) -> Result<Rehearsed, String> {
+) -> Result<Rehearsed, StepError> {
     let log = session.cx.log;
     log.line(&format!(
         "   way back: the down of {}",
@@ -105,7 +105,7 @@ pub(crate) async fn rehearse(
         });
     }
 
-    let after = session.observer.schema().await.map_err(|e| e.to_string())?;
+    let after = session.observer.schema().await?;
     let bookkeeping = session
         .work
         .db
