@@ -6,7 +6,7 @@
 use crate::model::verdict::{Blocking, Contributor};
 use crate::model::Verdict;
 use crate::observe::locks::LockHold;
-use crate::trace::blocking::merged;
+use crate::trace::blocking::{merged, union_ms};
 use crate::trace::timeline::{is_transaction_control, Timeline};
 use std::collections::BTreeMap;
 
@@ -21,10 +21,10 @@ struct Blocked {
 }
 
 impl Blocked {
+    /// How long reads were blocked plus how long writes were (a blocked read counts as
+    /// much again as a blocked write, as [`crate::model::Impact::weight`] does).
     fn weight(&self) -> f64 {
-        let len =
-            |v: &Vec<(f64, f64)>| -> f64 { merged(v.clone()).iter().map(|(a, b)| b - a).sum() };
-        len(&self.reads) + len(&self.writes)
+        union_ms(self.reads.clone()) + union_ms(self.writes.clone())
     }
 }
 
@@ -62,12 +62,18 @@ pub fn verdict(trace: &Timeline, sampled: &[LockHold]) -> Verdict {
             );
         }
     }
-    tables.retain(|_, b| b.weight() > 0.0);
-    let blocked_tables = tables.len();
-    let worst = tables
+    // Each table's weight, computed once.
+    let weighed: Vec<(String, Blocked, f64)> = tables
         .into_iter()
-        .max_by(|a, b| a.1.weight().total_cmp(&b.1.weight()));
-    let blocking = worst.map(|(table, b)| {
+        .map(|(t, b)| {
+            let w = b.weight();
+            (t, b, w)
+        })
+        .filter(|(_, _, w)| *w > 0.0)
+        .collect();
+    let blocked_tables = weighed.len();
+    let worst = weighed.into_iter().max_by(|a, b| a.2.total_cmp(&b.2));
+    let blocking = worst.map(|(table, b, _)| {
         let reads = !b.reads.is_empty();
         let intervals = merged(if reads { b.reads } else { b.writes });
         let held_ms = intervals.iter().map(|(a, b)| b - a).sum();

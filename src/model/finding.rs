@@ -218,7 +218,7 @@ impl Finding {
         self
     }
 
-    /// The statement's number as the file counts it, else its trace position.
+    /// The statement's number as the file counts it, when it has one.
     pub fn statement_number(&self) -> Option<usize> {
         self.statement.as_ref().and_then(|s| s.number)
     }
