@@ -77,6 +77,19 @@ pub enum BenchCommand {
     Clones(BenchClonesArgs),
     /// What observing a migration costs: traced vs. the plain relay, wall time and lock hold.
     Trace(BenchTraceArgs),
+    /// What a migration of many statements costs the job: peak memory and artifacts.
+    Memory(BenchMemoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchMemoryArgs {
+    /// One-line statements in the migration.
+    #[arg(long, default_value_t = 300_000)]
+    pub statements: usize,
+
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

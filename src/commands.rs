@@ -169,3 +169,17 @@ pub fn bench_outcome(result: anyhow::Result<()>) -> Outcome {
         }
     }
 }
+
+/// `preflight: peak memory N KiB (VmHWM)`: this process's resident high-water mark as the
+/// kernel counts it, or none where `/proc` does not say.
+pub fn peak_memory_line() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse::<u64>()
+        .ok()?;
+    Some(format!("preflight: peak memory {kib} KiB (VmHWM)"))
+}

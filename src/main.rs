@@ -28,7 +28,10 @@ fn main() -> ExitCode {
             return ExitCode::from(preflight::exit::Outcome::Infrastructure);
         }
     };
-    runtime.block_on(async {
+    // A run ends its log with its peak memory: operators size the job's memory limit by
+    // it, and `preflight bench memory` reads it.
+    let says_peak = matches!(cli.command, Command::Run(_));
+    let code = runtime.block_on(async {
         let cancel = CancellationToken::new();
         let watcher = cancel.clone();
         tokio::spawn(async move {
@@ -57,7 +60,17 @@ fn main() -> ExitCode {
             Command::Bench(BenchCommand::Trace(args)) => {
                 commands::bench_outcome(preflight::bench::trace::run(args, cancel).await)
             }
+            Command::Bench(BenchCommand::Memory(args)) => {
+                commands::bench_outcome(preflight::bench::memory::run(args, cancel).await)
+            }
         };
         ExitCode::from(outcome)
-    })
+    });
+    drop(runtime);
+    if says_peak {
+        if let Some(line) = commands::peak_memory_line() {
+            eprintln!("{line}");
+        }
+    }
+    code
 }

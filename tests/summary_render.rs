@@ -553,6 +553,7 @@ fn traced(
         tx_after: 'I',
         lock_timeout: None,
         locks: vec![],
+        folded_before: 0,
     }
 }
 
@@ -583,7 +584,7 @@ fn the_note_draws_runtimes_and_slowest_statements_as_mermaid_charts_the_gate_let
         note.contains("bar [1, 0, 0, 0, 1, 0]"),
         "one under 0.1 s, one 1 to 5 min: {note}"
     );
-    let drawn = format!("(the {STATEMENTS_DRAWN} slowest; 5 faster statements are not drawn)");
+    let drawn = format!("(the {STATEMENTS_DRAWN} slowest; 5 other statements are not drawn)");
     assert!(note.contains(&drawn), "{note}");
     // The 20 slowest, in order: 6, 7 (a statement the parser could not read), 8, 9 ...
     assert!(

@@ -3,6 +3,7 @@
 //! of one run, and the targets are judged on ratios measured in that same run.
 
 pub mod clones;
+pub mod memory;
 pub mod rig;
 pub mod trace;
 

@@ -16,6 +16,7 @@ mod startup;
 
 pub use crate::pgwire::messages::ServerMessage as ServerError;
 use crate::secret::Secret;
+use crate::trace::detail::{Detail, Elided, Fold};
 use crate::trace::reader::LockReader;
 use crate::trace::StatementRecord;
 use std::collections::BTreeSet;
@@ -66,6 +67,8 @@ struct LogState {
     errors: Vec<ServerError>,
     failures: Vec<String>,
     statements: Vec<StatementRecord>,
+    /// What of the statements is kept, and the count of the rest.
+    fold: Fold,
 }
 
 /// What the bridge learned, shared with the observers.
@@ -80,8 +83,10 @@ pub struct BridgeEvents {
     pub errors: Vec<ServerError>,
     /// Sessions the bridge could not connect (clone down, login refused).
     pub failures: Vec<String>,
-    /// Every statement of the box's sessions, in the order their units ended.
+    /// Every statement of the box's sessions, in the order their units ended, but those
+    /// folded into `folded`.
     pub statements: Vec<StatementRecord>,
+    pub folded: Elided,
 }
 
 impl BridgeLog {
@@ -100,7 +105,15 @@ impl BridgeLog {
             errors: std::mem::take(&mut s.errors),
             failures: std::mem::take(&mut s.failures),
             statements: std::mem::take(&mut s.statements),
+            folded: std::mem::take(&mut s.fold.elided),
         })
+    }
+
+    /// Forgets what was recorded and starts a migration's record, keeping its statements
+    /// as `detail` says.
+    pub fn start(&self, detail: Detail) {
+        self.take();
+        self.with(|s| s.fold = Fold::new(detail));
     }
 
     fn session_started(&self, pid: i32) {
@@ -119,7 +132,13 @@ impl BridgeLog {
 
     fn statements(&self, records: Vec<StatementRecord>) {
         if !records.is_empty() {
-            self.with(|s| s.statements.extend(records));
+            self.with(|s| {
+                for r in records {
+                    if let Some(r) = s.fold.admit(r) {
+                        s.statements.push(r);
+                    }
+                }
+            });
         }
     }
 

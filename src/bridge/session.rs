@@ -124,6 +124,7 @@ impl SessionState {
             tx_after: self.status as char,
             locks: Vec::new(),
             lock_timeout,
+            folded_before: 0,
         });
     }
 

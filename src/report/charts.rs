@@ -73,7 +73,7 @@ pub fn longest_in_order(durations: &[f64], n: usize) -> Vec<usize> {
 
 /// The migration's slowest statements of its file (a tool's own `BEGIN` and `COMMIT`
 /// are not the file's), in order, labelled with their number in the file, and how many
-/// were left out.
+/// were left out (those the trace only counted too).
 pub fn statement_times(m: &MigrationReport) -> (Vec<StatementTime>, usize) {
     let statements: Vec<_> = m
         .trace
@@ -94,7 +94,11 @@ pub fn statement_times(m: &MigrationReport) -> (Vec<StatementTime>, usize) {
             ms: sig2(took(i).max(0.0)).to_string(),
         })
         .collect();
-    (times, statements.len().saturating_sub(STATEMENTS_DRAWN))
+    let counted = m.trace.elided.as_ref().map_or(0, |e| e.statements);
+    (
+        times,
+        statements.len().saturating_sub(STATEMENTS_DRAWN) + counted,
+    )
 }
 
 #[cfg(test)]

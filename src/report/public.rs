@@ -76,8 +76,8 @@ pub struct PublicMigration {
     pub statements: Vec<PublicStatement>,
     /// Its slowest statements' times, for the note's chart ([`super::charts`]).
     pub statement_times: Vec<StatementTime>,
-    /// Statements left out of that chart.
-    pub statement_times_cut: usize,
+    /// Statements left out of that chart, rounded ("" when none).
+    pub statement_times_cut: String,
     /// How long no / some pre-existing table could be read / written ("" when never).
     pub reads_blocked: String,
     pub writes_blocked: String,
@@ -311,10 +311,14 @@ fn migration(
         .map(|s| statement(s, words, slow_ms))
         .collect();
     let blocked = m.blocked();
-    let (statement_times, statement_times_cut) = statement_times(m);
+    let (statement_times, cut) = statement_times(m);
     PublicMigration {
         statement_times,
-        statement_times_cut,
+        statement_times_cut: if cut > 0 {
+            count(cut as i64)
+        } else {
+            String::new()
+        },
         reads_blocked: blocked_for(blocked.reads_ms),
         writes_blocked: blocked_for(blocked.writes_ms),
         name: m.name.clone(),

@@ -68,6 +68,22 @@ fn vocabulary(
     for r in &summary.refused {
         vocab.add_text(r.path.as_deref().unwrap_or_default());
     }
+    // Where causes and slow statements stand in the MR's files: statement numbers and
+    // lines are positions in the MR's own source, of any size (a cause at statement 2502
+    // of a long file), never data.
+    let migrations = report.databases.iter().flat_map(|d| &d.migrations);
+    let causes = report
+        .findings()
+        .filter_map(|f| f.statement.as_ref())
+        .flat_map(|s| [s.number, s.line]);
+    let during = migrations
+        .clone()
+        .filter_map(|m| m.verdict.blocking.as_ref())
+        .flat_map(|b| b.during.iter().map(|c| c.number));
+    let drawn = migrations.flat_map(|m| m.trace.statements.iter().map(|s| s.number));
+    for n in causes.chain(during).chain(drawn).flatten() {
+        vocab.add_text(&n.to_string());
+    }
     for e in report.findings().flat_map(|f| &f.evidence) {
         vocab.add_text(&e.measure);
         vocab.add_text(e.unit);

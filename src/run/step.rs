@@ -159,7 +159,12 @@ async fn rehearse_one(
     } = session;
     let log_path = &log_dir.join(staged.replace(".sql", ".log"));
     let baseline = observer.before().await?;
-    bridge_log.take();
+    let thresholds = &cx.plan.thresholds;
+    bridge_log.start(crate::trace::detail::Detail {
+        cap: crate::trace::detail::DETAIL_CAP,
+        slow_ms: thresholds.statement_ms,
+        rows: thresholds.rows,
+    });
     let sampler = observer
         .sample_locks(Arc::clone(bridge_log), &baseline)
         .await?;
@@ -239,6 +244,9 @@ async fn rehearse_one(
         &baseline.catalog,
         &measured.catalog,
     );
+    if events.folded.statements > 0 {
+        trace.elided = Some(events.folded);
+    }
     let file = String::from_utf8_lossy(&m.bytes);
     crate::trace::source_map::number(&mut trace, &m.sql, &file);
 
@@ -278,6 +286,16 @@ async fn rehearse_one(
         &file,
     );
     let verdict = crate::analyze::verdict::verdict(&trace, &locks);
+    // Every rule saw every statement; the report lists a bounded part of them.
+    let referenced = findings
+        .iter()
+        .filter_map(|f| f.statement.as_ref().map(|s| s.trace_index))
+        .collect();
+    trace.keep_detail(
+        &referenced,
+        cx.plan.thresholds.statement_ms,
+        crate::trace::detail::DETAIL_CAP,
+    );
     Ok(MigrationReport {
         name: m.name().to_string(),
         path: m.path.clone(),

@@ -10,6 +10,7 @@
 //! [`timeline`] turns the bridge's raw records into statements and lock spans.
 
 pub mod blocking;
+pub mod detail;
 pub mod event_trigger;
 pub mod reader;
 pub mod source_map;
@@ -48,6 +49,9 @@ pub struct StatementRecord {
     /// `lock_timeout` when the statement ran: as the event trigger reported it, else as
     /// the session's `SET`s left it (`None`: the role's default).
     pub lock_timeout: Option<String>,
+    /// Plain statements of the same session folded into the count since its previous
+    /// record ([`detail::Fold`]).
+    pub folded_before: usize,
 }
 
 impl StatementRecord {

@@ -12,10 +12,23 @@
 
 use super::timeline::Timeline;
 use pg_query::protobuf::Token;
-use std::collections::{HashMap, VecDeque};
 
-/// A statement's tokens, without comments or semicolons, as one comparable string.
-fn key(text: &str) -> String {
+/// A statement's tokens, without comments or semicolons, hashed: what two texts of the
+/// same statement share (a file of 300,000 statements keeps 300,000 of these, not
+/// their texts).
+fn key(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let words = words(text);
+    if words.is_empty() {
+        return 0;
+    }
+    let mut h = std::hash::DefaultHasher::new();
+    words.hash(&mut h);
+    h.finish()
+}
+
+/// A statement's tokens, without comments or semicolons, as one string.
+fn words(text: &str) -> String {
     match pg_query::scan(text) {
         Ok(scan) => {
             let mut out = String::with_capacity(text.len());
@@ -41,25 +54,39 @@ fn key(text: &str) -> String {
     }
 }
 
-/// The line (1-based) of byte `offset` in `text`.
-fn line_at(text: &str, offset: usize) -> usize {
-    1 + text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
+/// Where each line of a text starts, to tell the line of an offset without counting
+/// from the top each time (a file of 300,000 statements asks 300,000 times).
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn of(text: &str) -> Lines {
+        Lines(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        )
+    }
+
+    /// The line (1-based) of byte `offset`.
+    fn at(&self, offset: usize) -> usize {
+        1 + self.0.partition_point(|newline| *newline < offset)
+    }
 }
 
-/// The file's statements: key, number and line.
-fn file_statements(source: &str, first_line: usize) -> Vec<(String, usize)> {
+/// The file's statements: key and line.
+fn file_statements(source: &str, first_line: usize) -> Vec<(u64, usize)> {
     let Ok(parts) = pg_query::split_with_scanner(source) else {
         return Vec::new();
     };
     let base = source.as_ptr() as usize;
+    let lines = Lines::of(source);
     parts
         .into_iter()
         .filter_map(|part| {
             let k = key(part);
-            if k.is_empty() {
+            if k == 0 {
                 return None;
             }
             // Where its first token starts (a leading comment is not the statement).
@@ -75,7 +102,7 @@ fn file_statements(source: &str, first_line: usize) -> Vec<(String, usize)> {
                         .map(|t| t.start as usize)
                 })
                 .unwrap_or(0);
-            Some((k, line_at(source, start + lead) + first_line - 1))
+            Some((k, lines.at(start + lead) + first_line - 1))
         })
         .collect()
 }
@@ -87,31 +114,41 @@ pub fn number(timeline: &mut Timeline, source: &str, file: &str) {
     let first_line = file
         .find(source)
         .filter(|_| !source.is_empty())
-        .map_or(1, |at| line_at(file, at));
+        .map_or(1, |at| Lines::of(file).at(at));
     let statements = file_statements(source, first_line);
-    let mut by_key: HashMap<&str, VecDeque<usize>> = HashMap::new();
-    for (i, (k, _)) in statements.iter().enumerate() {
-        by_key.entry(k.as_str()).or_default().push_back(i);
-    }
+    // (key, position) of every file statement, sorted: a key's positions are in order.
+    let mut positions: Vec<(u64, usize)> = statements
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (*k, i))
+        .collect();
+    positions.sort_unstable();
+    // The first position of `key` at or after `at`.
+    let from = |key: u64, at: usize| {
+        let p = positions.partition_point(|e| *e < (key, at));
+        positions.get(p).filter(|e| e.0 == key).map(|e| e.1)
+    };
     let mut cursor = 0;
     let mut matched = false;
     for st in &mut timeline.statements {
-        let Some(queue) = by_key.get_mut(key(&st.text).as_str()) else {
+        let k = key(&st.text);
+        if k == 0 {
+            continue;
+        }
+        // Statements the bridge folded just before it were the file's next ones, as a
+        // tool sends them in order; where that does not hold, the next match will do.
+        let Some(i) = from(k, cursor + st.folded_before).or_else(|| from(k, cursor)) else {
             continue;
         };
-        while queue.front().is_some_and(|i| *i < cursor) {
-            queue.pop_front();
-        }
-        if let Some(i) = queue.pop_front() {
-            st.number = Some(i + 1);
-            st.line = Some(statements[i].1);
-            cursor = i + 1;
-            matched = true;
-        }
+        st.number = Some(i + 1);
+        st.line = Some(statements[i].1);
+        cursor = i + 1;
+        matched = true;
     }
     if !matched {
         let mut n = 0;
         for st in &mut timeline.statements {
+            n += st.folded_before;
             if !super::timeline::is_transaction_control(&st.kind) {
                 n += 1;
                 st.number = Some(n);
@@ -132,7 +169,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, t)| TracedStatement::bare(i + 1, t))
                 .collect(),
-            locks: vec![],
+            ..Timeline::default()
         }
     }
 
@@ -179,5 +216,21 @@ mod tests {
         number(&mut t, "", "");
         let got: Vec<Option<usize>> = t.statements.iter().map(|s| s.number).collect();
         assert_eq!(got, [None, Some(1), None, Some(2)]);
+    }
+
+    #[test]
+    fn a_statement_after_folded_ones_gets_its_own_number_among_identical_ones() {
+        let file = "UPDATE t SET x = 1;\n".repeat(5) + "ALTER TABLE t ADD b int;\n";
+        // The bridge kept the first, folded the next three, kept the fifth (slow).
+        let mut t = traced(&[
+            "UPDATE t SET x = 1",
+            "UPDATE t SET x = 1",
+            "ALTER TABLE t ADD b int",
+        ]);
+        t.statements[1].folded_before = 3;
+        number(&mut t, &file, &file);
+        let numbers: Vec<_> = t.statements.iter().map(|s| s.number).collect();
+        assert_eq!(numbers, [Some(1), Some(5), Some(6)]);
+        assert_eq!(t.statements[1].line, Some(5));
     }
 }

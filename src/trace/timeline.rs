@@ -51,6 +51,14 @@ pub struct TracedStatement {
     pub lock_timeout: Option<String>,
     /// Relation locks the session held after it (the migration's own relations too).
     pub locks: Vec<TracedLock>,
+    /// Plain statements of its session the bridge counted but did not record just
+    /// before it ([`super::detail::Fold`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub folded_before: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One lock, from the statement that took it to its transaction's end.
@@ -73,8 +81,8 @@ pub struct LockSpan {
     pub preexisting: bool,
     /// `lock_timeout` when it was taken ("0" is none), when known.
     pub lock_timeout: Option<String>,
-    /// Statements that started while it was held, after the one that took it.
-    pub later_statements: Vec<usize>,
+    /// How many statements started while it was held, after the one that took it.
+    pub later_statements: usize,
     /// The relation's file node when the lock was last seen (a rewrite shows here).
     pub relfilenode: Option<i64>,
 }
@@ -84,6 +92,8 @@ pub struct LockSpan {
 pub struct Timeline {
     pub statements: Vec<TracedStatement>,
     pub locks: Vec<LockSpan>,
+    /// What the report counts but does not list ([`super::detail`]).
+    pub elided: Option<super::detail::Elided>,
 }
 
 fn ms(since: Instant, at: Instant) -> f64 {
@@ -168,9 +178,13 @@ pub fn build(
         let (kind, objects) = statement_kind(&r.text);
         let (start_ms, end_ms) = (ms(started, r.started), ms(started, r.ended));
         let held = open.entry(r.pid).or_default();
+        // Statements folded before it ran in the same transaction: plain row work.
+        for span in held.values_mut() {
+            span.later_statements += r.folded_before;
+        }
         if !is_transaction_control(&kind) {
             for span in held.values_mut() {
-                span.later_statements.push(index);
+                span.later_statements += 1;
             }
         }
         // Locks on relations neither snapshot names (TOAST tables, a relation made and
@@ -202,6 +216,7 @@ pub fn build(
             tx_before: r.tx_before,
             tx_after: r.tx_after,
             lock_timeout: r.lock_timeout.clone(),
+            folded_before: r.folded_before,
             locks: locks
                 .iter()
                 .map(|l| TracedLock {
@@ -234,6 +249,7 @@ pub fn build(
     Timeline {
         statements,
         locks: spans,
+        elided: None,
     }
 }
 
@@ -267,7 +283,7 @@ fn add_lock(
             held_ms: 0.0,
             preexisting: snapshots.before.relations.contains_key(&l.oid),
             lock_timeout: r.lock_timeout.clone(),
-            later_statements: Vec::new(),
+            later_statements: 0,
             relfilenode: l.relfilenode,
         },
     );
@@ -302,6 +318,7 @@ impl TracedStatement {
             tx_after: 'T',
             lock_timeout: None,
             locks: vec![],
+            folded_before: 0,
         }
     }
 }
@@ -326,6 +343,7 @@ mod tests {
             tx_after: tx.1,
             locks,
             lock_timeout: Some("0".into()),
+            folded_before: 0,
         }
     }
 
@@ -367,7 +385,7 @@ mod tests {
         assert_eq!(span.relation, "orders");
         assert_eq!(span.statement_index, 2);
         assert!(span.preexisting);
-        assert_eq!(span.later_statements, vec![3]);
+        assert_eq!(span.later_statements, 1);
         assert_eq!(span.transaction, 1);
         assert_eq!(t.statements[3].transaction, 1);
         assert!(span.held_ms >= 40.0, "{}", span.held_ms);

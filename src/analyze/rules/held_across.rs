@@ -12,9 +12,9 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
     for spans in blocking_by_transaction(input) {
         let across: Vec<&LockSpan> = spans
             .into_iter()
-            .filter(|s| !s.later_statements.is_empty())
+            .filter(|s| s.later_statements > 0)
             .collect();
-        let most = across.iter().map(|s| s.later_statements.len()).max();
+        let most = across.iter().map(|s| s.later_statements).max();
         if let (Some(f), Some(most)) = (
             lock_cause(input, RuleId::L02, &across, None, At::First),
             most,

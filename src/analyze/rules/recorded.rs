@@ -78,8 +78,7 @@ impl Recorded {
             .iter()
             .filter(|s| s.transaction == st.transaction && s.index > index)
             .filter(|s| !crate::trace::timeline::is_transaction_control(&s.kind))
-            .map(|s| s.index)
-            .collect();
+            .count();
         self.trace.locks.push(LockSpan {
             oid,
             relation: name.clone(),
