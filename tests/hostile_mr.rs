@@ -338,6 +338,32 @@ async fn a_migration_file_over_the_size_limit_is_refused_before_anything_runs() 
     assert!(!root.path().join("engine").exists(), "nothing was cloned");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_migration_with_another_ones_version_is_refused_and_its_author_told() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = repo_with_migrations(
+        root.path(),
+        &[("0001_a.sql", "SELECT 1;")],
+        &[("01_b.sql", "SELECT 2;")],
+    );
+    let gl = GitlabDouble::start(TOKEN, "42", 7).await;
+    let out = preflight(&hostile_env(&gl, &repo, root.path()), &["run"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let notes = gl.notes();
+    let note = &notes.last().expect("the author hears why").body;
+    assert!(
+        note.contains("has the version of another migration; give it a version of its own"),
+        "{note}"
+    );
+    let states: Vec<String> = gl.statuses().into_iter().map(|s| s.state).collect();
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("failed"),
+        "{states:?}"
+    );
+    assert!(!root.path().join("engine").exists(), "nothing was cloned");
+}
+
 /// A file name with an escape, a carriage return and a newline cannot forge a line: not
 /// in the job log, not in report.md, not in the note (the gate never passes a control
 /// character); it shows as its escapes.

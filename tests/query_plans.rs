@@ -160,13 +160,18 @@ fn plans_before_and_after_show_a_lost_index_a_new_one_and_a_broken_query() {
 }
 
 #[test]
-fn a_declared_statement_that_is_not_a_query_stops_the_run_before_any_clone() {
+fn a_declared_statement_that_is_not_a_query_is_refused_before_any_clone_and_its_author_told() {
     let (root, out) = run("## Preflight queries\n```sql\nDROP TABLE orders;\n```\n");
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("query 1 in the MR description is refused: only SELECT, INSERT, UPDATE and DELETE are planned"),
         "{stderr}"
+    );
+    let note = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        note.contains("The merge request's description declares a query preflight does not plan"),
+        "{note}"
     );
     assert_never_cloned(&root.path().join("engine"));
 }

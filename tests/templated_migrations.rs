@@ -58,7 +58,7 @@ fn without_rendering_the_braces_reach_postgres_and_fail() {
 }
 
 #[test]
-fn a_template_the_renderer_does_not_know_stops_the_run_naming_the_file() {
+fn a_template_the_renderer_does_not_know_is_refused_naming_the_file() {
     let root = tempfile::tempdir().unwrap();
     let repo = repo_with_migrations(
         root.path(),
@@ -70,11 +70,16 @@ fn a_template_the_renderer_does_not_know_stops_the_run_naming_the_file() {
     );
     let config = builtin_config_with(root.path(), SEED, TEMPLATE);
     let out = print_only_run(&repo, &config, &root.path().join("artifacts"));
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("db/migrations/1_mfa.up.sql: the template expression {{ printf")
             && err.contains("not one the built-in renderer knows"),
         "{err}"
+    );
+    let note = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        note.contains("`db/migrations/1_mfa.up.sql` is a template preflight cannot render"),
+        "{note}"
     );
 }

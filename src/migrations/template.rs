@@ -31,7 +31,15 @@ pub enum TemplateSyntax {
 }
 
 /// Renders every migration (and its down) in place.
-pub fn render_all(migrations: &mut [Migration], t: &TemplateSection) -> Result<(), String> {
+/// A migration that cannot be rendered: its path, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct TemplateError {
+    pub path: String,
+    pub message: String,
+}
+
+pub fn render_all(migrations: &mut [Migration], t: &TemplateSection) -> Result<(), TemplateError> {
     for m in migrations {
         let (bytes, sql) = render_file(&m.path, &m.bytes, t)?;
         m.bytes = bytes;
@@ -45,13 +53,24 @@ pub fn render_all(migrations: &mut [Migration], t: &TemplateSection) -> Result<(
     Ok(())
 }
 
-fn render_file(path: &str, bytes: &[u8], t: &TemplateSection) -> Result<(Vec<u8>, String), String> {
+fn render_file(
+    path: &str,
+    bytes: &[u8],
+    t: &TemplateSection,
+) -> Result<(Vec<u8>, String), TemplateError> {
     if !bytes.windows(2).any(|w| w == b"{{") {
         return Ok((bytes.to_vec(), String::from_utf8_lossy(bytes).into_owned()));
     }
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| format!("{path} is a template but not UTF-8, so it cannot be rendered"))?;
-    let sql = render(text, &t.values).map_err(|e| format!("{path}: {e}"))?;
+    let failed = |message| TemplateError {
+        path: path.to_string(),
+        message,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        failed(format!(
+            "{path} is a template but not UTF-8, so it cannot be rendered"
+        ))
+    })?;
+    let sql = render(text, &t.values).map_err(|e| failed(format!("{path}: {e}")))?;
     Ok((sql.clone().into_bytes(), sql))
 }
 
@@ -205,6 +224,10 @@ mod tests {
         let raw = b"SELECT '\xff';".to_vec();
         assert_eq!(render_file("m/1.sql", &raw, &t).unwrap().0, raw);
         let err = render_file("m/2.sql", b"SELECT {{ .Schema }} '\xff'", &t).unwrap_err();
-        assert!(err.contains("m/2.sql is a template but not UTF-8"), "{err}");
+        assert_eq!(err.path, "m/2.sql");
+        assert!(
+            err.message.contains("m/2.sql is a template but not UTF-8"),
+            "{err}"
+        );
     }
 }

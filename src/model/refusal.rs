@@ -16,6 +16,13 @@ pub enum Rule {
     TooLarge,
     /// Its `preflight:batched` declaration cannot be used.
     Declaration,
+    /// A templated migration preflight cannot render with the configured values.
+    Template,
+    /// A declared query preflight does not plan (not one SELECT, INSERT, UPDATE or
+    /// DELETE, too long, too many, not parsed); the path is empty for the MR's description.
+    Query,
+    /// A second migration with a version another one has.
+    DuplicateVersion,
 }
 
 /// One refused file of the MR, for its author: which file, which rule.

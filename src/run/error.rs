@@ -64,6 +64,13 @@ impl RunError {
     pub fn from_layout(context: &str, e: LayoutError) -> RunError {
         match e {
             LayoutError::Source(e) => RunError::from_source(context, e),
+            LayoutError::DuplicateVersion { ref dir, ref b, .. } => RunError::Refused {
+                refusal: Refusal {
+                    path: format!("{}/{b}", dir.trim_end_matches('/')),
+                    rule: Rule::DuplicateVersion,
+                },
+                message: format!("{context}{e}"),
+            },
             other => RunError::Input(format!("{context}{other}")),
         }
     }

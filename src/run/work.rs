@@ -10,9 +10,10 @@ use crate::config::{Plan, SourcePlan};
 use crate::gitlab::http::GitlabHttp;
 use crate::migrations::template::render_all;
 use crate::migrations::{applied_at, base_commit, discover_new};
+use crate::model::refusal::{Refusal, Rule};
 use crate::source::git::LocalRepo;
 use crate::source::gitlab::GitlabSource;
-use crate::source::queries::declared;
+use crate::source::queries::{declared, QueriesError, DESCRIPTION};
 use crate::source::SourceTree;
 use crate::tools::command;
 
@@ -43,6 +44,17 @@ pub async fn open_source(plan: &Plan) -> Result<Box<dyn SourceTree>, RunError> {
     }
 }
 
+/// The MR's file `path` breaks `rule`: its author hears it on the MR.
+fn refused(path: &str, rule: Rule, message: String) -> RunError {
+    RunError::Refused {
+        refusal: Refusal {
+            path: path.to_string(),
+            rule,
+        },
+        message,
+    }
+}
+
 /// The merge base and each database's new migrations (only those are read).
 pub async fn find_work(
     plan: &Plan,
@@ -63,7 +75,17 @@ pub async fn find_work(
         let default_db = plan.databases.first().map_or("", |d| d.name.as_str());
         let queries = declared(tree, description, &db.queries, &db.name, default_db)
             .await
-            .map_err(input)?;
+            .map_err(|e| match e {
+                QueriesError::Refused { origin, message } => refused(
+                    match origin.as_str() {
+                        DESCRIPTION => "",
+                        path => path,
+                    },
+                    Rule::Query,
+                    format!("{context}{message}"),
+                ),
+                QueriesError::Unreadable(e) => input(e),
+            })?;
         if let Some(command) = &db.command {
             let migrations = command::discover(tree, &db.migrations, command, limit, &applied)
                 .await
@@ -86,15 +108,16 @@ pub async fn find_work(
                 .await
                 .map_err(|e| RunError::from_layout(&context, e))?;
         if let Some(template) = &db.template {
-            render_all(&mut migrations, template).map_err(input)?;
+            render_all(&mut migrations, template)
+                .map_err(|e| refused(&e.path, Rule::Template, format!("{context}{}", e.message)))?;
         }
         for m in &migrations {
-            crate::batched::declaration::find(&m.sql).map_err(|e| RunError::Refused {
-                refusal: crate::model::refusal::Refusal {
-                    path: m.path.clone(),
-                    rule: crate::model::refusal::Rule::Declaration,
-                },
-                message: format!("{context}{}: {e}", m.path),
+            crate::batched::declaration::find(&m.sql).map_err(|e| {
+                refused(
+                    &m.path,
+                    Rule::Declaration,
+                    format!("{context}{}: {e}", m.path),
+                )
             })?;
         }
         work.push(DatabaseWork {

@@ -108,6 +108,21 @@ fn opening_fence(line: &str) -> Option<(String, String)> {
     (run >= 3).then(|| (line[..run].to_string(), line[run..].trim().to_string()))
 }
 
+/// Where queries are declared when not in a file.
+pub const DESCRIPTION: &str = "the MR description";
+
+/// Why the declared queries cannot be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum QueriesError {
+    /// What the MR declares cannot be planned: its author's to fix. `origin` is the
+    /// queries file's path, or [`DESCRIPTION`].
+    #[error("{message}")]
+    Refused { origin: String, message: String },
+    /// The configured queries file cannot be read.
+    #[error("{0}")]
+    Unreadable(String),
+}
+
 /// Every query declared for `database`: the MR description's blocks (`default_db` is
 /// the one a heading without a name means), then the configured file's, at most
 /// [`MAX_QUERIES`] in all.
@@ -117,30 +132,36 @@ pub async fn declared(
     section: &QueriesSection,
     database: &str,
     default_db: &str,
-) -> Result<Vec<DeclaredQuery>, String> {
+) -> Result<Vec<DeclaredQuery>, QueriesError> {
+    let refused = |origin: &str| {
+        let origin = origin.to_string();
+        move |message| QueriesError::Refused { origin, message }
+    };
     let mut out = Vec::new();
     for block in from_description(description.unwrap_or_default(), database, default_db) {
-        out.extend(parse(&block, "the MR description", out.len() + 1)?);
+        out.extend(parse(&block, DESCRIPTION, out.len() + 1).map_err(refused(DESCRIPTION))?);
     }
+    let mut last_origin = DESCRIPTION;
     if let Some(path) = &section.file {
         let limit = (MAX_QUERIES * MAX_QUERY_BYTES) as u64;
         let bytes = super::file_at(tree, tree.head(), path, limit)
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| QueriesError::Unreadable(e.to_string()))?
             .ok_or_else(|| {
-                format!(
+                QueriesError::Unreadable(format!(
                     "the queries file {path} (databases[].queries.file) is not in the MR's tree"
-                )
+                ))
             })?;
         let text = String::from_utf8(bytes)
-            .map_err(|_| format!("the queries file {path} is not UTF-8"))?;
-        out.extend(parse(&text, path, out.len() + 1)?);
+            .map_err(|_| refused(path)(format!("the queries file {path} is not UTF-8")))?;
+        out.extend(parse(&text, path, out.len() + 1).map_err(refused(path))?);
+        last_origin = path;
     }
     if out.len() > MAX_QUERIES {
-        return Err(format!(
+        return Err(refused(last_origin)(format!(
             "{} queries are declared; at most {MAX_QUERIES} are planned",
             out.len()
-        ));
+        )));
     }
     Ok(out)
 }
