@@ -292,7 +292,7 @@ impl Engine {
             let left = super::processes::kill_all(server.run_as.uid, LINGER).await;
             if !left.is_empty() {
                 return Err(format!(
-                    "processes {left:?} of user {} (an earlier clone on port {port}) could not be                      stopped; the clone is not started as that user",
+                    "processes {left:?} of user {} (an earlier clone on port {port}) could not be stopped; the clone is not started as that user",
                     server.run_as.uid
                 ));
             }
