@@ -103,7 +103,22 @@ pub async fn demo(args: DemoArgs, cancel: CancellationToken) -> Outcome {
         args.example.migrations(),
         args.rows
     );
-    let plan = Plan::for_demo(&args, checkout.path().to_path_buf());
+    let image = args.image.clone().unwrap_or_else(|| {
+        match args.example {
+            Example::Sql => "preflight-box:bookworm",
+            _ => "preflight-box-tools:bookworm",
+        }
+        .to_string()
+    });
+    let demo = crate::config::plan::Demo {
+        rows: args.rows,
+        artifacts_dir: args.artifacts_dir.clone(),
+        work_dir: args.work_dir.clone(),
+        command: args.example.command(&image),
+        migrations_dir: args.example.migrations_dir().into(),
+        image,
+    };
+    let plan = Plan::for_demo(demo, checkout.path().to_path_buf());
     match run::execute(plan, &JobLog::detect(), cancel).await {
         Ok(result) => {
             println!("----- the comment preflight would post on the merge request -----\n");

@@ -81,8 +81,9 @@ impl Example {
     }
 
     /// Command mode for the tool examples.
-    pub fn command(self, image: &str) -> Option<crate::tools::command::CommandSection> {
-        use crate::tools::command::{CommandSection, CommandTool};
+    pub fn command(self, image: &str) -> Option<crate::config::sections::CommandSection> {
+        use crate::config::sections::CommandSection;
+        use crate::model::tool::CommandTool;
         let (tool, app) = match self {
             Example::Sql => return None,
             Example::Alembic => (CommandTool::Alembic, None),

@@ -5,8 +5,8 @@
 //! are written with the same helpers ([`crate::tools::command::write_project`]).
 
 use crate::migrations::Migration;
+use crate::model::tool::{Tool, Transaction};
 use crate::sandbox::{MIGRATIONS_MOUNT, SOCKET_MOUNT};
-use crate::tools::{Tool, Transaction};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 

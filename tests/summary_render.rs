@@ -3,10 +3,10 @@
 //! snapshot pins the note's layout; the assertions pin what stays out.
 
 use preflight::bridge::ServerError;
-use preflight::observe::lock_mode::LockMode;
 use preflight::observe::locks::LockHold;
-use preflight::observe::statement::classify;
 use preflight::observe::StatementStat;
+use preflight::pg::lock_mode::LockMode;
+use preflight::pg::statement::classify;
 use preflight::report::{
     DatabaseReport, MigrationOutcome, MigrationReport, PublicSummary, Renderer, RunReport,
     SourceWords,

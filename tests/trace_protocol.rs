@@ -9,8 +9,8 @@ use common::seeded_clone::{seeded_clone, SeededClone};
 use preflight::bridge::{Bridge, Upstream};
 use preflight::clone::builtin::BuiltinEngine;
 use preflight::clone::CloneEngine;
-use preflight::observe::lock_mode::LockMode;
 use preflight::observe::Observer;
+use preflight::pg::lock_mode::LockMode;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 

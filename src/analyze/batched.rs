@@ -3,7 +3,7 @@
 //! PF-B04 (the batch statement's plan reads its table sequentially).
 
 use super::{Evidence, Finding, Thresholds};
-use crate::batched::sample::BatchedReport;
+use crate::model::batched::BatchedReport;
 
 pub fn check(r: &BatchedReport, t: &Thresholds) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -14,7 +14,7 @@ pub fn check(r: &BatchedReport, t: &Thresholds) -> Vec<Finding> {
                 .with(Evidence::new("slowest batch", slowest, "ms").against(t.batch_ms)),
         );
     }
-    let mut blocking: Vec<(&str, crate::observe::lock_mode::LockMode)> = r
+    let mut blocking: Vec<(&str, crate::pg::lock_mode::LockMode)> = r
         .samples
         .iter()
         .flat_map(|s| &s.locks)

@@ -10,7 +10,6 @@
 //! acknowledges (`-- preflight: allow PF-I01 reason: ...`) is shown as acknowledged.
 
 pub mod batched;
-pub mod ownership;
 pub mod plans;
 pub mod registry;
 pub mod rules;
@@ -20,12 +19,11 @@ pub mod verdict;
 
 use crate::model::MigrationOutcome;
 pub use crate::model::{Evidence, Finding, Impact, RuleId, Severity, StatementRef};
-use crate::observe::catalog::Catalog;
 use crate::observe::locks::LockHold;
 use crate::observe::StatementStat;
+use crate::pg::catalog::Catalog;
 use crate::trace::timeline::{LockSpan, Timeline, TracedStatement};
 pub use registry::{Rule, RULES};
-use serde::{Deserialize, Serialize};
 
 /// Where `st` stands in the migration's file.
 pub fn statement_ref(st: &TracedStatement) -> StatementRef {
@@ -96,82 +94,7 @@ pub fn span_impact(span: &LockSpan) -> Impact {
     }
 }
 
-/// Thresholds, from trusted configuration (`findings:`), with dangers.md's defaults.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Thresholds {
-    /// PF-L03: how long a lock that blocks the application may be held.
-    pub lock_hold_ms: f64,
-    /// PF-D01: a regular migration's wall time.
-    pub migration_s: f64,
-    /// PF-D02: a post-deploy migration's wall time.
-    pub post_deploy_migration_s: f64,
-    /// PF-D03: one data statement.
-    pub statement_ms: f64,
-    /// PF-D03: one concurrent index build.
-    pub concurrent_index_s: f64,
-    /// PF-B01: rows one statement changes.
-    pub rows: f64,
-    /// PF-W01: WAL one migration writes.
-    pub wal_bytes: f64,
-    /// How fast production's replicas replay WAL: a migration's WAL over it estimates
-    /// how far they fall behind.
-    pub replication_bytes_per_second: f64,
-    /// PF-W01: how far behind that estimate may put the replicas.
-    pub replica_lag_s: f64,
-    /// PF-L04: how long a generated application statement may wait behind the migration.
-    pub traffic_wait_ms: f64,
-    /// PF-B02: one batch of a batched background migration.
-    pub batch_ms: f64,
-    /// PF-Q01: rows a new sequential scan of a declared query reads.
-    pub plan_seq_scan_rows: f64,
-    /// PF-Q02: how many times slower (or more buffers) a declared query may get.
-    pub plan_factor: f64,
-    /// PF-Q03: how many times off the planner's row estimate may be.
-    pub plan_misestimate: f64,
-    /// PF-W02: how long hot standbys wait for a conflicting lock before they cancel
-    /// their queries (production's `max_standby_streaming_delay`).
-    pub standby_delay_ms: f64,
-}
-
-/// How long replicas replaying `rate` bytes per second need for `wal_bytes` of WAL:
-/// how far behind the primary a burst of it puts them (0 when no rate is known).
-pub fn replica_lag_s(wal_bytes: i64, rate: f64) -> f64 {
-    if rate > 0.0 {
-        wal_bytes.max(0) as f64 / rate
-    } else {
-        0.0
-    }
-}
-
-impl Thresholds {
-    /// [`replica_lag_s`] at `replication_bytes_per_second`.
-    pub fn replica_lag_s(&self, wal_bytes: i64) -> f64 {
-        replica_lag_s(wal_bytes, self.replication_bytes_per_second)
-    }
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            lock_hold_ms: 1000.0,
-            migration_s: 180.0,
-            post_deploy_migration_s: 600.0,
-            statement_ms: 100.0,
-            concurrent_index_s: 300.0,
-            rows: 10_000.0,
-            wal_bytes: 1024.0 * 1024.0 * 1024.0,
-            replication_bytes_per_second: 64.0 * 1024.0 * 1024.0,
-            replica_lag_s: 60.0,
-            traffic_wait_ms: 500.0,
-            batch_ms: 1000.0,
-            plan_seq_scan_rows: 10_000.0,
-            plan_factor: 2.0,
-            plan_misestimate: 100.0,
-            standby_delay_ms: 30_000.0,
-        }
-    }
-}
+pub use crate::config::sections::Thresholds;
 
 /// Everything the rules read about one migration.
 pub struct Input<'a> {
@@ -191,7 +114,7 @@ pub struct Input<'a> {
     pub thresholds: &'a Thresholds,
     /// The database the migration is for, and which database owns which tables.
     pub database: &'a str,
-    pub owners: &'a ownership::TableOwners,
+    pub owners: &'a crate::config::table_owners::TableOwners,
     /// What the generated traffic felt, when it ran.
     pub traffic: Option<&'a crate::observe::traffic::TrafficReport>,
 }

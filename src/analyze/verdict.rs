@@ -112,7 +112,7 @@ pub fn verdict(trace: &Timeline, sampled: &[LockHold]) -> Verdict {
 mod tests {
     use super::*;
     use crate::analyze::rules::recorded::Recorded;
-    use crate::observe::lock_mode::LockMode::*;
+    use crate::pg::lock_mode::LockMode::*;
 
     #[test]
     fn the_verdict_names_the_longest_blocked_table_and_what_ran_meanwhile() {

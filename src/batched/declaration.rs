@@ -14,25 +14,7 @@
 //! `int8` parameters it must be one INSERT, UPDATE or DELETE (or SELECT), and the table
 //! and key are quoted as identifiers wherever they are used.
 
-use serde::{Deserialize, Serialize};
-use std::time::Duration;
-
-/// What a migration declares.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Batched {
-    /// The table the batches walk (`orders`, `app.orders`).
-    pub table: String,
-    /// Its integer key column, walked in ranges.
-    pub key: String,
-    /// Rows per batch.
-    pub batch_size: u64,
-    /// The pause between batches.
-    #[serde(default, with = "humantime_serde")]
-    pub pause: Duration,
-    /// One statement over the key range `:start` (inclusive) to `:end` (exclusive).
-    pub statement: String,
-}
+pub use crate::model::batched::Batched;
 
 /// The line that opens a declaration.
 const OPENING: &str = "preflight:batched";
@@ -101,6 +83,7 @@ impl Batched {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     const SQL: &str = "ALTER TABLE orders ADD COLUMN cents bigint;\n\
         -- preflight:batched\n\

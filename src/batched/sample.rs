@@ -11,74 +11,11 @@
 
 use super::declaration::{quoted, Batched};
 use crate::bridge::Upstream;
-use crate::observe::lock_mode::LockMode;
-use serde::{Deserialize, Serialize};
+use crate::pg::lock_mode::LockMode;
 use std::time::{Duration, Instant};
 
-/// `batches` in trusted configuration: how much of a job the rehearsal samples.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct BatchesSection {
-    /// Time for the batches of one job.
-    #[serde(with = "humantime_serde")]
-    pub budget: Duration,
-    /// The estimate is made from this many batches.
-    pub samples: usize,
-    /// A job of at most this many batches runs whole (its total measured).
-    pub whole_up_to: usize,
-}
-
-impl Default for BatchesSection {
-    fn default() -> Self {
-        BatchesSection {
-            budget: Duration::from_secs(20),
-            samples: 12,
-            whole_up_to: 12,
-        }
-    }
-}
-
-/// One batch that ran.
-#[derive(Debug, Clone, Serialize)]
-pub struct BatchSample {
-    pub start: i64,
-    pub end: i64,
-    pub ms: f64,
-    pub rows: u64,
-    pub wal_bytes: i64,
-    /// Table locks it held at its end.
-    pub locks: Vec<(String, LockMode)>,
-}
-
-/// What the sampling found and estimated.
-#[derive(Debug, Clone, Serialize)]
-pub struct BatchedReport {
-    pub declared: Batched,
-    /// Rows in the table, and its key range.
-    pub rows: i64,
-    pub key_min: i64,
-    pub key_max: i64,
-    /// Batches the whole job takes.
-    pub batches: u64,
-    pub samples: Vec<BatchSample>,
-    /// Every batch ran: the total is measured.
-    pub complete: bool,
-    /// The whole job's measured time, pauses included, when every batch ran.
-    pub measured_s: Option<f64>,
-    /// The first this many batches made the estimate.
-    pub estimated_from: usize,
-    /// The whole job's time, pauses included, with its interval (every batch as fast as
-    /// the fastest sample / as slow as the slowest).
-    pub estimate_s: f64,
-    pub low_s: f64,
-    pub high_s: f64,
-    pub wal_estimate_bytes: f64,
-    /// The plan of a batch reads the table sequentially (no index on the key range).
-    pub seq_scan: bool,
-    /// Why sampling stopped early (a failed batch, the budget).
-    pub stopped: Option<String>,
-    pub sqlstate: Option<String>,
-}
+pub use crate::config::sections::BatchesSection;
+pub use crate::model::batched::{BatchSample, BatchedReport};
 
 /// Where in the key range the `n` first samples go: 0, 1, 1/2, 1/4, 3/4, 1/8, ...
 pub fn positions(n: usize) -> Vec<f64> {

@@ -5,7 +5,6 @@
 //! second backend at a size copies the first one's snapshot instead of generating again.
 
 use super::{machine, table, Row};
-use crate::cli::BenchClonesArgs;
 use crate::config::file::SourceSection;
 use crate::dle_api;
 use crate::engine::btrfs_loop::LoopBtrfs;
@@ -14,10 +13,39 @@ use crate::engine::storage::{is_btrfs, Backend, BackendChoice};
 use crate::engine::Engine;
 use crate::secret::Secret;
 use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Args)]
+pub struct BenchClonesArgs {
+    /// Dataset sizes in GB.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![0.1, 1.0, 5.0])]
+    pub sizes: Vec<f64>,
+
+    /// Runs per measurement.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+
+    /// Backends to measure (btrfs needs a btrfs pool: --btrfs-dir or ops/btrfs-pool.sh).
+    #[arg(long, value_delimiter = ',', default_values_t = vec!["btrfs".to_string(), "copy".to_string()])]
+    pub backends: Vec<String>,
+
+    /// A directory on btrfs for the btrfs pools (default: a loop file made and removed
+    /// by the benchmark, which needs root and btrfs-progs).
+    #[arg(long, value_name = "DIR")]
+    pub btrfs_dir: Option<PathBuf>,
+
+    /// A directory on a filesystem without copy-on-write for the copy pools.
+    #[arg(long, value_name = "DIR")]
+    pub copy_dir: Option<PathBuf>,
+
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
 
 const CONCURRENT: usize = 8;
 

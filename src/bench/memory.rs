@@ -9,11 +9,23 @@
 //! statements, whatever the number of statements.
 
 use super::machine;
-use crate::cli::BenchMemoryArgs;
 use anyhow::{bail, Context, Result};
+use clap::Args;
 use serde::Serialize;
 use std::path::Path;
+use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Args)]
+pub struct BenchMemoryArgs {
+    /// One-line statements in the migration.
+    #[arg(long, default_value_t = 300_000)]
+    pub statements: usize,
+
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
 
 /// The line `preflight run` ends its log with ([`crate::commands::peak_memory_line`]).
 const PEAK_PREFIX: &str = "preflight: peak memory ";

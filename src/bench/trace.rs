@@ -18,10 +18,38 @@
 use super::machine;
 use super::median;
 use super::rig::{Rehearsed, Relay, Rig, WatchedLock};
-use crate::cli::BenchTraceArgs;
 use anyhow::{bail, Result};
+use clap::Args;
 use serde::Serialize;
+use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Args)]
+pub struct BenchTraceArgs {
+    /// Rows of the table case (a) builds an index on.
+    #[arg(long, default_value_t = 5_000_000)]
+    pub rows: u64,
+
+    /// Statements in case (b)'s migration.
+    #[arg(long, default_value_t = 10_000)]
+    pub statements: usize,
+
+    /// In case (b), every this many statements one is a schema change (0: none).
+    #[arg(long, default_value_t = 10)]
+    pub ddl_every: usize,
+
+    /// Runs per case and relay (interleaved, each on a fresh clone).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+
+    /// Generated traffic beside every traced migration, statements per second (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub traffic_rate: u32,
+
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
 
 const INDEX_LOCK: WatchedLock = WatchedLock {
     table: "big",

@@ -16,8 +16,9 @@ mod startup;
 
 pub use crate::pgwire::messages::ServerMessage as ServerError;
 use crate::secret::Secret;
-use crate::trace::detail::{Detail, Elided, Fold};
+use crate::trace::detail::{Detail, Fold};
 use crate::trace::reader::LockReader;
+use crate::trace::timeline::Elided;
 use crate::trace::StatementRecord;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -41,7 +42,7 @@ pub struct Upstream {
 
 impl Upstream {
     /// The clone's own address and credentials.
-    pub fn of(clone: &crate::clone::CloneInfo) -> Upstream {
+    pub fn of(clone: &crate::model::clone::CloneInfo) -> Upstream {
         Upstream {
             host: clone.host.clone(),
             port: clone.port,

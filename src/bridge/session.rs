@@ -314,7 +314,7 @@ mod tests {
             lock_timeout: "0".into(),
             locks: vec![HeldLock {
                 oid: 16400,
-                mode: crate::observe::lock_mode::LockMode::AccessExclusive,
+                mode: crate::pg::lock_mode::LockMode::AccessExclusive,
                 relfilenode: None,
             }],
         });

@@ -23,21 +23,7 @@ pub struct CloneRequest {
     pub snapshot: Option<String>,
 }
 
-/// A clone that is ready to accept connections.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct CloneInfo {
-    pub id: String,
-    pub host: String,
-    pub port: u16,
-    pub db_name: String,
-    pub username: String,
-    #[serde(skip)]
-    pub password: Secret,
-    pub snapshot_id: Option<String>,
-    pub data_state_at: Option<String>,
-    /// Seconds from the create request to ready.
-    pub ready_seconds: f64,
-}
+pub use crate::model::clone::CloneInfo;
 
 #[derive(Debug, Error)]
 pub enum CloneError {

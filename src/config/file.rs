@@ -5,9 +5,8 @@
 //! two in step. Unknown keys are an error, so a typo never silently falls back to a
 //! default.
 
+use crate::model::tool::Tool;
 use crate::pg::migration_role::RoleSection;
-use crate::secret::Secret;
-use crate::tools::Tool;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,12 +22,12 @@ pub struct FileConfig {
     pub sandbox: BoxSection,
     pub observe: ObserveSection,
     /// Generated application traffic while each migration runs.
-    pub traffic: crate::observe::traffic::TrafficSection,
+    pub traffic: super::sections::TrafficSection,
     /// How much of each declared batched background migration is sampled.
-    pub batches: crate::batched::sample::BatchesSection,
+    pub batches: super::sections::BatchesSection,
     pub report: ReportSection,
     /// Thresholds of the findings (dangers.md's defaults).
-    pub findings: crate::analyze::Thresholds,
+    pub findings: super::sections::Thresholds,
     pub policy: PolicySection,
 }
 
@@ -52,8 +51,8 @@ pub enum FailOnFindings {
 
 impl FailOnFindings {
     /// The lowest severity that fails the job, if any does.
-    pub fn severity(self) -> Option<crate::analyze::Severity> {
-        use crate::analyze::Severity;
+    pub fn severity(self) -> Option<crate::model::Severity> {
+        use crate::model::Severity;
         match self {
             FailOnFindings::Never => None,
             FailOnFindings::Info => Some(Severity::Info),
@@ -179,41 +178,7 @@ impl Default for BuiltinSection {
     }
 }
 
-/// Where a snapshot's data comes from (the built-in engine's `builtin.source`, and the
-/// engine service's `source`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
-pub enum SourceSection {
-    /// The demo dataset: generated accounts and orders.
-    Demo {
-        #[serde(default = "default_demo_rows")]
-        rows: u64,
-    },
-    /// A generated `filler` table of about this many megabytes (benchmarks).
-    Filler { size_mb: u64 },
-    /// A SQL file (schema and data) run on an empty database.
-    SqlFile { path: PathBuf },
-    /// A logical copy (`pg_dump` / `pg_restore`) of a database reachable at this URL.
-    Url { url: Secret },
-    /// A physical copy (`pg_basebackup`) of the whole source server, given as a libpq
-    /// connection string of a role with the REPLICATION attribute.
-    Physical { connstr: Secret },
-    /// A copy of an existing data directory of a stopped server (or a file-system
-    /// snapshot of a running one).
-    DataDir { path: PathBuf },
-}
-
-fn default_demo_rows() -> u64 {
-    1_000_000
-}
-
-impl Default for SourceSection {
-    fn default() -> Self {
-        SourceSection::Demo {
-            rows: default_demo_rows(),
-        }
-    }
-}
+pub use crate::pg::load::SourceSection;
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
@@ -264,16 +229,16 @@ pub struct DatabaseSection {
     pub way_back: bool,
     /// The migrations are templates, rendered with these values before anything runs.
     #[serde(default)]
-    pub template: Option<crate::migrations::template::TemplateSection>,
+    pub template: Option<super::sections::TemplateSection>,
     /// Production's PostgreSQL major version; the note warns when the clone's differs.
     #[serde(default)]
     pub production_version: Option<u32>,
     /// The team's migration tool, run by command in the box instead of SQL files.
     #[serde(default)]
-    pub command: Option<crate::tools::command::CommandSection>,
+    pub command: Option<super::sections::CommandSection>,
     /// Queries planned before and after the migrations, besides the MR description's.
     #[serde(default)]
-    pub queries: crate::source::queries::QueriesSection,
+    pub queries: super::sections::QueriesSection,
 }
 
 fn yes() -> bool {

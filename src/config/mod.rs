@@ -1,8 +1,12 @@
-//! Configuration: the trusted file ([`file`]) and the validated [`plan::Plan`] built
-//! from it, the command line and the CI variables before anything starts.
+//! Configuration: the trusted file ([`file`]), the sections of it each part of the job
+//! reads ([`sections`], [`table_owners`]), the run's flags ([`flags`]), and the validated
+//! [`plan::Plan`] built from them and the CI variables before anything starts.
 
 pub mod file;
+pub mod flags;
 pub mod plan;
+pub mod sections;
+pub mod table_owners;
 
 pub use plan::{
     BoxPlan, ClonePlan, DatabasePlan, EnginePlan, GitlabTarget, Plan, PlanError, Publish,

@@ -7,8 +7,8 @@
 use super::file::{
     BuiltinSection, DatabaseSection, EngineKind, FileConfig, LayoutChoice, SourceSection,
 };
-use crate::cli::{DemoArgs, RunArgs};
-use crate::gitlab::http::HttpPolicy;
+use super::flags::RunArgs;
+use super::sections::HttpPolicy;
 use crate::pg::migration_role::{session_settings, MigrationRole};
 use crate::secret::Secret;
 use std::path::PathBuf;
@@ -64,7 +64,7 @@ pub struct DatabasePlan {
     pub migrations: String,
     pub layout: LayoutChoice,
     /// The tool named in configuration; None: the layout decides.
-    pub tool: Option<crate::tools::Tool>,
+    pub tool: Option<crate::model::tool::Tool>,
     pub post_deploy: bool,
     /// The role production migrates with.
     pub role: MigrationRole,
@@ -73,13 +73,13 @@ pub struct DatabasePlan {
     /// Rehearse each migration's down and its up again, where it has one.
     pub way_back: bool,
     /// How templated migrations are rendered (None: they are SQL as they are).
-    pub template: Option<crate::migrations::template::TemplateSection>,
+    pub template: Option<super::sections::TemplateSection>,
     /// Production's PostgreSQL major version, when configured.
     pub production_version: Option<u32>,
     /// The migration tool run by command, when configured.
-    pub command: Option<crate::tools::command::CommandSection>,
+    pub command: Option<super::sections::CommandSection>,
     /// Where declared queries come from besides the MR description, and how they run.
-    pub queries: crate::source::queries::QueriesSection,
+    pub queries: super::sections::QueriesSection,
 }
 
 #[derive(Debug, Clone)]
@@ -176,13 +176,13 @@ pub struct Plan {
     pub clone: ClonePlan,
     pub sandbox: BoxPlan,
     pub lock_sample_interval: Duration,
-    pub thresholds: crate::analyze::Thresholds,
+    pub thresholds: super::sections::Thresholds,
     /// Generated traffic while each migration runs (rate 0: none).
-    pub traffic: crate::observe::traffic::TrafficSection,
+    pub traffic: super::sections::TrafficSection,
     /// How much of each declared batched migration is sampled.
-    pub batches: crate::batched::sample::BatchesSection,
+    pub batches: super::sections::BatchesSection,
     /// Which database owns which tables (`databases[].tables`), for PF-X01.
-    pub table_owners: crate::analyze::ownership::TableOwners,
+    pub table_owners: super::table_owners::TableOwners,
     /// Where the findings' pages are, for the note's links.
     pub docs_url: String,
     pub artifacts_dir: PathBuf,
@@ -194,7 +194,7 @@ pub struct Plan {
     /// What the MR hears besides the final note: placeholder, commit status, labels.
     pub signals: Signals,
     /// Findings at or above this severity fail the job too.
-    pub fail_on_findings: Option<crate::analyze::Severity>,
+    pub fail_on_findings: Option<crate::model::Severity>,
     pub publish: Publish,
 }
 
@@ -253,8 +253,8 @@ fn job_url_on(gitlab: Option<&Url>, job_url: &str) -> bool {
 
 fn table_owners(
     sections: &[DatabaseSection],
-) -> Result<crate::analyze::ownership::TableOwners, PlanError> {
-    crate::analyze::ownership::TableOwners::new(
+) -> Result<super::table_owners::TableOwners, PlanError> {
+    super::table_owners::TableOwners::new(
         sections
             .iter()
             .map(|d| (d.name.clone(), d.tables.clone()))
@@ -337,6 +337,22 @@ fn outside_mr_code(
 fn new_run_id() -> String {
     let suffix = Secret::generate(6).expose().to_ascii_lowercase();
     format!("pf-{}-{suffix}", std::process::id())
+}
+
+/// What `preflight demo` rehearses, chosen by its flags and example.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    /// Rows of the generated dataset.
+    pub rows: u64,
+    pub artifacts_dir: PathBuf,
+    /// The built-in engine's working directory, when not the default.
+    pub work_dir: Option<PathBuf>,
+    /// The box image.
+    pub image: String,
+    /// The example's migrations directory in the repository.
+    pub migrations_dir: String,
+    /// Command mode, for the tool examples.
+    pub command: Option<super::sections::CommandSection>,
 }
 
 impl Plan {
@@ -508,22 +524,16 @@ impl Plan {
     /// The plan for `preflight demo`: the built-in engine on the generated dataset, the
     /// bundled examples (committed to the repository `repo` by the caller), the note
     /// printed.
-    pub fn for_demo(args: &DemoArgs, repo: PathBuf) -> Plan {
+    pub fn for_demo(args: Demo, repo: PathBuf) -> Plan {
         let mut builtin = BuiltinSection {
             source: SourceSection::Demo { rows: args.rows },
             ..BuiltinSection::default()
         };
-        if let Some(dir) = &args.work_dir {
-            builtin.work_dir = dir.clone();
+        if let Some(dir) = args.work_dir {
+            builtin.work_dir = dir;
         }
         let defaults = FileConfig::default();
-        let image = args.image.clone().unwrap_or_else(|| {
-            match args.example {
-                crate::demo_examples::Example::Sql => "preflight-box:bookworm",
-                _ => "preflight-box-tools:bookworm",
-            }
-            .to_string()
-        });
+        let image = args.image;
         Plan {
             run_id: new_run_id(),
             source: SourcePlan::Local {
@@ -535,7 +545,7 @@ impl Plan {
             databases: vec![DatabasePlan {
                 name: "main".into(),
                 db_name: "app".into(),
-                migrations: args.example.migrations_dir().into(),
+                migrations: args.migrations_dir,
                 layout: LayoutChoice::Auto,
                 tool: None,
                 post_deploy: false,
@@ -544,7 +554,7 @@ impl Plan {
                 way_back: true,
                 template: None,
                 production_version: None,
-                command: args.example.command(&image),
+                command: args.command,
                 queries: Default::default(),
             }],
             engine: EnginePlan::Builtin(builtin),
@@ -565,7 +575,7 @@ impl Plan {
             batches: defaults.batches.clone(),
             table_owners: Default::default(),
             docs_url: defaults.report.docs_url.trim_end_matches('/').to_string(),
-            artifacts_dir: args.artifacts_dir.clone(),
+            artifacts_dir: args.artifacts_dir,
             templates_dir: None,
             job_url: None,
             gitlab: None,

@@ -10,34 +10,10 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use std::time::Duration;
 use url::Url;
 
+pub use crate::config::sections::HttpPolicy;
+
 /// The most pages of one list read (100 items each).
 pub const MAX_PAGES: usize = 100;
-
-/// Timeouts and retries for GitLab requests (trusted configuration, `gitlab:`).
-#[derive(Debug, Clone)]
-pub struct HttpPolicy {
-    pub connect_timeout: Duration,
-    /// One request, from sending to the last byte of the answer.
-    pub request_timeout: Duration,
-    /// Tries per request, the first included.
-    pub attempts: u32,
-    /// The longest wait between tries, `Retry-After` included.
-    pub max_backoff: Duration,
-    /// The proxy trusted configuration names (`gitlab.proxy`); none: direct.
-    pub proxy: Option<Url>,
-}
-
-impl Default for HttpPolicy {
-    fn default() -> Self {
-        HttpPolicy {
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            attempts: 5,
-            max_backoff: Duration::from_secs(30),
-            proxy: None,
-        }
-    }
-}
 
 /// An authenticated client for one GitLab instance's `/api/v4`.
 #[derive(Clone)]

@@ -14,13 +14,7 @@ use std::cmp::Ordering;
 use std::collections::HashSet;
 use thiserror::Error;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Layout {
-    Numbered,
-    Flyway,
-    Directory,
-}
+pub use crate::model::tool::Layout;
 
 #[derive(Debug, Error)]
 pub enum LayoutError {
@@ -290,10 +284,10 @@ pub async fn discover_new(
     let mut migrations = Vec::new();
     for c in chosen.into_iter().filter(|c| !applied.contains(&c.entry)) {
         let raw = tree.blob(&c.oid, &c.sql_path, limit).await?;
-        let mut no_transaction = crate::tools::opts_out_in_file(&raw);
+        let mut no_transaction = super::opt_out::opts_out_in_file(&raw);
         if let Some((path, oid)) = &c.metadata {
             let toml = tree.blob(oid, path, limit).await?;
-            no_transaction |= crate::tools::opts_out_in_metadata(&toml);
+            no_transaction |= super::opt_out::opts_out_in_metadata(&toml);
         }
         let bytes = up_section(&raw);
         let sectioned = bytes.len() != raw.len();

@@ -6,6 +6,7 @@
 //! changing discovery.
 
 pub mod layout;
+pub mod opt_out;
 pub mod selection;
 pub mod template;
 

@@ -11,24 +11,8 @@
 //! rendered ever runs.
 
 use super::Migration;
-use serde::Deserialize;
 
-/// `databases[].template` as written.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TemplateSection {
-    /// The template language: `go` (Go's text/template).
-    pub syntax: TemplateSyntax,
-    /// What the templates' fields stand for, e.g. `{Options: {Namespace: auth}}`.
-    #[serde(default)]
-    pub values: serde_yaml::Mapping,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum TemplateSyntax {
-    Go,
-}
+pub use crate::config::sections::{TemplateSection, TemplateSyntax};
 
 /// Renders every migration (and its down) in place.
 /// A migration that cannot be rendered: its path, and why.

@@ -5,11 +5,18 @@
 //! It holds the findings ([`finding`]): a finding is a cause (a statement, or a span of
 //! statements, and the object it acts on) with every observation behind it folded in,
 //! the measured impact that ranks it, and the verdict line a reviewer reads first; and
-//! how the run ended ([`outcome`]), decided once for every view of it.
+//! how the run ended ([`outcome`]), decided once for every view of it; why an MR was
+//! refused ([`refusal`]); and the shapes its producers report in: the tool and layout
+//! ([`tool`]), the clone ([`clone`]), a batched job ([`batched`]), a declared query
+//! ([`query`]).
 
+pub mod batched;
+pub mod clone;
 pub mod finding;
 pub mod outcome;
+pub mod query;
 pub mod refusal;
+pub mod tool;
 pub mod verdict;
 
 pub use finding::{Evidence, Finding, Impact, RuleId, Severity, StatementRef};

@@ -3,9 +3,9 @@
 //! Each (relation, mode) becomes one hold with the time it was first and last seen, so
 //! a hold time is accurate to about one sampling interval.
 
-use super::lock_mode::LockMode;
 use super::queries;
 use crate::bridge::BridgeLog;
+use crate::pg::lock_mode::LockMode;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

@@ -3,21 +3,19 @@
 //! ([`locks`]) while it runs. The observers connect to the clone over TCP with the
 //! clone's credentials; the box never sees them.
 
-pub mod catalog;
 pub mod disk;
-pub mod lock_mode;
 pub mod locks;
 pub mod plans;
 pub mod queries;
 pub mod schema;
-pub mod statement;
 pub mod traffic;
 
 use crate::bridge::{BridgeLog, Upstream};
+use crate::pg::catalog;
+use crate::pg::statement::{classify, Classified};
 use crate::trace::reader::{LockReader, PgLockReader};
 use locks::LockSampler;
 use serde::Serialize;
-use statement::{classify, Classified};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;

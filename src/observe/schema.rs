@@ -9,7 +9,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-use super::catalog::USER_SCHEMAS;
+use crate::pg::catalog::USER_SCHEMAS;
 
 fn query() -> String {
     format!(

@@ -10,11 +10,11 @@
 //! write no WAL, so the migration's own size and WAL figures stay its own. Every
 //! statement carries a marker comment the statement statistics leave out.
 
-use super::catalog::USER_SCHEMAS;
 use super::{connect, disk, ObserveError};
 use crate::bridge::Upstream;
+use crate::pg::catalog::USER_SCHEMAS;
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -23,34 +23,7 @@ use tokio_util::sync::CancellationToken;
 /// Every generated statement starts with this (pg_stat_statements keeps comments).
 pub const MARKER: &str = "/* preflight traffic */";
 
-/// `traffic` in trusted configuration.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrafficSection {
-    /// Statements per second while each migration runs; 0 turns the generator off.
-    pub rate_per_second: u32,
-    /// Sessions the statements are spread over (the application's pool).
-    pub connections: usize,
-    /// The largest pre-existing tables with a one-column primary key that get traffic.
-    pub tables: usize,
-    /// A statement that took longer than this waited.
-    pub wait_ms: f64,
-    /// The application's own statement timeout: statements past it would have failed.
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-}
-
-impl Default for TrafficSection {
-    fn default() -> Self {
-        TrafficSection {
-            rate_per_second: 0,
-            connections: 8,
-            tables: 8,
-            wait_ms: 50.0,
-            timeout: Duration::from_secs(1),
-        }
-    }
-}
+pub use crate::config::sections::TrafficSection;
 
 /// What the traffic felt during one migration.
 #[derive(Debug, Clone, Serialize, Default, PartialEq)]

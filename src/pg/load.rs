@@ -12,11 +12,47 @@ use super::dataset::{demo_sql, filler_sql};
 use super::role::{prepare_owner, OWNER_ROLE};
 use super::server::{free_port, PgServer, StopMode, SUPERUSER};
 use super::PgError;
-use crate::config::file::SourceSection;
 use crate::secret::Secret;
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+
+/// Where a snapshot's data comes from (the built-in engine's `builtin.source`, and the
+/// engine service's `source`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum SourceSection {
+    /// The demo dataset: generated accounts and orders.
+    Demo {
+        #[serde(default = "default_demo_rows")]
+        rows: u64,
+    },
+    /// A generated `filler` table of about this many megabytes (benchmarks).
+    Filler { size_mb: u64 },
+    /// A SQL file (schema and data) run on an empty database.
+    SqlFile { path: PathBuf },
+    /// A logical copy (`pg_dump` / `pg_restore`) of a database reachable at this URL.
+    Url { url: Secret },
+    /// A physical copy (`pg_basebackup`) of the whole source server, given as a libpq
+    /// connection string of a role with the REPLICATION attribute.
+    Physical { connstr: Secret },
+    /// A copy of an existing data directory of a stopped server (or a file-system
+    /// snapshot of a running one).
+    DataDir { path: PathBuf },
+}
+
+fn default_demo_rows() -> u64 {
+    1_000_000
+}
+
+impl Default for SourceSection {
+    fn default() -> Self {
+        SourceSection::Demo {
+            rows: default_demo_rows(),
+        }
+    }
+}
 
 /// What a load produced.
 #[derive(Debug, Clone)]

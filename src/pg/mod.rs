@@ -1,18 +1,24 @@
-//! PostgreSQL servers and data, shared by the clone engine and its snapshots: running a
-//! server on a data directory ([`server`]), filling a fresh one from a source
-//! ([`load`], [`dataset`]), and handing a clone's data to the requester's role
-//! ([`role`]); session settings a migration changes ([`settings`]); cheap looks at SQL
-//! text before the parser ([`lexical`]).
+//! What preflight knows of PostgreSQL, shared by every room above: table lock modes and
+//! what each blocks ([`lock_mode`]), statements as the parser understands them
+//! ([`statement`]), the catalog snapshot the findings compare ([`catalog`]), session
+//! settings a migration changes ([`settings`]), cheap looks at SQL text before the
+//! parser ([`lexical`]); and PostgreSQL servers and data, shared by the clone engine and
+//! its snapshots: running a server on a data directory ([`server`]), filling a fresh one
+//! from a source ([`load`], [`dataset`]), and handing a clone's data to the requester's
+//! role ([`role`]).
 
+pub mod catalog;
 pub mod connstr;
 pub mod dataset;
 pub mod lexical;
 pub mod load;
+pub mod lock_mode;
 pub mod migration_role;
 pub mod netns;
 pub mod role;
 pub mod server;
 pub mod settings;
+pub mod statement;
 
 use thiserror::Error;
 

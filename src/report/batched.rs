@@ -5,7 +5,7 @@
 
 use super::rounding::{count, duration_ms, duration_s, sig2, size};
 use super::source_words::SourceWords;
-use crate::batched::sample::BatchedReport;
+use crate::model::batched::BatchedReport;
 use serde::Serialize;
 
 /// The batch-time buckets of the note's histogram, upper bounds in ms.

@@ -9,7 +9,7 @@ pub fn all() -> Vec<&'static str> {
     for (code, name) in super::sqlstate::known() {
         words.extend([code, name]);
     }
-    for mode in crate::observe::lock_mode::LockMode::ALL {
+    for mode in crate::pg::lock_mode::LockMode::ALL {
         words.push(mode.sql_name());
         words.extend(mode.blocks());
     }

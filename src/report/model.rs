@@ -3,14 +3,14 @@
 //! is never rendered into the MR note; [`super::public`] builds the note's own type.
 
 use crate::bridge::ServerError;
-use crate::clone::CloneInfo;
-use crate::migrations::Layout;
+use crate::model::clone::CloneInfo;
+use crate::model::tool::Layout;
+use crate::model::tool::{Tool, Transaction};
 use crate::model::Finding;
 use crate::observe::locks::LockHold;
 use crate::observe::schema::Difference;
 use crate::observe::StatementStat;
 use crate::pg::migration_role::MigrationRole;
-use crate::tools::{Tool, Transaction};
 use crate::trace::blocking::Blocked;
 use crate::trace::timeline::Timeline;
 use serde::Serialize;
@@ -49,7 +49,7 @@ pub struct DatabaseReport {
     /// The tool whose transactions the files ran in.
     pub tool: Option<Tool>,
     /// Command mode: the tool that ran the migrations itself.
-    pub command: Option<crate::tools::command::CommandTool>,
+    pub command: Option<crate::model::tool::CommandTool>,
     /// The role the migrations ran as (production's, from trusted configuration).
     pub role: Option<MigrationRole>,
     /// The clone's PostgreSQL version (`15.8`), once connected.
@@ -103,7 +103,7 @@ pub struct MigrationReport {
     /// What the generated application traffic felt while it ran.
     pub traffic: Option<crate::observe::traffic::TrafficReport>,
     /// The batched background migration it declares, sampled after it.
-    pub batched: Option<crate::batched::sample::BatchedReport>,
+    pub batched: Option<crate::model::batched::BatchedReport>,
 }
 
 /// How planning a declared query went.
@@ -117,7 +117,7 @@ pub enum Planned {
 /// A declared query's plans before and after the migrations, and what changed.
 #[derive(Debug, Clone, Serialize)]
 pub struct QueryReport {
-    pub query: crate::source::queries::DeclaredQuery,
+    pub query: crate::model::query::DeclaredQuery,
     pub before: Planned,
     /// None when a migration did not succeed (the schema is not the one to compare).
     pub after: Option<Planned>,

@@ -119,7 +119,7 @@ fn plan(p: &Planned, words: &SourceWords) -> PublicPlan {
 
 /// The rounded view of one query.
 pub fn public(q: &QueryReport, words: &SourceWords) -> PublicQuery {
-    let text = crate::observe::statement::classify(&q.query.text)
+    let text = crate::pg::statement::classify(&q.query.text)
         .and_then(|c| c.normalized)
         .filter(|t| words.covers(t));
     PublicQuery {

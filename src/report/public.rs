@@ -15,9 +15,9 @@ use super::model::{MigrationOutcome, MigrationReport, RunReport};
 use super::rounding::{count, duration_ms, duration_s, size_change};
 use super::source_words::SourceWords;
 use super::sqlstate::{condition_name, is_sqlstate};
+use crate::model::tool::{Tool, Transaction};
 use crate::observe::StatementStat;
 use crate::pg::migration_role::MigrationRole;
-use crate::tools::{Tool, Transaction};
 use crate::trace::blocking::Blocked;
 use serde::Serialize;
 
@@ -216,21 +216,20 @@ fn statement(s: &StatementStat, words: &SourceWords, slow_ms: f64) -> PublicStat
 fn locks(migrations: &[MigrationReport], words: &SourceWords) -> (Vec<PublicLock>, usize) {
     let mut rows: Vec<PublicLock> = Vec::new();
     for m in migrations {
-        let held: Vec<(&str, crate::observe::lock_mode::LockMode, f64)> =
-            if m.trace.locks.is_empty() {
-                m.locks
-                    .iter()
-                    .filter(|l| l.preexisting)
-                    .map(|l| (l.relation.as_str(), l.mode, l.held_ms))
-                    .collect()
-            } else {
-                m.trace
-                    .locks
-                    .iter()
-                    .filter(|l| l.preexisting)
-                    .map(|l| (l.table.as_str(), l.mode, l.held_ms))
-                    .collect()
-            };
+        let held: Vec<(&str, crate::pg::lock_mode::LockMode, f64)> = if m.trace.locks.is_empty() {
+            m.locks
+                .iter()
+                .filter(|l| l.preexisting)
+                .map(|l| (l.relation.as_str(), l.mode, l.held_ms))
+                .collect()
+        } else {
+            m.trace
+                .locks
+                .iter()
+                .filter(|l| l.preexisting)
+                .map(|l| (l.table.as_str(), l.mode, l.held_ms))
+                .collect()
+        };
         for (table, mode, held_ms) in held {
             let Some(blocks) = mode.blocks() else {
                 continue;
@@ -440,7 +439,7 @@ impl PublicSummary {
                                 && d.tool != Some(Tool::Psql)
                         })
                         .count(),
-                    command: d.command.map(crate::tools::command::CommandTool::id),
+                    command: d.command.map(crate::model::tool::CommandTool::id),
                     role: d.role.as_ref().map(MigrationRole::kind),
                     server_major: d.server_version.as_deref().and_then(major_version),
                     production_major_differs: d.production_version.filter(|p| {

@@ -32,7 +32,7 @@ pub struct PublicTotals {
 }
 
 fn lag(wal_bytes: i64, rate: f64) -> String {
-    let seconds = crate::analyze::replica_lag_s(wal_bytes, rate);
+    let seconds = crate::config::sections::replica_lag_s(wal_bytes, rate);
     if seconds >= 0.1 {
         duration_s(seconds)
     } else {

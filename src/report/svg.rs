@@ -5,7 +5,7 @@
 
 use super::model::{MigrationOutcome, MigrationReport, RunReport};
 use super::rounding::duration_ms;
-use crate::observe::lock_mode::LockMode;
+use crate::pg::lock_mode::LockMode;
 use std::fmt::Write;
 
 /// At most this many statement rows and lock rows per timeline; the longest are drawn.

@@ -46,7 +46,7 @@ pub fn compare_all(
         .zip(before)
         .map(|(query, before)| {
             let after = after.as_mut().and_then(Iterator::next);
-            let kind = crate::observe::statement::classify(&query.text)
+            let kind = crate::pg::statement::classify(&query.text)
                 .map(|c| c.kind)
                 .unwrap_or_else(|| "SELECT".into());
             let compared = after.as_ref().map(|after| {

@@ -6,48 +6,13 @@
 //! one SELECT, INSERT, UPDATE or DELETE, at most [`MAX_QUERIES`] of them, each at most
 //! [`MAX_QUERY_BYTES`], and anything else is refused by name before it reaches a clone.
 
-use serde::{Deserialize, Serialize};
-use std::time::Duration;
-
 /// At most this many queries per database.
 pub const MAX_QUERIES: usize = 20;
 /// The longest query text accepted.
 pub const MAX_QUERY_BYTES: usize = 16 * 1024;
 
-/// `databases[].queries`: where else queries come from, the sample values of their
-/// parameters, and how long one may run.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct QueriesSection {
-    /// A file of `;`-separated queries in the MR's repository.
-    pub file: Option<String>,
-    /// Sample values for `$1`, `$2`, ... (SQL literals' text, quoted for you).
-    pub params: Vec<String>,
-    /// `statement_timeout` for each plan.
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-}
-
-impl Default for QueriesSection {
-    fn default() -> Self {
-        QueriesSection {
-            file: None,
-            params: Vec::new(),
-            timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-/// One declared query, checked.
-#[derive(Debug, Clone, Serialize)]
-pub struct DeclaredQuery {
-    /// 1-based, in declaration order.
-    pub index: usize,
-    /// Its text, as declared (the full report only; the note shows it normalized).
-    pub text: String,
-    /// Where it was declared: `the MR description` or the file's path.
-    pub origin: String,
-}
+pub use crate::config::sections::QueriesSection;
+pub use crate::model::query::DeclaredQuery;
 
 /// The `sql` blocks under "preflight queries" headings of `description` meant for
 /// `database` (a heading naming no database is meant for `default_db`).
@@ -198,7 +163,7 @@ pub(crate) fn check(text: &str) -> Result<(), String> {
     if parsed.protobuf.stmts.len() != 1 {
         return Err("it is not one statement".into());
     }
-    match crate::observe::statement::first_node(&parsed) {
+    match crate::pg::statement::first_node(&parsed) {
         Some(
             pg_query::NodeEnum::SelectStmt(_)
             | pg_query::NodeEnum::InsertStmt(_)

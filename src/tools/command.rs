@@ -17,51 +17,18 @@
 //! through the bridge's socket (libpq variables, and `DATABASE_URL` for tools that want
 //! a URL).
 
+pub use crate::config::sections::CommandSection;
 use crate::migrations::Migration;
+pub use crate::model::tool::CommandTool;
 use crate::source::{Entry, EntryKind, SourceError, SourceTree};
-use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::Path;
-
-/// A migration tool run by command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CommandTool {
-    Alembic,
-    Django,
-}
-
-/// `databases[].command` as written.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct CommandSection {
-    pub tool: CommandTool,
-    /// The image with the tool and the project's dependencies (the operator's).
-    pub image: String,
-    /// The project's directory in the repository (where `alembic.ini` or `manage.py` is).
-    #[serde(default = "dot")]
-    pub project: String,
-    /// Django: the app whose migrations `migrations` holds.
-    #[serde(default)]
-    pub app: Option<String>,
-}
-
-fn dot() -> String {
-    ".".into()
-}
 
 /// The most files and bytes of a project the job writes for the box.
 const PROJECT_MAX_FILES: usize = 20_000;
 const PROJECT_MAX_BYTES: u64 = 256 << 20;
 
 impl CommandTool {
-    pub fn id(self) -> &'static str {
-        match self {
-            CommandTool::Alembic => "alembic",
-            CommandTool::Django => "django",
-        }
-    }
-
     /// The table the tool keeps what it applied in. It is the tool's, not the schema's:
     /// a way back leaves it (and the tool may have made it in the step), so the schema
     /// comparison leaves it out.

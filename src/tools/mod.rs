@@ -19,32 +19,8 @@
 pub mod command;
 pub mod flyway;
 
-use crate::migrations::{Layout, Migration};
-use serde::{Deserialize, Serialize};
-
-/// A migration tool whose transaction semantics the rehearsal reproduces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Tool {
-    Psql,
-    Diesel,
-    Sqlx,
-    GolangMigrate,
-    Flyway,
-    Dbmate,
-}
-
-/// How one file reaches the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Transaction {
-    /// Statement by statement, each committed on its own.
-    PerStatement,
-    /// The whole file between BEGIN and COMMIT.
-    WholeFile,
-    /// The whole file as one query: PostgreSQL runs it as one implicit transaction.
-    OneQuery,
-}
+use crate::migrations::Migration;
+pub use crate::model::tool::{Layout, Tool, Transaction};
 
 impl Tool {
     /// Its name in configuration and reports.
@@ -86,30 +62,6 @@ impl Tool {
     }
 }
 
-/// A file's own opt-out of its tool's transaction: sqlx's first line `-- no-transaction`,
-/// dbmate's `-- migrate:up transaction:false`.
-pub fn opts_out_in_file(raw: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(raw);
-    let first = text.lines().next().unwrap_or("").trim();
-    first == "-- no-transaction"
-        || text
-            .lines()
-            .map(str::trim)
-            .filter(|l| l.starts_with("-- migrate:up"))
-            .any(|l| l.split_whitespace().any(|w| w == "transaction:false"))
-}
-
-/// diesel's `metadata.toml` says `run_in_transaction = false`.
-pub fn opts_out_in_metadata(toml: &[u8]) -> bool {
-    String::from_utf8_lossy(toml).lines().any(|line| {
-        let line = line.split('#').next().unwrap_or("");
-        let Some((key, value)) = line.split_once('=') else {
-            return false;
-        };
-        key.trim() == "run_in_transaction" && value.trim() == "false"
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,21 +98,7 @@ mod tests {
     }
 
     #[test]
-    fn files_opt_out_the_way_each_tool_reads_it() {
-        assert!(opts_out_in_file(
-            b"-- no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);"
-        ));
-        assert!(!opts_out_in_file(b"SELECT 1;\n-- no-transaction\n"));
-        assert!(opts_out_in_file(
-            b"-- migrate:up transaction:false\nSELECT 1;\n-- migrate:down\n"
-        ));
-        assert!(!opts_out_in_file(
-            b"-- migrate:up\nSELECT 1; -- transaction:false\n"
-        ));
-        assert!(opts_out_in_metadata(b"run_in_transaction = false\n"));
-        assert!(!opts_out_in_metadata(
-            b"# run_in_transaction = false\nrun_in_transaction = true"
-        ));
+    fn a_file_that_opts_out_runs_without_its_tools_transaction() {
         let out = migration("1_a", false, true);
         assert_eq!(Tool::Diesel.transaction(&out), Transaction::PerStatement);
         assert_eq!(Tool::Flyway.transaction(&out), Transaction::WholeFile);

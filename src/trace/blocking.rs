@@ -2,7 +2,7 @@
 //! existed before a migration: over time, the union of the locks that block each (one
 //! table blocked is enough), so two locks held at once count once.
 
-use crate::observe::lock_mode::LockMode;
+use crate::pg::lock_mode::LockMode;
 use serde::Serialize;
 
 /// Milliseconds during which some pre-existing table could not be read / written.

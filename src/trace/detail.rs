@@ -8,28 +8,13 @@
 //! report says so. Lock spans are capped the same way: the longest holds on tables that
 //! existed before are kept.
 
-use super::timeline::{is_transaction_control, Timeline, TracedStatement};
+use super::timeline::{is_transaction_control, Elided, Timeline, TracedStatement};
 use super::StatementRecord;
 use crate::pgwire::messages::tag_rows;
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Statements and lock spans a migration's report lists at most.
 pub const DETAIL_CAP: usize = 2_000;
-
-/// What the report counts but does not list.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Elided {
-    pub statements: usize,
-    /// Their time, summed.
-    pub ms: f64,
-    /// Rows their command tags reported, summed.
-    pub rows: i64,
-    /// How many of each command.
-    pub kinds: BTreeMap<String, usize>,
-    /// Lock spans not listed.
-    pub lock_spans: usize,
-}
 
 /// What the bridge keeps of a migration's statements: the first `cap` records whole,
 /// then only what is not plain row work ([`Fold`]).

@@ -11,7 +11,7 @@
 //! `pg_stat_statements` (tracking top-level statements) does not count them.
 
 use super::HeldLock;
-use crate::observe::lock_mode::LockMode;
+use crate::pg::lock_mode::LockMode;
 
 /// What the notice's message starts with.
 pub const MARKER: &str = "preflight:trace:";

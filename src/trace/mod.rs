@@ -16,7 +16,7 @@ pub mod reader;
 pub mod source_map;
 pub mod timeline;
 
-use crate::observe::lock_mode::LockMode;
+use crate::pg::lock_mode::LockMode;
 use serde::Serialize;
 use std::time::Instant;
 

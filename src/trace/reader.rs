@@ -4,7 +4,7 @@
 //! transaction it wraps an autocommit schema change in.
 
 use super::HeldLock;
-use crate::observe::lock_mode::LockMode;
+use crate::pg::lock_mode::LockMode;
 
 /// The locks a backend holds on the database's own relations, with their file nodes
 /// (a relation created in the session's open transaction has none visible here).

@@ -3,9 +3,9 @@
 //! as a span from the statement that first took it to the end of its transaction.
 
 use super::{HeldLock, StatementRecord};
-use crate::observe::catalog::{Catalog, Relation};
-use crate::observe::lock_mode::LockMode;
-use crate::observe::statement::classify;
+use crate::pg::catalog::{Catalog, Relation};
+use crate::pg::lock_mode::LockMode;
+use crate::pg::statement::classify;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -87,13 +87,27 @@ pub struct LockSpan {
     pub relfilenode: Option<i64>,
 }
 
+/// What the report counts but does not list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Elided {
+    pub statements: usize,
+    /// Their time, summed.
+    pub ms: f64,
+    /// Rows their command tags reported, summed.
+    pub rows: i64,
+    /// How many of each command.
+    pub kinds: BTreeMap<String, usize>,
+    /// Lock spans not listed.
+    pub lock_spans: usize,
+}
+
 /// The whole trace of one migration.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timeline {
     pub statements: Vec<TracedStatement>,
     pub locks: Vec<LockSpan>,
     /// What the report counts but does not list ([`super::detail`]).
-    pub elided: Option<super::detail::Elided>,
+    pub elided: Option<Elided>,
 }
 
 fn ms(since: Instant, at: Instant) -> f64 {
@@ -326,7 +340,7 @@ impl TracedStatement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::catalog::Relation;
+    use crate::pg::catalog::Relation;
     use std::time::Duration;
 
     fn record(text: &str, at: u64, tx: (char, char), locks: Vec<HeldLock>) -> StatementRecord {

@@ -4,7 +4,7 @@
 
 use super::super::sql::{added_constraints, AddedConstraint};
 use super::super::{Finding, Input, LockEvidence};
-use crate::observe::catalog::Constraint;
+use crate::pg::catalog::Constraint;
 use crate::trace::timeline::TracedStatement;
 
 pub(super) struct Added<'a> {

@@ -6,7 +6,7 @@
 
 use super::super::{Evidence, Finding, Input};
 use crate::model::RuleId;
-use crate::observe::catalog::{Catalog, Constraint};
+use crate::pg::catalog::{Catalog, Constraint};
 
 /// A valid index whose leading columns are the foreign key's columns.
 fn indexed(cat: &Catalog, c: &Constraint) -> bool {

@@ -32,7 +32,7 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::super::recorded::Recorded;
-    use crate::observe::lock_mode::LockMode::*;
+    use crate::pg::lock_mode::LockMode::*;
 
     #[test]
     fn a_lock_held_across_later_statements_is_one_cause() {

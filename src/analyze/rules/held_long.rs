@@ -55,7 +55,7 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::super::recorded::Recorded;
-    use crate::observe::lock_mode::LockMode::*;
+    use crate::pg::lock_mode::LockMode::*;
 
     #[test]
     fn the_longest_blocked_table_leads_and_short_holds_are_left_out() {

@@ -6,7 +6,7 @@ use super::super::sql::concurrently;
 use super::super::{finding, Finding, Input, LockEvidence};
 use super::{by_size, statement_naming};
 use crate::model::RuleId;
-use crate::observe::catalog::Catalog;
+use crate::pg::catalog::Catalog;
 use std::collections::BTreeMap;
 
 /// An index of this name on this table in `cat`.

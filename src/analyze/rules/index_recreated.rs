@@ -56,7 +56,7 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
 mod tests {
     use super::super::recorded::Recorded;
     use crate::model::RuleId;
-    use crate::observe::catalog::Index;
+    use crate::pg::catalog::Index;
 
     fn index(table: i64) -> Index {
         Index {

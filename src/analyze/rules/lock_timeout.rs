@@ -57,7 +57,7 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::super::recorded::Recorded;
-    use crate::observe::lock_mode::LockMode::*;
+    use crate::pg::lock_mode::LockMode::*;
 
     #[test]
     fn one_cause_per_transaction_listing_its_tables() {

@@ -56,7 +56,7 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
 mod tests {
     use super::super::recorded::Recorded;
     use crate::model::Severity;
-    use crate::observe::catalog::Column;
+    use crate::pg::catalog::Column;
 
     #[test]
     fn the_safe_pattern_raises_nothing_and_an_empty_table_is_a_warning() {

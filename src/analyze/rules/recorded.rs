@@ -1,11 +1,11 @@
 //! A recorded migration for the rules' unit tests: tables, statements and lock spans
 //! written down as the trace would have them, judged with no database.
 
-use crate::analyze::ownership::TableOwners;
 use crate::analyze::{Finding, Input, Thresholds};
+use crate::config::table_owners::TableOwners;
 use crate::model::MigrationOutcome;
-use crate::observe::catalog::{Catalog, Relation};
-use crate::observe::lock_mode::LockMode;
+use crate::pg::catalog::{Catalog, Relation};
+use crate::pg::lock_mode::LockMode;
 use crate::trace::timeline::{LockSpan, Timeline, TracedStatement};
 
 pub struct Recorded {

@@ -51,7 +51,7 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::super::recorded::Recorded;
-    use crate::observe::catalog::Column;
+    use crate::pg::catalog::Column;
 
     fn column(name: &str) -> Column {
         Column {

@@ -13,7 +13,7 @@
 use super::super::{finding, Evidence, Finding, Input, LockEvidence};
 use super::{by_size, statement_naming};
 use crate::model::RuleId;
-use crate::observe::catalog::{Column, Relation};
+use crate::pg::catalog::{Column, Relation};
 use crate::trace::timeline::TracedStatement;
 use std::collections::BTreeMap;
 
@@ -152,7 +152,7 @@ fn cause(
 mod tests {
     use super::super::recorded::Recorded;
     use crate::model::RuleId;
-    use crate::observe::lock_mode::LockMode::*;
+    use crate::pg::lock_mode::LockMode::*;
     use crate::trace::timeline::TracedLock;
 
     #[test]

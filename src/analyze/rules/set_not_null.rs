@@ -5,7 +5,7 @@
 use super::super::{finding, Finding, Input, LockEvidence};
 use super::{by_size, names, statement_naming};
 use crate::model::RuleId;
-use crate::observe::catalog::Catalog;
+use crate::pg::catalog::Catalog;
 
 /// A validated `CHECK (col IS NOT NULL)` on the table in `cat`.
 fn has_not_null_check(cat: &Catalog, table: i64, column: &str) -> bool {

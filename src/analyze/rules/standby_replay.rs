@@ -6,7 +6,7 @@
 
 use super::super::{Finding, Input, LockEvidence};
 use crate::model::RuleId;
-use crate::observe::lock_mode::LockMode;
+use crate::pg::lock_mode::LockMode;
 
 pub fn check(input: &Input<'_>) -> Vec<Finding> {
     let limit = input.thresholds.standby_delay_ms;
@@ -32,7 +32,7 @@ pub fn check(input: &Input<'_>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::super::recorded::Recorded;
-    use crate::observe::lock_mode::LockMode::*;
+    use crate::pg::lock_mode::LockMode::*;
 
     #[test]
     fn a_lock_longer_than_standbys_wait_is_raised_once() {
