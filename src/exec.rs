@@ -77,11 +77,27 @@ pub(crate) fn box_env(db_name: &str) -> Vec<String> {
     ]
 }
 
+/// A file or directory the box needs could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {what} {path}: {source}")]
+pub struct StageError {
+    /// `create`, `write`, `set permissions on`.
+    what: &'static str,
+    path: String,
+    #[source]
+    source: std::io::Error,
+}
+
+fn failed(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StageError {
+    let path = path.display().to_string();
+    move |source| StageError { what, path, source }
+}
+
 /// Creates `path` (and its parents) with `mode`.
-pub(crate) fn mkdir(path: &Path, mode: u32) -> Result<(), String> {
-    std::fs::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+pub(crate) fn mkdir(path: &Path, mode: u32) -> Result<(), StageError> {
+    std::fs::create_dir_all(path).map_err(failed("create", path))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("cannot set permissions on {}: {e}", path.display()))
+        .map_err(failed("set permissions on", path))
 }
 
 /// The staged name of the down of the migration staged as `up`.
@@ -90,14 +106,14 @@ pub(crate) fn down_staged(up: &str) -> String {
 }
 
 /// Writes a file the box's user may read (0644).
-pub(crate) fn write_staged(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+pub(crate) fn write_staged(path: &Path, bytes: &[u8]) -> Result<(), StageError> {
+    std::fs::write(path, bytes).map_err(failed("write", path))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
-        .map_err(|e| format!("cannot set permissions on {}: {e}", path.display()))
+        .map_err(failed("set permissions on", path))
 }
 
 /// Writes each migration's SQL (and its down's) where the box will see it, read-only.
-pub(crate) fn stage(dir: &Path, migrations: &[Migration]) -> Result<Vec<String>, String> {
+pub(crate) fn stage(dir: &Path, migrations: &[Migration]) -> Result<Vec<String>, StageError> {
     mkdir(dir, 0o755)?;
     migrations
         .iter()

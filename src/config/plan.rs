@@ -198,6 +198,39 @@ pub struct Plan {
     pub publish: Publish,
 }
 
+/// What a database's rehearsal needs of the plan and nothing more: no token, no GitLab
+/// target, no engine address. The pipeline hands its steps this part, not the [`Plan`].
+#[derive(Debug, Clone)]
+pub struct RehearsalPlan {
+    pub run_id: String,
+    pub clone: ClonePlan,
+    pub sandbox: BoxPlan,
+    pub lock_sample_interval: Duration,
+    pub thresholds: super::sections::Thresholds,
+    pub traffic: super::sections::TrafficSection,
+    pub batches: super::sections::BatchesSection,
+    pub table_owners: super::table_owners::TableOwners,
+    /// Where each database's migration logs go.
+    pub artifacts_dir: PathBuf,
+}
+
+impl Plan {
+    /// The part of the plan a database's rehearsal is handed.
+    pub fn rehearsal(&self) -> RehearsalPlan {
+        RehearsalPlan {
+            run_id: self.run_id.clone(),
+            clone: self.clone.clone(),
+            sandbox: self.sandbox.clone(),
+            lock_sample_interval: self.lock_sample_interval,
+            thresholds: self.thresholds.clone(),
+            traffic: self.traffic.clone(),
+            batches: self.batches.clone(),
+            table_owners: self.table_owners.clone(),
+            artifacts_dir: self.artifacts_dir.clone(),
+        }
+    }
+}
+
 fn load_file(path: Option<&PathBuf>) -> Result<FileConfig, PlanError> {
     let Some(path) = path else {
         return Ok(FileConfig::default());

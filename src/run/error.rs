@@ -75,3 +75,49 @@ impl RunError {
         }
     }
 }
+
+/// Why one database's rehearsal stopped before its migrations were all reported (its
+/// report keeps the text as `error`); a cancellation is its own variant, the run's fact.
+#[derive(Debug, Error)]
+pub enum DatabaseError {
+    #[error("the job was cancelled")]
+    Cancelled,
+    #[error("staging the migrations for the box: {0}")]
+    Stage(#[from] crate::exec::StageError),
+    #[error(transparent)]
+    Clone(#[from] crate::clone::CloneError),
+    #[error("observing the clone: {0}")]
+    Observe(#[from] crate::observe::ObserveError),
+    #[error("giving the migration role production's privileges: {0}")]
+    Role(String),
+    #[error(transparent)]
+    Bridge(#[from] crate::bridge::BridgeError),
+    #[error("the box: {0}")]
+    Box(crate::sandbox::BoxError),
+    #[error(transparent)]
+    Step(crate::run::step::StepError),
+    #[error("cannot create {path}: {source}")]
+    Artifacts {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<crate::sandbox::BoxError> for DatabaseError {
+    fn from(e: crate::sandbox::BoxError) -> Self {
+        match e {
+            crate::sandbox::BoxError::Cancelled => DatabaseError::Cancelled,
+            e => DatabaseError::Box(e),
+        }
+    }
+}
+
+impl From<crate::run::step::StepError> for DatabaseError {
+    fn from(e: crate::run::step::StepError) -> Self {
+        match e {
+            crate::run::step::StepError::Cancelled => DatabaseError::Cancelled,
+            e => DatabaseError::Step(e),
+        }
+    }
+}

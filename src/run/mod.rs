@@ -68,7 +68,10 @@ pub struct JobResult {
     pub full_report: Option<PathBuf>,
 }
 
-async fn make_engine(plan: &Plan, work: &[DatabaseWork]) -> Result<Arc<dyn CloneEngine>, String> {
+async fn make_engine(
+    plan: &Plan,
+    work: &[DatabaseWork],
+) -> Result<Arc<dyn CloneEngine>, crate::clone::CloneError> {
     match &plan.engine {
         EnginePlan::Dle { url, token, proxy } => Ok(Arc::new(DleEngine::through(
             url.clone(),
@@ -76,12 +79,9 @@ async fn make_engine(plan: &Plan, work: &[DatabaseWork]) -> Result<Arc<dyn Clone
             proxy.as_ref(),
         ))),
         EnginePlan::Builtin(section) => {
-            let engine = BuiltinEngine::new(section).map_err(|e| e.to_string())?;
+            let engine = BuiltinEngine::new(section)?;
             for w in work.iter().filter(|w| !w.migrations.is_empty()) {
-                engine
-                    .prepare(&w.db.db_name)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                engine.prepare(&w.db.db_name).await?;
             }
             Ok(Arc::new(engine))
         }
@@ -108,7 +108,7 @@ async fn rehearse_all(
     };
     let engine = match make_engine(plan, work).await {
         Ok(e) => e,
-        Err(e) => return infra_report(report, e),
+        Err(e) => return infra_report(report, crate::error_chain(&e)),
     };
     for removed in runs::sweep_dead_runs(&docker, &runs::runs_root()).await {
         tracing::warn!("removed {removed} (left by a crash)");
@@ -117,10 +117,11 @@ async fn rehearse_all(
         Ok(d) => d,
         Err(e) => return infra_report(report, e),
     };
+    let rehearsal_plan = plan.rehearsal();
     for w in work {
         let mut teardown = Teardown::default();
         let cx = step::Context {
-            plan,
+            plan: &rehearsal_plan,
             log,
             engine: engine.clone(),
             docker: &docker,

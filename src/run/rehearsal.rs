@@ -17,6 +17,7 @@ use crate::secret::Secret;
 use crate::teardown::Teardown;
 use std::sync::Arc;
 
+use super::error::DatabaseError;
 use super::step::{Context, DatabaseWork, Session, StepError};
 
 fn empty_report(work: &DatabaseWork) -> DatabaseReport {
@@ -56,12 +57,13 @@ pub async fn rehearse(
     teardown: &mut Teardown,
 ) -> DatabaseReport {
     let mut report = empty_report(work);
-    if let Err(e) = run_all(cx, work, teardown, &mut report).await {
-        // A cancelled run is the run's fact, not this database's error: whatever the
-        // cancellation interrupted reported it as its own failure.
-        if !cx.cancel.is_cancelled() {
-            report.error = Some(e);
-        }
+    match run_all(cx, work, teardown, &mut report).await {
+        Ok(()) => {}
+        // A cancelled run is the run's fact, not this database's error.
+        Err(DatabaseError::Cancelled) => {}
+        // Whatever a cancellation interrupted may fail in its own way first.
+        Err(_) if cx.cancel.is_cancelled() => {}
+        Err(e) => report.error = Some(crate::error_chain(&e)),
     }
     skip_rest(&mut report, work);
     report
@@ -72,7 +74,7 @@ async fn run_all(
     work: &DatabaseWork,
     teardown: &mut Teardown,
     report: &mut DatabaseReport,
-) -> Result<(), String> {
+) -> Result<(), DatabaseError> {
     let db_dir = cx.run_dir.join(&work.db.name);
     let staged = stage(&db_dir.join("migrations"), &work.migrations)?;
     // Command mode: the box works in the project, where the tool finds its files.
@@ -115,25 +117,25 @@ async fn run_all(
     tracing::info!(database = %work.db.name, "requesting clone {}", request.id);
     let clone = tokio::select! {
         c = cx.engine.create(&request, cx.plan.clone.ready_timeout) => c,
-        _ = cx.cancel.cancelled() => return Err("cancelled while waiting for the clone".into()),
+        _ = cx.cancel.cancelled() => return Err(DatabaseError::Cancelled),
     };
-    let clone = clone.map_err(|e| e.to_string())?;
+    let clone = clone?;
     report.clone = Some(clone.clone());
 
     let upstream = Upstream::of(&clone);
     // Installed while the role may still be a superuser (the event trigger needs one),
     // before it becomes the role production migrates with.
-    let observer = Observer::connect(&upstream, cx.plan.lock_sample_interval)
+    let observer = Observer::connect(&upstream, cx.plan.lock_sample_interval).await?;
+    observer
+        .shape_role(&work.db.role)
         .await
-        .map_err(|e| e.to_string())?;
-    observer.shape_role(&work.db.role).await?;
+        .map_err(DatabaseError::Role)?;
     report.server_version = Some(observer.server_version.clone());
     let bridge = Bridge::start(
         &socket_dir,
         upstream.with_session(&work.db.session),
         Some(observer.lock_reader()),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let bridge_log: Arc<BridgeLog> = bridge.log.clone();
     teardown.push(
         format!("bridge {}", socket_dir.display()),
@@ -154,9 +156,7 @@ async fn run_all(
         migrations_dir: box_dir,
         socket_dir: socket_dir.clone(),
     };
-    let sandbox = Sandbox::create(cx.docker, &spec)
-        .await
-        .map_err(|e| e.to_string())?;
+    let sandbox = Sandbox::create(cx.docker, &spec).await?;
     let sandbox = Arc::new(sandbox);
     {
         let sandbox = sandbox.clone();
@@ -167,8 +167,10 @@ async fn run_all(
 
     drop(cloning);
     let log_dir = cx.plan.artifacts_dir.join(&work.db.name);
-    std::fs::create_dir_all(&log_dir)
-        .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
+    std::fs::create_dir_all(&log_dir).map_err(|source| DatabaseError::Artifacts {
+        path: log_dir.display().to_string(),
+        source,
+    })?;
 
     let session = Session {
         cx,
@@ -179,11 +181,7 @@ async fn run_all(
         log_dir: &log_dir,
     };
     let plans_before = crate::run::plans::plan_all(&upstream, work).await;
-    // The database's report keeps the error as text (report.json's `error`); a
-    // cancellation is the run's, decided from the token by [`rehearse`].
-    let all_succeeded = run_migrations(&session, &staged, report)
-        .await
-        .map_err(|e| e.to_string())?;
+    let all_succeeded = run_migrations(&session, &staged, report).await?;
     let plans_after = match all_succeeded {
         true => Some(crate::run::plans::plan_all(&upstream, work).await),
         false => None,

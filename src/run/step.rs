@@ -9,7 +9,7 @@
 
 use crate::bridge::BridgeLog;
 use crate::clone::CloneEngine;
-use crate::config::{DatabasePlan, Plan};
+use crate::config::DatabasePlan;
 use crate::exec::{box_env, migration_command, transaction_for};
 use crate::gitlab::log::JobLog;
 use crate::migrations::{Layout, Migration};
@@ -38,7 +38,8 @@ pub struct DatabaseWork {
 }
 
 pub struct Context<'a> {
-    pub plan: &'a Plan,
+    /// The plan's part for a rehearsal (no token in it).
+    pub plan: &'a crate::config::plan::RehearsalPlan,
     pub log: &'a JobLog,
     pub engine: Arc<dyn CloneEngine>,
     pub docker: &'a Docker,

@@ -306,7 +306,7 @@ pub async fn read_project(tree: &dyn SourceTree, project: &str) -> Result<Projec
 }
 
 /// Writes a project's files under `to`, readable by the box's user.
-pub fn write_project(files: &ProjectFiles, to: &Path) -> Result<(), String> {
+pub fn write_project(files: &ProjectFiles, to: &Path) -> Result<(), crate::exec::StageError> {
     for (rel, content) in files {
         let file = to.join(rel);
         if let Some(parent) = file.parent() {
