@@ -67,25 +67,26 @@ pub async fn read_client_start<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Reads one whole backend message (type byte, length, body) into `buf`'s front and
-/// returns its bytes. Login messages are small; one that claims more than
-/// [`crate::pgwire::INSPECT_LIMIT`] is refused before anything is buffered for it (a
-/// server a superuser migration reconfigured must not make the job allocate gigabytes).
+/// Reads one whole backend message (type byte, length, body) from `buf`'s front, cut
+/// by the session's own [`Framer`](crate::pgwire::Framer), and returns its bytes. Login
+/// messages are small; one that claims more than [`crate::pgwire::INSPECT_LIMIT`] is
+/// refused before anything is buffered for it (a server a superuser migration
+/// reconfigured must not make the job allocate gigabytes).
 pub async fn read_message<S: AsyncRead + Unpin>(
     server: &mut S,
     buf: &mut BytesMut,
 ) -> Result<BytesMut, String> {
+    let mut framer = crate::pgwire::Framer::default();
     loop {
-        if buf.len() >= 5 {
-            let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
-            if len > crate::pgwire::INSPECT_LIMIT {
+        match framer.next(buf) {
+            Some(crate::pgwire::Piece::Whole(msg)) => return Ok(msg),
+            Some(_) => {
                 return Err(format!(
-                    "the clone sent a login message of {len} bytes; login messages are small"
-                ));
+                    "the clone sent a login message over {} bytes; login messages are small",
+                    crate::pgwire::INSPECT_LIMIT
+                ))
             }
-            if buf.len() > len {
-                return Ok(buf.split_to(len + 1));
-            }
+            None => {}
         }
         let n = server
             .read_buf(buf)
@@ -211,7 +212,7 @@ mod read_message_tests {
         let mut server = std::io::Cursor::new(claim);
         let mut buf = BytesMut::new();
         let e = read_message(&mut server, &mut buf).await.unwrap_err();
-        assert!(e.contains("login message of"), "{e}");
+        assert!(e.contains("login message over"), "{e}");
         let mut whole = std::io::Cursor::new(vec![b'Z', 0, 0, 0, 5, b'I']);
         let mut buf = BytesMut::new();
         assert_eq!(
