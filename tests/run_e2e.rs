@@ -210,6 +210,10 @@ async fn through_the_api_on_an_existing_database_the_note_names_the_head_and_the
         serde_json::from_str(&std::fs::read_to_string(artifacts.join("report.json")).unwrap())
             .unwrap();
     assert_eq!(report["head_sha"], head.as_str());
+    assert_eq!(
+        report["schema_version"], 2,
+        "report.json says its schema version"
+    );
     assert_eq!(report["base_sha"], base.as_str());
     assert_eq!(report["withheld"], serde_json::json!([]), "{report}");
     assert_no_box_or_run_dir(&run_id(&artifacts)).await;

@@ -115,6 +115,7 @@ fn fixture(names: [&str; 3]) -> RunReport {
         detail: Some("Key (email)=(leaked-person@example.com) is duplicated.".into()),
     }];
     RunReport {
+        schema_version: preflight::model::report::SCHEMA_VERSION,
         run_id: "pf-1-abc".into(),
         head_sha: Some("0123456789abcdef0123456789abcdef01234567".into()),
         base_sha: None,
@@ -379,7 +380,7 @@ fn eighteen_migrations_with_ways_back_each_keep_their_verdict_and_worst_cause() 
                 name: format!("{} (down)", m.name),
                 ..template.clone()
             };
-            m.way_back = Some(preflight::report::model::WayBack {
+            m.way_back = Some(preflight::model::report::WayBack {
                 down: Box::new(down.clone()),
                 differences: Vec::new(),
                 up_again: Some(Box::new(down)),

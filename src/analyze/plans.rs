@@ -6,8 +6,8 @@
 //! [`MIN_MS`] or [`MIN_BUFFERS`] after cannot regress by time or buffers.
 
 use super::{Evidence, Finding, Thresholds};
+pub use crate::model::observed::Verdict;
 use crate::observe::plans::{Plan, PlanNode};
-use serde::Serialize;
 
 /// A query this fast after the migrations has not regressed by time.
 pub const MIN_MS: f64 = 1.0;
@@ -15,21 +15,6 @@ pub const MIN_MS: f64 = 1.0;
 pub const MIN_BUFFERS: f64 = 100.0;
 /// Estimates are compared only for nodes returning or expecting at least this many rows.
 const MIN_ROWS: f64 = 1000.0;
-
-/// How a query did after the migrations, compared with before.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Slower, or more buffers, or a new sequential scan or misestimate.
-    Regressed,
-    /// Faster and no more buffers, by the same factor.
-    Improved,
-    Unchanged,
-    /// It ran before but fails after.
-    Broke,
-    /// It could not be planned before the migrations (nothing to compare).
-    NotPlanned,
-}
 
 impl Verdict {
     /// Its name in the note (a closed vocabulary of the leak gate).

@@ -13,10 +13,14 @@
 pub mod batched;
 pub mod clone;
 pub mod finding;
+pub mod gate;
+pub mod observed;
 pub mod outcome;
 pub mod query;
 pub mod refusal;
+pub mod report;
 pub mod tool;
+pub mod trace;
 pub mod verdict;
 
 pub use finding::{Evidence, Finding, Impact, RuleId, Severity, StatementRef};

@@ -5,28 +5,13 @@
 
 use super::queries;
 use crate::bridge::BridgeLog;
+pub use crate::model::observed::LockHold;
 use crate::pg::lock_mode::LockMode;
-use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-/// One lock the migration held.
-#[derive(Debug, Clone, Serialize)]
-pub struct LockHold {
-    pub relation: String,
-    pub relkind: String,
-    pub mode: LockMode,
-    /// Milliseconds from the migration's start to the first sample that saw it.
-    pub first_seen_ms: f64,
-    /// From the first to the last sample that saw it, plus one interval.
-    pub held_ms: f64,
-    /// The relation existed before the migration began (others are invisible to the
-    /// application until the migration commits).
-    pub preexisting: bool,
-}
 
 pub struct LockSampler {
     stop: oneshot::Sender<()>,

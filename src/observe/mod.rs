@@ -11,11 +11,11 @@ pub mod schema;
 pub mod traffic;
 
 use crate::bridge::{BridgeLog, Upstream};
+pub use crate::model::observed::StatementStat;
 use crate::pg::catalog;
-use crate::pg::statement::{classify, Classified};
+use crate::pg::statement::classify;
 use crate::trace::reader::{LockReader, PgLockReader};
 use locks::LockSampler;
-use serde::Serialize;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,19 +30,6 @@ pub struct ObserveError {
 
 fn err(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> ObserveError {
     move |source| ObserveError { what, source }
-}
-
-/// One row of `pg_stat_statements`, with the text understood by the parser.
-#[derive(Debug, Clone, Serialize)]
-pub struct StatementStat {
-    /// The raw text as pg_stat_statements keeps it (full report only).
-    pub query: String,
-    pub classified: Classified,
-    pub calls: i64,
-    pub total_ms: f64,
-    pub mean_ms: f64,
-    pub max_ms: f64,
-    pub rows: i64,
 }
 
 /// State taken before a migration.

@@ -9,42 +9,8 @@
 
 use super::connect_with_session;
 use crate::bridge::Upstream;
-use serde::Serialize;
+pub use crate::model::observed::{Plan, PlanFailure, PlanNode};
 use std::time::Duration;
-
-/// One node of a plan, flattened.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct PlanNode {
-    /// `Seq Scan`, `Index Scan`, `Hash Join`, ...
-    pub node_type: String,
-    pub relation: Option<String>,
-    pub index: Option<String>,
-    /// Rows it returned, over all its loops.
-    pub rows: f64,
-    /// Rows the planner expected, over all its loops.
-    pub estimated: f64,
-    /// Rows it read: returned plus removed by its filter, over all its loops.
-    pub scanned: f64,
-}
-
-/// A measured plan.
-#[derive(Debug, Clone, Serialize)]
-pub struct Plan {
-    pub nodes: Vec<PlanNode>,
-    pub execution_ms: f64,
-    /// Shared buffers hit and read by the whole plan.
-    pub buffers: i64,
-    /// The plan as the server gave it (the full report only).
-    pub json: serde_json::Value,
-}
-
-/// Why a query could not be planned.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlanFailure {
-    pub sqlstate: Option<String>,
-    /// The server's message (the full report only).
-    pub message: String,
-}
 
 /// How long a plan may take beyond its statement timeouts (connecting, two runs).
 const SLACK: Duration = Duration::from_secs(15);

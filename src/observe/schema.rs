@@ -6,9 +6,9 @@
 //! functions and procedures, triggers, enum types with their labels, grants on
 //! relations, and extensions.
 
-use serde::Serialize;
 use std::collections::BTreeMap;
 
+pub use crate::model::observed::{Change, Difference};
 use crate::pg::catalog::USER_SCHEMAS;
 
 fn query() -> String {
@@ -74,31 +74,6 @@ fn query() -> String {
 /// Every object of the application's schema: (kind, name) to its definition.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Schema(BTreeMap<(String, String), String>);
-
-/// How the schema after a down differs from the schema before its up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Change {
-    /// The up made it and the down left it.
-    Left,
-    /// It was there before the up and is gone after the down.
-    Missing,
-    /// It is there in both, defined differently.
-    Changed,
-}
-
-/// One object the way back did not restore.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Difference {
-    pub change: Change,
-    /// `table`, `column`, `index`, `constraint`, `function`, ...
-    pub kind: String,
-    /// Qualified (`public.orders_total_idx`, `public.orders.note`).
-    pub name: String,
-    /// The definitions before and after (full report only).
-    pub before: Option<String>,
-    pub after: Option<String>,
-}
 
 impl Difference {
     /// The object's own name: the last part of its qualified name.

@@ -14,7 +14,6 @@ use super::{connect, disk, ObserveError};
 use crate::bridge::Upstream;
 use crate::pg::catalog::USER_SCHEMAS;
 use hdrhistogram::Histogram;
-use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -24,24 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub const MARKER: &str = "/* preflight traffic */";
 
 pub use crate::config::sections::TrafficSection;
-
-/// What the traffic felt during one migration.
-#[derive(Debug, Clone, Serialize, Default, PartialEq)]
-pub struct TrafficReport {
-    pub rate_per_second: u32,
-    /// The tables it went to.
-    pub tables: Vec<String>,
-    pub sent: u64,
-    /// Statements that took longer than `wait_ms`.
-    pub waited: u64,
-    /// Statements past the application's timeout.
-    pub over_timeout: u64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-    /// Statements that failed for another reason (a session the migration ended, ...).
-    pub errors: u64,
-}
+pub use crate::model::observed::TrafficReport;
 
 /// One table's statements, built with the server's own quoting.
 #[derive(Debug, Clone)]

@@ -5,8 +5,8 @@
 //! reach a chart, so a chart is as public-safe as the tables beside it; the gate checks
 //! each block as one item all the same.
 
-use super::model::{MigrationOutcome, MigrationReport, RunReport};
 use super::rounding::sig2;
+use crate::model::report::{MigrationOutcome, MigrationReport, RunReport};
 use serde::Serialize;
 
 /// Upper bounds of the runtime buckets, in seconds; the last bucket is open. The

@@ -15,6 +15,7 @@
 //! lists which words were withheld where. The gate fails closed: when it cannot run, the
 //! note is a fixed "report withheld" text and nothing else.
 
+pub use crate::model::gate::Withheld;
 use std::collections::{BTreeSet, HashSet};
 
 /// The note when the gate itself fails. Deliberately fixed text in code: the templates
@@ -35,15 +36,6 @@ pub struct Vocabulary {
     words: HashSet<String>,
     /// Non-ASCII characters the template itself uses (–, ·, µ).
     chars: HashSet<char>,
-}
-
-/// One withheld item, for the full report.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Withheld {
-    /// 1-based line of the rendered note.
-    pub line: usize,
-    /// The words that are not allowed.
-    pub words: Vec<String>,
 }
 
 /// The gated note, and what was withheld from it.

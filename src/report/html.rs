@@ -5,8 +5,8 @@
 //! Content-Security-Policy forbids loading anything, so it opens from the artifacts
 //! browser and cannot call out. Maintainers only, like `report.md`: it holds raw text.
 
-use super::model::RunReport;
 use super::svg;
+use crate::model::report::RunReport;
 use serde_json::Value;
 
 /// The template's context: the report, each migration with its timeline, the run's

@@ -4,9 +4,9 @@
 //! buffers rounded, and the verdict. Literals never show: the text is normalized and
 //! the plans' own filters and values stay in the full report.
 
-use super::model::{Planned, QueryReport};
 use super::rounding::{count, duration_ms};
 use super::source_words::SourceWords;
+use crate::model::report::{Planned, QueryReport};
 use crate::observe::plans::Plan;
 use serde::Serialize;
 

@@ -4,8 +4,8 @@
 //! anything that reaches Markdown plain text.
 
 use super::gate::GateTexts;
-use super::model::RunReport;
 use super::public::PublicSummary;
+use crate::model::report::RunReport;
 use std::path::Path;
 use tera::Tera;
 use thiserror::Error;

@@ -5,8 +5,8 @@
 //! will run them, with the same figures summed. Numbers only, rounded to two
 //! significant figures.
 
-use super::model::{DatabaseReport, MigrationOutcome, MigrationReport, RunReport};
 use super::rounding::{duration_s, size};
+use crate::model::report::{DatabaseReport, MigrationOutcome, MigrationReport, RunReport};
 use serde::Serialize;
 
 /// One migration's WAL, replica lag and peak disk, rounded.

@@ -3,8 +3,8 @@
 //! statement that took it to its transaction's end) and the run's runtimes side by side.
 //! Every text drawn is escaped here; the template inserts the SVG as it is.
 
-use super::model::{MigrationOutcome, MigrationReport, RunReport};
 use super::rounding::duration_ms;
+use crate::model::report::{MigrationOutcome, MigrationReport, RunReport};
 use crate::pg::lock_mode::LockMode;
 use std::fmt::Write;
 

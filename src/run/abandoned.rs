@@ -49,7 +49,8 @@ pub async fn finish(plan: &Plan, cancel: &CancellationToken) -> Outcome {
         &plan.run_id,
         Some(&head),
         plan.job_url.as_deref(),
-        &plan.thresholds,
+        plan.thresholds.replication_bytes_per_second,
+        plan.thresholds.statement_ms,
     );
     report.ending = Ending::Stopped;
     let earlier = mr.history.iter().skip(1).cloned().collect();

@@ -185,7 +185,8 @@ async fn refuse(
             &plan.run_id,
             Some(head_sha),
             plan.job_url.as_deref(),
-            &plan.thresholds,
+            plan.thresholds.replication_bytes_per_second,
+            plan.thresholds.statement_ms,
         )
     };
     let words = SourceWords::from_sources(report.refused.iter().map(|r| r.path.as_str()));
@@ -278,7 +279,8 @@ pub async fn execute(
             &plan.run_id,
             Some(tree.head()),
             plan.job_url.as_deref(),
-            &plan.thresholds,
+            plan.thresholds.replication_bytes_per_second,
+            plan.thresholds.statement_ms,
         )
     };
     let pending: usize = work.iter().map(|w| w.migrations.len()).sum();

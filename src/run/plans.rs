@@ -6,8 +6,8 @@
 use super::step::DatabaseWork;
 use crate::analyze::Thresholds;
 use crate::bridge::Upstream;
+use crate::model::report::{Planned, QueryReport};
 use crate::observe::plans::explain;
-use crate::report::model::{Planned, QueryReport};
 
 /// Plans every declared query of `work`, in order.
 pub async fn plan_all(up: &Upstream, work: &DatabaseWork) -> Vec<Planned> {

@@ -13,8 +13,8 @@ use super::step::{Session, StepError};
 use crate::analyze::{Evidence, Finding};
 use crate::exec::down_staged;
 use crate::migrations::{Down, Migration};
+use crate::model::report::WayBack;
 use crate::observe::schema::Schema;
-use crate::report::model::WayBack;
 use crate::report::{MigrationOutcome, MigrationReport};
 use crate::tools::Transaction;
 

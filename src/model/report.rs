@@ -1,22 +1,27 @@
-//! The result of a run, in full: what the maintainers see in the job log and the
-//! artifacts. It holds server messages, box output paths and raw statement text, so it
-//! is never rendered into the MR note; [`super::public`] builds the note's own type.
+//! The result of a run, in full: report.json's top level, what the maintainers see in
+//! the job log and the artifacts. It holds server messages, box output paths and raw
+//! statement text, so it is never rendered into the MR note; [`crate::report::public`]
+//! builds the note's own type.
 
-use crate::bridge::ServerError;
 use crate::model::clone::CloneInfo;
+use crate::model::observed::{Difference, LockHold, StatementStat};
 use crate::model::tool::Layout;
 use crate::model::tool::{Tool, Transaction};
+use crate::model::trace::Timeline;
 use crate::model::Finding;
-use crate::observe::locks::LockHold;
-use crate::observe::schema::Difference;
-use crate::observe::StatementStat;
 use crate::pg::migration_role::MigrationRole;
-use crate::trace::blocking::Blocked;
-use crate::trace::timeline::Timeline;
+use crate::pgwire::messages::ServerMessage as ServerError;
 use serde::Serialize;
+
+/// report.json's schema version: raised when a field is renamed or removed or changes
+/// meaning (added fields keep it). 2: findings are causes, with verdicts and one ending;
+/// the trace counts what it does not list.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
     pub run_id: String,
     pub head_sha: Option<String>,
     pub base_sha: Option<String>,
@@ -25,7 +30,7 @@ pub struct RunReport {
     pub databases: Vec<DatabaseReport>,
     pub cancelled: bool,
     /// Items the leak gate withheld from the MR note, and the words why.
-    pub withheld: Vec<super::gate::Withheld>,
+    pub withheld: Vec<crate::model::gate::Withheld>,
     /// Why the gate could not run, when it failed closed.
     pub gate_error: Option<String>,
     /// How fast production's replicas replay WAL (`findings.replication_bytes_per_second`),
@@ -64,7 +69,7 @@ pub struct DatabaseReport {
     pub error: Option<String>,
 }
 
-pub use crate::model::MigrationOutcome;
+pub use super::MigrationOutcome;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrationReport {
@@ -101,7 +106,7 @@ pub struct MigrationReport {
     /// Its down, then its up again, when it has a way back and succeeded.
     pub way_back: Option<WayBack>,
     /// What the generated application traffic felt while it ran.
-    pub traffic: Option<crate::observe::traffic::TrafficReport>,
+    pub traffic: Option<crate::model::observed::TrafficReport>,
     /// The batched background migration it declares, sampled after it.
     pub batched: Option<crate::model::batched::BatchedReport>,
 }
@@ -110,8 +115,8 @@ pub struct MigrationReport {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case", tag = "result")]
 pub enum Planned {
-    Planned(crate::observe::plans::Plan),
-    Failed(crate::observe::plans::PlanFailure),
+    Planned(crate::model::observed::Plan),
+    Failed(crate::model::observed::PlanFailure),
 }
 
 /// A declared query's plans before and after the migrations, and what changed.
@@ -121,7 +126,7 @@ pub struct QueryReport {
     pub before: Planned,
     /// None when a migration did not succeed (the schema is not the one to compare).
     pub after: Option<Planned>,
-    pub verdict: Option<crate::analyze::plans::Verdict>,
+    pub verdict: Option<crate::model::observed::Verdict>,
     pub findings: Vec<Finding>,
 }
 
@@ -154,13 +159,6 @@ impl DatabaseReport {
             queries: Vec::new(),
             error: None,
         }
-    }
-
-    /// Its migrations' blocking, one after the other.
-    pub fn blocked(&self) -> Blocked {
-        self.migrations
-            .iter()
-            .fold(Blocked::default(), |b, m| b.then(m.blocked()))
     }
 }
 
@@ -195,39 +193,19 @@ impl MigrationReport {
     }
 }
 
-impl MigrationReport {
-    /// How long it kept the application from reading / writing a table that existed
-    /// before it: from the trace's lock spans, else from what the sampler saw.
-    pub fn blocked(&self) -> Blocked {
-        if self.trace.locks.is_empty() {
-            Blocked::of(
-                self.locks
-                    .iter()
-                    .filter(|l| l.preexisting)
-                    .map(|l| (l.mode, l.first_seen_ms, l.first_seen_ms + l.held_ms)),
-            )
-        } else {
-            Blocked::of(
-                self.trace
-                    .locks
-                    .iter()
-                    .filter(|l| l.preexisting)
-                    .map(|l| (l.mode, l.acquired_ms, l.released_ms)),
-            )
-        }
-    }
-}
-
 impl RunReport {
-    /// A report of run `run_id` on `head_sha` with nothing in it yet; the thresholds the
-    /// views need come from trusted configuration.
+    /// A report of run `run_id` on `head_sha` with nothing in it yet; the two thresholds
+    /// the views need (`findings.replication_bytes_per_second`, `findings.statement_ms`)
+    /// come from trusted configuration.
     pub fn empty(
         run_id: &str,
         head_sha: Option<&str>,
         job_url: Option<&str>,
-        thresholds: &crate::analyze::Thresholds,
+        replication_bytes_per_second: f64,
+        slow_statement_ms: f64,
     ) -> RunReport {
         RunReport {
+            schema_version: SCHEMA_VERSION,
             run_id: run_id.to_string(),
             head_sha: head_sha.map(str::to_string),
             base_sha: None,
@@ -237,8 +215,8 @@ impl RunReport {
             cancelled: false,
             withheld: Vec::new(),
             gate_error: None,
-            replication_bytes_per_second: thresholds.replication_bytes_per_second,
-            slow_statement_ms: thresholds.statement_ms,
+            replication_bytes_per_second,
+            slow_statement_ms,
             cleanup_failures: Vec::new(),
             ending: Default::default(),
             facts: Default::default(),
