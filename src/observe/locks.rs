@@ -13,6 +13,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// Why the sampler has no holds to give.
+#[derive(Debug, thiserror::Error)]
+pub enum SamplerError {
+    #[error("the lock sampler stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("the lock sampler's query failed: {0}")]
+    Query(#[from] tokio_postgres::Error),
+}
+
 pub struct LockSampler {
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<Vec<LockHold>, tokio_postgres::Error>>,
@@ -82,13 +91,9 @@ impl LockSampler {
     }
 
     /// Stops sampling and returns the holds, strongest and longest first.
-    pub async fn finish(self) -> Result<Vec<LockHold>, String> {
+    pub async fn finish(self) -> Result<Vec<LockHold>, SamplerError> {
         let _ = self.stop.send(());
-        let mut holds = self
-            .task
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let mut holds = self.task.await??;
         holds.sort_by(|a, b| b.mode.cmp(&a.mode).then(b.held_ms.total_cmp(&a.held_ms)));
         Ok(holds)
     }

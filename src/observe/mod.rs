@@ -177,7 +177,7 @@ impl Observer {
     pub async fn shape_role(
         &self,
         role: &crate::pg::migration_role::MigrationRole,
-    ) -> Result<(), String> {
+    ) -> Result<(), crate::pg::migration_role::RoleError> {
         crate::pg::migration_role::shape(&self.client, role).await
     }
 

@@ -183,9 +183,18 @@ BEGIN
 END
 $shape$"#;
 
+/// Why the migration role could not be given production's privileges.
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    #[error("cannot hand the role's memberships to the server: {0}")]
+    Members(#[from] serde_json::Error),
+    #[error("cannot give the migration role production's privileges: {0}")]
+    Shape(#[from] tokio_postgres::Error),
+}
+
 /// Makes the connected superuser into the [`MigrationRole::Owner`] production has; no-op
 /// for the other roles.
-pub async fn shape(db: &tokio_postgres::Client, role: &MigrationRole) -> Result<(), String> {
+pub async fn shape(db: &tokio_postgres::Client, role: &MigrationRole) -> Result<(), RoleError> {
     let MigrationRole::Owner {
         attributes,
         member_of,
@@ -193,21 +202,16 @@ pub async fn shape(db: &tokio_postgres::Client, role: &MigrationRole) -> Result<
     else {
         return Ok(());
     };
-    let members = serde_json::to_string(member_of).map_err(|e| e.to_string())?;
+    let members = serde_json::to_string(member_of)?;
     let keywords: Vec<&str> = attributes.iter().map(|a| a.keyword()).collect();
     db.execute(
         "SELECT set_config('preflight.member_of', $1, false), \
                 set_config('preflight.attributes', $2, false)",
         &[&members, &keywords.join(" ")],
     )
-    .await
-    .map_err(|e| crate::error_chain(&e))?;
-    db.batch_execute(SHAPE).await.map_err(|e| {
-        format!(
-            "cannot give the migration role production's privileges: {}",
-            crate::error_chain(&e)
-        )
-    })
+    .await?;
+    db.batch_execute(SHAPE).await?;
+    Ok(())
 }
 
 #[cfg(test)]

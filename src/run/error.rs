@@ -88,8 +88,8 @@ pub enum DatabaseError {
     Clone(#[from] crate::clone::CloneError),
     #[error("observing the clone: {0}")]
     Observe(#[from] crate::observe::ObserveError),
-    #[error("giving the migration role production's privileges: {0}")]
-    Role(String),
+    #[error(transparent)]
+    Role(#[from] crate::pg::migration_role::RoleError),
     #[error(transparent)]
     Bridge(#[from] crate::bridge::BridgeError),
     #[error("the box: {0}")]

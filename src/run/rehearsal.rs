@@ -126,10 +126,7 @@ async fn run_all(
     // Installed while the role may still be a superuser (the event trigger needs one),
     // before it becomes the role production migrates with.
     let observer = Observer::connect(&upstream, cx.plan.lock_sample_interval).await?;
-    observer
-        .shape_role(&work.db.role)
-        .await
-        .map_err(DatabaseError::Role)?;
+    observer.shape_role(&work.db.role).await?;
     report.server_version = Some(observer.server_version.clone());
     let bridge = Bridge::start(
         &socket_dir,
