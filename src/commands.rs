@@ -110,7 +110,7 @@ pub async fn demo(args: DemoArgs, cancel: CancellationToken) -> Outcome {
         }
         .to_string()
     });
-    let demo = crate::config::plan::Demo {
+    let demo = crate::config::demo::Demo {
         rows: args.rows,
         artifacts_dir: args.artifacts_dir.clone(),
         work_dir: args.work_dir.clone(),

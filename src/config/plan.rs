@@ -4,9 +4,7 @@
 //! file; URLs are parsed, required values checked, and every missing CI variable is
 //! reported at once, so a misconfigured pipeline fails in one round trip.
 
-use super::file::{
-    BuiltinSection, DatabaseSection, EngineKind, FileConfig, LayoutChoice, SourceSection,
-};
+use super::file::{BuiltinSection, DatabaseSection, EngineKind, FileConfig, LayoutChoice};
 use super::flags::RunArgs;
 use super::sections::HttpPolicy;
 use crate::pg::migration_role::{session_settings, MigrationRole};
@@ -367,25 +365,9 @@ fn outside_mr_code(
     Ok(())
 }
 
-fn new_run_id() -> String {
+pub(super) fn new_run_id() -> String {
     let suffix = Secret::generate(6).expose().to_ascii_lowercase();
     format!("pf-{}-{suffix}", std::process::id())
-}
-
-/// What `preflight demo` rehearses, chosen by its flags and example.
-#[derive(Debug, Clone)]
-pub struct Demo {
-    /// Rows of the generated dataset.
-    pub rows: u64,
-    pub artifacts_dir: PathBuf,
-    /// The built-in engine's working directory, when not the default.
-    pub work_dir: Option<PathBuf>,
-    /// The box image.
-    pub image: String,
-    /// The example's migrations directory in the repository.
-    pub migrations_dir: String,
-    /// Command mode, for the tool examples.
-    pub command: Option<super::sections::CommandSection>,
 }
 
 impl Plan {
@@ -552,71 +534,6 @@ impl Plan {
             },
             publish,
         })
-    }
-
-    /// The plan for `preflight demo`: the built-in engine on the generated dataset, the
-    /// bundled examples (committed to the repository `repo` by the caller), the note
-    /// printed.
-    pub fn for_demo(args: Demo, repo: PathBuf) -> Plan {
-        let mut builtin = BuiltinSection {
-            source: SourceSection::Demo { rows: args.rows },
-            ..BuiltinSection::default()
-        };
-        if let Some(dir) = args.work_dir {
-            builtin.work_dir = dir;
-        }
-        let defaults = FileConfig::default();
-        let image = args.image;
-        Plan {
-            run_id: new_run_id(),
-            source: SourcePlan::Local {
-                repo,
-                rev: "HEAD".into(),
-            },
-            mr_description: None,
-            selection: Selection::All,
-            databases: vec![DatabasePlan {
-                name: "main".into(),
-                db_name: "app".into(),
-                migrations: args.migrations_dir,
-                layout: LayoutChoice::Auto,
-                tool: None,
-                post_deploy: false,
-                role: MigrationRole::Restricted,
-                session: Vec::new(),
-                way_back: true,
-                template: None,
-                production_version: None,
-                command: args.command,
-                queries: Default::default(),
-            }],
-            engine: EnginePlan::Builtin(builtin),
-            clone: ClonePlan {
-                ready_timeout: defaults.engine.ready_timeout,
-                snapshot: None,
-            },
-            sandbox: BoxPlan {
-                image,
-                migration_timeout: defaults.sandbox.migration_timeout,
-                output_limit_bytes: defaults.sandbox.output_limit_bytes,
-                max_migration_bytes: defaults.sandbox.max_migration_bytes,
-                disk_limit_bytes: defaults.sandbox.disk_limit_bytes,
-            },
-            lock_sample_interval: defaults.observe.lock_sample_interval,
-            thresholds: defaults.findings.clone(),
-            traffic: defaults.traffic.clone(),
-            batches: defaults.batches.clone(),
-            table_owners: Default::default(),
-            docs_url: defaults.report.docs_url.trim_end_matches('/').to_string(),
-            artifacts_dir: args.artifacts_dir,
-            templates_dir: None,
-            job_url: None,
-            gitlab: None,
-            gitlab_policy: HttpPolicy::default(),
-            signals: Signals::default(),
-            fail_on_findings: None,
-            publish: Publish::Print,
-        }
     }
 }
 
