@@ -4,8 +4,8 @@
 
 use super::file::{BuiltinSection, FileConfig, LayoutChoice, SourceSection};
 use super::plan::{
-    new_run_id, BoxPlan, ClonePlan, DatabasePlan, EnginePlan, Plan, Publish, Selection, Signals,
-    SourcePlan,
+    new_run_id, BoxPlan, ClonePlan, DatabasePlan, EnginePlan, Plan, Publish, RehearsalPlan,
+    Selection, Signals, SourcePlan,
 };
 use super::sections::HttpPolicy;
 use crate::pg::migration_role::MigrationRole;
@@ -42,7 +42,6 @@ impl Plan {
         let defaults = FileConfig::default();
         let image = args.image;
         Plan {
-            run_id: new_run_id(),
             source: SourcePlan::Local {
                 repo,
                 rev: "HEAD".into(),
@@ -65,24 +64,27 @@ impl Plan {
                 queries: Default::default(),
             }],
             engine: EnginePlan::Builtin(builtin),
-            clone: ClonePlan {
-                ready_timeout: defaults.engine.ready_timeout,
-                snapshot: None,
+            rehearsal: RehearsalPlan {
+                run_id: new_run_id(),
+                clone: ClonePlan {
+                    ready_timeout: defaults.engine.ready_timeout,
+                    snapshot: None,
+                },
+                sandbox: BoxPlan {
+                    image,
+                    migration_timeout: defaults.sandbox.migration_timeout,
+                    output_limit_bytes: defaults.sandbox.output_limit_bytes,
+                    max_migration_bytes: defaults.sandbox.max_migration_bytes,
+                    disk_limit_bytes: defaults.sandbox.disk_limit_bytes,
+                },
+                lock_sample_interval: defaults.observe.lock_sample_interval,
+                thresholds: defaults.findings.clone(),
+                traffic: defaults.traffic.clone(),
+                batches: defaults.batches.clone(),
+                table_owners: Default::default(),
+                artifacts_dir: args.artifacts_dir,
             },
-            sandbox: BoxPlan {
-                image,
-                migration_timeout: defaults.sandbox.migration_timeout,
-                output_limit_bytes: defaults.sandbox.output_limit_bytes,
-                max_migration_bytes: defaults.sandbox.max_migration_bytes,
-                disk_limit_bytes: defaults.sandbox.disk_limit_bytes,
-            },
-            lock_sample_interval: defaults.observe.lock_sample_interval,
-            thresholds: defaults.findings.clone(),
-            traffic: defaults.traffic.clone(),
-            batches: defaults.batches.clone(),
-            table_owners: Default::default(),
             docs_url: defaults.report.docs_url.trim_end_matches('/').to_string(),
-            artifacts_dir: args.artifacts_dir,
             templates_dir: None,
             job_url: None,
             gitlab: None,

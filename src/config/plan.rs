@@ -163,7 +163,6 @@ impl Signals {
 
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub run_id: String,
     pub source: SourcePlan,
     /// The MR's description as CI gives it (GitLab's API's, when read, wins): its
     /// declared queries. The MR's text, so hostile.
@@ -171,19 +170,11 @@ pub struct Plan {
     pub selection: Selection,
     pub databases: Vec<DatabasePlan>,
     pub engine: EnginePlan,
-    pub clone: ClonePlan,
-    pub sandbox: BoxPlan,
-    pub lock_sample_interval: Duration,
-    pub thresholds: super::sections::Thresholds,
-    /// Generated traffic while each migration runs (rate 0: none).
-    pub traffic: super::sections::TrafficSection,
-    /// How much of each declared batched migration is sampled.
-    pub batches: super::sections::BatchesSection,
-    /// Which database owns which tables (`databases[].tables`), for PF-X01.
-    pub table_owners: super::table_owners::TableOwners,
+    /// What each database's rehearsal is handed (run id, clone, box, observing,
+    /// thresholds, where logs go).
+    pub rehearsal: RehearsalPlan,
     /// Where the findings' pages are, for the note's links.
     pub docs_url: String,
-    pub artifacts_dir: PathBuf,
     pub templates_dir: Option<PathBuf>,
     pub job_url: Option<String>,
     /// The MR on GitLab, when its coordinates and a token are given.
@@ -198,6 +189,7 @@ pub struct Plan {
 
 /// What a database's rehearsal needs of the plan and nothing more: no token, no GitLab
 /// target, no engine address. The pipeline hands its steps this part, not the [`Plan`].
+/// Also the artifacts directory and run id the reports use.
 #[derive(Debug, Clone)]
 pub struct RehearsalPlan {
     pub run_id: String,
@@ -210,23 +202,6 @@ pub struct RehearsalPlan {
     pub table_owners: super::table_owners::TableOwners,
     /// Where each database's migration logs go.
     pub artifacts_dir: PathBuf,
-}
-
-impl Plan {
-    /// The part of the plan a database's rehearsal is handed.
-    pub fn rehearsal(&self) -> RehearsalPlan {
-        RehearsalPlan {
-            run_id: self.run_id.clone(),
-            clone: self.clone.clone(),
-            sandbox: self.sandbox.clone(),
-            lock_sample_interval: self.lock_sample_interval,
-            thresholds: self.thresholds.clone(),
-            traffic: self.traffic.clone(),
-            batches: self.batches.clone(),
-            table_owners: self.table_owners.clone(),
-            artifacts_dir: self.artifacts_dir.clone(),
-        }
-    }
 }
 
 fn load_file(path: Option<&PathBuf>) -> Result<FileConfig, PlanError> {
@@ -484,32 +459,34 @@ impl Plan {
             outside_mr_code(repo, "report.templates_dir", templates_dir.as_deref())?;
         }
         Ok(Plan {
-            run_id: new_run_id(),
             source,
             mr_description: args.mr_description.clone(),
             selection,
             databases: database_plans(file.databases(), file.engine.restricted)?,
             engine,
-            clone: ClonePlan {
-                ready_timeout: file.engine.ready_timeout,
-                snapshot: file.engine.snapshot.clone(),
+            rehearsal: RehearsalPlan {
+                run_id: new_run_id(),
+                clone: ClonePlan {
+                    ready_timeout: file.engine.ready_timeout,
+                    snapshot: file.engine.snapshot.clone(),
+                },
+                sandbox: BoxPlan {
+                    image: file.sandbox.image.clone(),
+                    migration_timeout: file.sandbox.migration_timeout,
+                    output_limit_bytes: file.sandbox.output_limit_bytes,
+                    max_migration_bytes: file.sandbox.max_migration_bytes,
+                    disk_limit_bytes: file.sandbox.disk_limit_bytes,
+                },
+                lock_sample_interval: file.observe.lock_sample_interval,
+                thresholds: file.findings.clone(),
+                traffic: file.traffic.clone(),
+                batches: file.batches.clone(),
+                table_owners: table_owners(&file.databases())?,
+                artifacts_dir: args
+                    .artifacts_dir
+                    .unwrap_or(file.report.artifacts_dir.clone()),
             },
-            sandbox: BoxPlan {
-                image: file.sandbox.image.clone(),
-                migration_timeout: file.sandbox.migration_timeout,
-                output_limit_bytes: file.sandbox.output_limit_bytes,
-                max_migration_bytes: file.sandbox.max_migration_bytes,
-                disk_limit_bytes: file.sandbox.disk_limit_bytes,
-            },
-            lock_sample_interval: file.observe.lock_sample_interval,
-            thresholds: file.findings.clone(),
-            traffic: file.traffic.clone(),
-            batches: file.batches.clone(),
-            table_owners: table_owners(&file.databases())?,
             docs_url: file.report.docs_url.trim_end_matches('/').to_string(),
-            artifacts_dir: args
-                .artifacts_dir
-                .unwrap_or(file.report.artifacts_dir.clone()),
             templates_dir,
             job_url: args
                 .job_url

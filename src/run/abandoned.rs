@@ -46,11 +46,11 @@ pub async fn finish(plan: &Plan, cancel: &CancellationToken) -> Outcome {
         }
     };
     let mut report = RunReport::empty(
-        &plan.run_id,
+        &plan.rehearsal.run_id,
         Some(&head),
         plan.job_url.as_deref(),
-        plan.thresholds.replication_bytes_per_second,
-        plan.thresholds.statement_ms,
+        plan.rehearsal.thresholds.replication_bytes_per_second,
+        plan.rehearsal.thresholds.statement_ms,
     );
     report.ending = Ending::Stopped;
     let earlier = mr.history.iter().skip(1).cloned().collect();

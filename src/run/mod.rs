@@ -56,8 +56,15 @@ fn write_reports(
         .html(report, &plan.docs_url)
         .map(|html| crate::text::visible_lines(&html).into_owned())
         .map_err(|e| format!("the HTML report's template failed: {e}; report.json has it all"))?;
-    let path = write_artifacts(&plan.artifacts_dir, report, &full_md, &full_html)?;
-    views::write(&plan.artifacts_dir, plan, report, work, renderer, words)?;
+    let path = write_artifacts(&plan.rehearsal.artifacts_dir, report, &full_md, &full_html)?;
+    views::write(
+        &plan.rehearsal.artifacts_dir,
+        plan,
+        report,
+        work,
+        renderer,
+        words,
+    )?;
     Ok((full_md, path))
 }
 
@@ -113,15 +120,14 @@ async fn rehearse_all(
     for removed in runs::sweep_dead_runs(&docker, &runs::runs_root()).await {
         tracing::warn!("removed {removed} (left by a crash)");
     }
-    let run_dir = match runs::RunDir::create(&runs::runs_root(), &plan.run_id) {
+    let run_dir = match runs::RunDir::create(&runs::runs_root(), &plan.rehearsal.run_id) {
         Ok(d) => d,
         Err(e) => return infra_report(report, e),
     };
-    let rehearsal_plan = plan.rehearsal();
     for w in work {
         let mut teardown = Teardown::default();
         let cx = step::Context {
-            plan: &rehearsal_plan,
+            plan: &plan.rehearsal,
             log,
             engine: engine.clone(),
             docker: &docker,
@@ -182,11 +188,11 @@ async fn refuse(
         facts,
         refused: vec![refusal],
         ..RunReport::empty(
-            &plan.run_id,
+            &plan.rehearsal.run_id,
             Some(head_sha),
             plan.job_url.as_deref(),
-            plan.thresholds.replication_bytes_per_second,
-            plan.thresholds.statement_ms,
+            plan.rehearsal.thresholds.replication_bytes_per_second,
+            plan.rehearsal.thresholds.statement_ms,
         )
     };
     let words = SourceWords::from_sources(report.refused.iter().map(|r| r.path.as_str()));
@@ -276,11 +282,11 @@ pub async fn execute(
     let mut report = RunReport {
         base_sha: base,
         ..RunReport::empty(
-            &plan.run_id,
+            &plan.rehearsal.run_id,
             Some(tree.head()),
             plan.job_url.as_deref(),
-            plan.thresholds.replication_bytes_per_second,
-            plan.thresholds.statement_ms,
+            plan.rehearsal.thresholds.replication_bytes_per_second,
+            plan.rehearsal.thresholds.statement_ms,
         )
     };
     let pending: usize = work.iter().map(|w| w.migrations.len()).sum();

@@ -66,7 +66,7 @@ pub async fn find_work(
     let mut work = Vec::new();
     for db in &plan.databases {
         let context = format!("database {:?}: ", db.name);
-        let limit = plan.sandbox.max_migration_bytes;
+        let limit = plan.rehearsal.sandbox.max_migration_bytes;
         let applied = applied_at(tree, &db.migrations, base.as_deref())
             .await
             .map_err(|e| RunError::from_source(&context, e))?;
