@@ -153,12 +153,18 @@ impl CloneEngine for BuiltinEngine {
         }
         // Deletion runs in the background; wait for it, so nothing outlives the run.
         let started = Instant::now();
-        while engine.get_clone(id).await.is_ok() {
-            if started.elapsed() > Duration::from_secs(60) {
-                return Err(CloneError::builtin(
-                    "destroy a clone",
-                    format!("clone {id} was still being deleted after 60 s"),
-                ));
+        while let Ok(c) = engine.get_clone(id).await {
+            if c.status.code == StatusCode::Fatal {
+                return Err(CloneError::Leftover {
+                    id: id.to_string(),
+                    message: c.status.message,
+                });
+            }
+            if started.elapsed() > super::DESTROY_WAIT {
+                return Err(CloneError::StillDeleting {
+                    id: id.to_string(),
+                    waited: started.elapsed(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }

@@ -249,8 +249,34 @@ impl CloneEngine for DleEngine {
             .send_retrying(|| self.http.delete(self.url(&format!("clone/{id}"))))
             .await?;
         match rsp.status().as_u16() {
-            200..=299 | 404 => Ok(()),
-            _ => Err(self.rejected(format!("DELETE /clone/{id}"), rsp).await),
+            404 => return Ok(()),
+            200..=299 => {}
+            _ => return Err(self.rejected(format!("DELETE /clone/{id}"), rsp).await),
+        }
+        // Deletion runs in the background (DELETING); it ends with the clone gone, or
+        // FATAL with what could not be removed.
+        let started = Instant::now();
+        let mut delay = FIRST_POLL;
+        loop {
+            match self.get_clone(id).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(c)) if c.status.code == "FATAL" => {
+                    return Err(CloneError::Leftover {
+                        id: id.to_string(),
+                        message: c.status.message,
+                    })
+                }
+                Ok(Some(_)) | Err(CloneError::Unreachable { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            if started.elapsed() + delay > super::DESTROY_WAIT {
+                return Err(CloneError::StillDeleting {
+                    id: id.to_string(),
+                    waited: started.elapsed(),
+                });
+            }
+            tokio::time::sleep(delay).await;
+            delay = next_delay(delay);
         }
     }
 }

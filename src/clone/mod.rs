@@ -44,6 +44,10 @@ pub enum CloneError {
         waited: Duration,
         last_status: String,
     },
+    #[error("clone {id} was not fully removed: {message}; the engine keeps it FATAL, holding its port, and deletes it again until nothing is left")]
+    Leftover { id: String, message: String },
+    #[error("clone {id} was still being deleted after {waited:?}; check the engine's log")]
+    StillDeleting { id: String, waited: Duration },
     #[error("the built-in engine failed to {action}: {reason}")]
     Builtin { action: String, reason: String },
 }
@@ -57,6 +61,9 @@ impl CloneError {
     }
 }
 
+/// How long a destroy waits for the engine to finish removing the clone.
+pub const DESTROY_WAIT: Duration = Duration::from_secs(45);
+
 #[async_trait]
 pub trait CloneEngine: Send + Sync {
     /// A short description for logs ("built-in engine in /var/lib/...", "DLE at ...").
@@ -64,6 +71,8 @@ pub trait CloneEngine: Send + Sync {
     /// Creates a clone and waits until it accepts connections, at most `deadline`.
     async fn create(&self, req: &CloneRequest, deadline: Duration)
         -> Result<CloneInfo, CloneError>;
-    /// Destroys a clone; an unknown id counts as destroyed.
+    /// Destroys a clone and waits until the engine has removed it; an unknown id counts
+    /// as destroyed; a clone the engine could not wholly remove (a process of it
+    /// survived, its storage stayed) is [`CloneError::Leftover`].
     async fn destroy(&self, id: &str) -> Result<(), CloneError>;
 }

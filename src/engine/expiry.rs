@@ -3,9 +3,10 @@
 //! session marks it active. Clones idle longer than `max_idle`, or older than
 //! `max_lifetime`, are deleted; protected clones are left alone until their protection
 //! lapses (`protectedTill`). The same pass deletes the snapshots and branches whose
-//! `deleteAt` has come.
+//! `deleteAt` has come, and deletes again each clone whose delete left something behind
+//! (`FATAL` still holding its port), until nothing is left.
 
-use super::state::StatusCode;
+use super::state::{CloneRecord, StatusCode};
 use super::Engine;
 use chrono::Utc;
 use std::time::Duration;
@@ -17,16 +18,9 @@ impl Engine {
     /// One pass over the clones.
     pub async fn expire(&self) {
         let cfg = &self.inner.cfg;
-        let clones: Vec<_> = self
-            .inner
-            .state
-            .lock()
-            .await
-            .clones
-            .values()
-            .filter(|c| c.status.code == StatusCode::Ok && !c.is_protected(Utc::now()))
-            .cloned()
-            .collect();
+        let clones = self
+            .clones_where(|c| c.status.code == StatusCode::Ok && !c.is_protected(Utc::now()))
+            .await;
         let now = Utc::now();
         for clone in clones {
             let Some(port) = clone.port else { continue };
@@ -66,6 +60,23 @@ impl Engine {
         }
     }
 
+    /// Deletes again the clones whose delete left a process or storage behind.
+    pub async fn retry_leftovers(&self) {
+        let stuck = self
+            .clones_where(|c| c.status.code == StatusCode::Fatal && c.port.is_some())
+            .await;
+        for clone in stuck {
+            tracing::info!(clone = %clone.id, "deleting again a clone whose delete left something behind");
+            let _ = self.delete_clone(&clone.id, true).await;
+        }
+    }
+
+    /// The clones `keep` picks, copied out of the state.
+    async fn clones_where(&self, keep: impl Fn(&CloneRecord) -> bool) -> Vec<CloneRecord> {
+        let state = self.inner.state.lock().await;
+        state.clones.values().filter(|c| keep(c)).cloned().collect()
+    }
+
     /// Runs [`Engine::expire`] forever at the configured interval.
     pub async fn expire_forever(self) {
         let mut tick = tokio::time::interval(self.inner.cfg.expiry_check_every);
@@ -74,6 +85,7 @@ impl Engine {
             tick.tick().await;
             self.expire().await;
             self.delete_due().await;
+            self.retry_leftovers().await;
         }
     }
 }

@@ -17,6 +17,19 @@ use std::time::Instant;
 /// How long a clone's leftover processes may take to die once killed.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// What outlived a clone's end.
+#[derive(Debug, thiserror::Error)]
+pub enum Leftover {
+    #[error(
+        "processes {pids:?} of the clone's user {uid} survived its end and SIGKILL; the clone \
+         stays FATAL and keeps its port (so no new clone gets that user) until a later delete \
+         ends them"
+    )]
+    Processes { uid: u32, pids: Vec<i32> },
+    #[error("the clone's storage could not be removed: {0}; the clone stays FATAL until a later delete removes it")]
+    Storage(String),
+}
+
 /// A create request, already parsed.
 #[derive(Debug, Clone)]
 pub struct CreateClone {
@@ -247,7 +260,7 @@ impl Engine {
         if let Err(reason) = &result {
             // Clean first, so that a client that sees FATAL never finds its storage.
             tracing::error!(clone = %id, %reason, "clone failed to start");
-            self.remove_storage(id, record.port).await;
+            let _ = self.remove_storage(id, record.port).await;
         }
         let mut state = self.inner.state.lock().await;
         let Some(entry) = state.clones.get_mut(id) else {
@@ -390,8 +403,10 @@ impl Engine {
         .map_err(|e| e.to_string())?
     }
 
-    /// Stops a clone's server and removes its storage and socket directory.
-    pub(crate) async fn remove_storage(&self, id: &str, port: Option<u16>) {
+    /// Stops a clone's server and removes its storage and socket directory; answers what
+    /// could not be ended or removed (it is logged too).
+    pub(crate) async fn remove_storage(&self, id: &str, port: Option<u16>) -> Result<(), Leftover> {
+        let mut leftover = Ok(());
         if let Some(port) = port {
             super::relay::stop(&self.inner.paths.clone_dir(id), port).await;
             let server = self.clone_server(id, port);
@@ -402,24 +417,27 @@ impl Engine {
             // Whatever its programs started ends with it (a confined clone's user is its
             // own, so every process of that user is the clone's).
             if server.confined {
-                let left = super::processes::kill_all(server.run_as.uid, LINGER).await;
-                if !left.is_empty() {
-                    tracing::error!(
-                        clone = %id,
-                        uid = server.run_as.uid,
-                        pids = ?left,
-                        "processes of the clone's user survived its end; its port is not reused until they are gone"
-                    );
+                let pids = super::processes::kill_all(server.run_as.uid, LINGER).await;
+                if !pids.is_empty() {
+                    leftover = Err(Leftover::Processes {
+                        uid: server.run_as.uid,
+                        pids,
+                    });
                 }
             }
         }
         let backend = self.inner.backend;
         let dir = self.inner.paths.clone_dir(id);
-        match tokio::task::spawn_blocking(move || backend.remove(&dir)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(clone = %id, error = %e, "removing the clone's storage"),
-            Err(e) => tracing::error!(clone = %id, error = %e, "removing the clone's storage"),
+        let removed = match tokio::task::spawn_blocking(move || backend.remove(&dir)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Leftover::Storage(e.to_string())),
+            Err(e) => Err(Leftover::Storage(e.to_string())),
+        };
+        let leftover = leftover.and(removed);
+        if let Err(e) = &leftover {
+            tracing::error!(clone = %id, "{e}");
         }
+        leftover
     }
 
     /// A clone by id.
@@ -485,7 +503,8 @@ impl Engine {
         let id = id.to_string();
         self.inner.tasks.spawn(async move {
             let _guard = lock.lock().await;
-            engine.remove_storage(&id, old_port).await;
+            // What survives is found again, and refused, before the server restarts.
+            let _ = engine.remove_storage(&id, old_port).await;
             engine.materialize(&id, StatusCode::Resetting).await;
         });
         Ok(answer)
@@ -528,9 +547,23 @@ impl Engine {
                 .clones
                 .get(&id)
                 .and_then(|c| c.port);
-            engine.remove_storage(&id, port).await;
+            let leftover = engine.remove_storage(&id, port).await;
             let mut state = engine.inner.state.lock().await;
-            state.clones.remove(&id);
+            match leftover {
+                Ok(()) => {
+                    state.clones.remove(&id);
+                }
+                // The requester, who polls until the clone is gone, sees it FATAL with
+                // the reason; its port stays held, so its user is not handed on.
+                Err(e) => {
+                    if let Some(entry) = state.clones.get_mut(&id) {
+                        entry.status = Status {
+                            code: StatusCode::Fatal,
+                            message: format!("Deleting the clone failed: {e}"),
+                        };
+                    }
+                }
+            }
             if let Err(e) = engine.save(&state) {
                 tracing::error!(error = %e, "could not save the engine state");
             }

@@ -49,7 +49,8 @@ impl Engine {
         }
         for (id, port) in &remove {
             tracing::warn!(clone = %id, "removing a clone an earlier run left unhealthy or unfinished");
-            self.remove_storage(id, *port).await;
+            // A survivor is found again, and refused, before its user is handed on.
+            let _ = self.remove_storage(id, *port).await;
             state.clones.remove(id);
         }
         for id in &keep {
