@@ -7,7 +7,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-type Step = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send>;
+/// Why a cleanup step failed: the undoing resource's own error, its causes kept.
+pub type StepError = Box<dyn std::error::Error + Send + Sync>;
+
+type Step =
+    Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Result<(), StepError>> + Send>> + Send>;
 
 #[derive(Default)]
 pub struct Teardown {
@@ -16,13 +20,17 @@ pub struct Teardown {
 
 impl Teardown {
     /// Registers `step` to undo `what`.
-    pub fn push<F, Fut>(&mut self, what: impl Into<String>, step: F)
+    pub fn push<F, Fut, E>(&mut self, what: impl Into<String>, step: F)
     where
         F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<(), String>> + Send + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<StepError> + 'static,
     {
         self.steps
-            .push((what.into(), Box::new(move || Box::pin(step()))));
+            .push((
+                what.into(),
+                Box::new(move || Box::pin(async move { step().await.map_err(Into::into) })),
+            ));
     }
 
     /// Runs every step, newest first; returns the ones that failed.
@@ -31,7 +39,7 @@ impl Teardown {
         while let Some((what, step)) = self.steps.pop() {
             match tokio::time::timeout(per_step, step()).await {
                 Ok(Ok(())) => tracing::debug!("cleaned up {what}"),
-                Ok(Err(e)) => failures.push(format!("{what}: {e}")),
+                Ok(Err(e)) => failures.push(format!("{what}: {}", crate::error_chain(&*e))),
                 Err(_) => failures.push(format!("{what}: no answer within {per_step:?}")),
             }
         }
@@ -72,7 +80,7 @@ mod tests {
             t.push(format!("step {i}"), move || async move {
                 o.lock().unwrap().push(i);
                 if i == 1 {
-                    Err("boom".to_string())
+                    Err(std::io::Error::other("boom"))
                 } else {
                     Ok(())
                 }
@@ -80,7 +88,7 @@ mod tests {
         }
         t.push("slow", || async {
             tokio::time::sleep(Duration::from_secs(5)).await;
-            Ok(())
+            Ok::<_, std::convert::Infallible>(())
         });
         let failures = t.run(Duration::from_millis(50)).await;
         assert_eq!(*order.lock().unwrap(), vec![2, 1, 0]);

@@ -10,6 +10,7 @@
 //! [`crate::trace`]).
 
 pub mod autocommit;
+pub mod error;
 mod relay;
 pub mod session;
 mod startup;
@@ -226,7 +227,7 @@ impl Bridge {
                         let mode = mode.clone();
                         sessions.spawn(async move {
                             if let Err(e) = relay::session(stream, &up, &log, mode).await {
-                                log.failure(e);
+                                log.failure(crate::error_chain(&e));
                             }
                         });
                     }

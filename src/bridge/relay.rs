@@ -14,6 +14,7 @@
 
 use super::autocommit;
 use super::session::{starts_unit, SessionState};
+use super::error::SessionError;
 use super::startup::{login, read_client_start, ClientStart, LoginFailure};
 use super::{BridgeLog, Relaying, Upstream};
 use crate::pgwire::messages::{Backend, Frontend};
@@ -34,15 +35,21 @@ pub async fn session(
     up: &Upstream,
     log: &BridgeLog,
     mode: Relaying,
-) -> Result<(), String> {
+) -> Result<(), SessionError> {
     let start = read_client_start(&mut client).await?;
     let mut server = TcpStream::connect((up.host.as_str(), up.port))
         .await
-        .map_err(|e| format!("connecting to the clone at {}:{}: {e}", up.host, up.port))?;
+        .map_err(|source| SessionError::Connect {
+            addr: format!("{}:{}", up.host, up.port),
+            source,
+        })?;
     let _ = server.set_nodelay(true);
     let params = match start {
         ClientStart::Cancel(packet) => {
-            server.write_all(&packet).await.map_err(|e| e.to_string())?;
+            server
+                .write_all(&packet)
+                .await
+                .map_err(SessionError::io("passing a cancel request on"))?;
             return Ok(());
         }
         ClientStart::Session(params) => params,
@@ -55,19 +62,22 @@ pub async fn session(
                 log.error(e);
             }
             let _ = client.write_all(&raw).await;
-            return Err("the clone refused the bridge's login".into());
+            return Err(SessionError::LoginRefused);
         }
-        Err(LoginFailure::Io(e)) => return Err(e),
+        Err(LoginFailure::Broken(e)) => return Err(e),
     }
     // AuthenticationOk: the client never had to authenticate.
     client
         .write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 0])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(SessionError::io("writing to the client"))?;
     let reader = match mode {
         Relaying::Traced(reader) => reader,
         Relaying::Plain => {
-            client.write_all(&buf).await.map_err(|e| e.to_string())?;
+            client
+                .write_all(&buf)
+                .await
+                .map_err(SessionError::io("writing to the client"))?;
             let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
             return Ok(());
         }

@@ -4,6 +4,7 @@
 //! `replication` settings are ignored; the rest of its parameters are passed on, then
 //! the trusted session settings (which replace a client's setting of the same name).
 
+use super::error::SessionError;
 use super::Upstream;
 use bytes::{Buf, BytesMut};
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
@@ -25,24 +26,27 @@ pub enum ClientStart {
 
 pub async fn read_client_start<S: AsyncRead + AsyncWrite + Unpin>(
     client: &mut S,
-) -> Result<ClientStart, String> {
+) -> Result<ClientStart, SessionError> {
     loop {
         let len = client
             .read_i32()
             .await
-            .map_err(|e| format!("reading startup: {e}"))?;
+            .map_err(SessionError::io("reading startup"))?;
         if !(8..=10_000).contains(&len) {
-            return Err(format!("startup packet of {len} bytes"));
+            return Err(SessionError::StartupSize(len));
         }
         let mut body = vec![0u8; len as usize - 4];
         client
             .read_exact(&mut body)
             .await
-            .map_err(|e| format!("reading startup: {e}"))?;
+            .map_err(SessionError::io("reading startup"))?;
         let code = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
         match code {
             SSL_REQUEST | GSSENC_REQUEST => {
-                client.write_all(b"N").await.map_err(|e| e.to_string())?;
+                client
+                    .write_all(b"N")
+                    .await
+                    .map_err(SessionError::io("answering the client's encryption request"))?;
             }
             CANCEL_REQUEST => {
                 let mut packet = len.to_be_bytes().to_vec();
@@ -62,7 +66,7 @@ pub async fn read_client_start<S: AsyncRead + AsyncWrite + Unpin>(
                     .collect();
                 return Ok(ClientStart::Session(params));
             }
-            other => return Err(format!("unsupported startup code {other}")),
+            other => return Err(SessionError::StartupCode(other)),
         }
     }
 }
@@ -75,25 +79,20 @@ pub async fn read_client_start<S: AsyncRead + AsyncWrite + Unpin>(
 pub async fn read_message<S: AsyncRead + Unpin>(
     server: &mut S,
     buf: &mut BytesMut,
-) -> Result<BytesMut, String> {
+) -> Result<BytesMut, SessionError> {
     let mut framer = crate::pgwire::Framer::default();
     loop {
         match framer.next(buf) {
             Some(crate::pgwire::Piece::Whole(msg)) => return Ok(msg),
-            Some(_) => {
-                return Err(format!(
-                    "the clone sent a login message over {} bytes; login messages are small",
-                    crate::pgwire::INSPECT_LIMIT
-                ))
-            }
+            Some(_) => return Err(SessionError::LoginTooLarge(crate::pgwire::INSPECT_LIMIT)),
             None => {}
         }
         let n = server
             .read_buf(buf)
             .await
-            .map_err(|e| format!("reading from the clone: {e}"))?;
+            .map_err(SessionError::io("reading from the clone"))?;
         if n == 0 {
-            return Err("the clone closed the connection during login".into());
+            return Err(SessionError::ClosedDuringLogin);
         }
     }
 }
@@ -117,22 +116,22 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
             .map(|(k, v)| (k.as_str(), v.as_str())),
     );
     all.extend(up.session.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    frontend::startup_message(all, &mut out).map_err(|e| LoginFailure::Io(e.to_string()))?;
+    frontend::startup_message(all, &mut out).map_err(protocol("writing the startup message"))?;
     send(server, &mut out).await?;
 
     let password = up.password.expose().as_bytes();
     let mut scram: Option<ScramSha256> = None;
     loop {
-        let raw = read_message(server, buf).await.map_err(LoginFailure::Io)?;
+        let raw = read_message(server, buf).await?;
         let mut parse_buf = raw.clone();
         let msg = backend::Message::parse(&mut parse_buf)
-            .map_err(|e| LoginFailure::Io(e.to_string()))?
-            .ok_or_else(|| LoginFailure::Io("incomplete message".into()))?;
+            .map_err(protocol("parsing the clone's login message"))?
+            .ok_or(SessionError::Incomplete)?;
         match msg {
             backend::Message::AuthenticationOk => return Ok(()),
             backend::Message::AuthenticationCleartextPassword => {
                 frontend::password_message(password, &mut out)
-                    .map_err(|e| LoginFailure::Io(e.to_string()))?;
+                    .map_err(protocol("writing the password"))?;
             }
             backend::Message::AuthenticationMd5Password(body) => {
                 let hash = postgres_protocol::authentication::md5_hash(
@@ -141,7 +140,7 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
                     body.salt(),
                 );
                 frontend::password_message(hash.as_bytes(), &mut out)
-                    .map_err(|e| LoginFailure::Io(e.to_string()))?;
+                    .map_err(protocol("writing the password"))?;
             }
             backend::Message::AuthenticationSasl(body) => {
                 let mut mechanisms = body.mechanisms();
@@ -150,30 +149,28 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
                     has_scram |= m == "SCRAM-SHA-256";
                 }
                 if !has_scram {
-                    return Err(LoginFailure::Io(
-                        "the clone offers no SCRAM-SHA-256 login".into(),
-                    ));
+                    return Err(SessionError::NoScram.into());
                 }
                 let s = ScramSha256::new(password, ChannelBinding::unsupported());
                 frontend::sasl_initial_response("SCRAM-SHA-256", s.message(), &mut out)
-                    .map_err(|e| LoginFailure::Io(e.to_string()))?;
+                    .map_err(protocol("writing the SASL response"))?;
                 scram = Some(s);
             }
             backend::Message::AuthenticationSaslContinue(body) => {
                 let s = scram
                     .as_mut()
-                    .ok_or_else(|| LoginFailure::Io("SASL out of order".into()))?;
+                    .ok_or(SessionError::SaslOutOfOrder)?;
                 s.update(body.data())
-                    .map_err(|e| LoginFailure::Io(e.to_string()))?;
+                    .map_err(protocol("checking the clone's SASL answer"))?;
                 frontend::sasl_response(s.message(), &mut out)
-                    .map_err(|e| LoginFailure::Io(e.to_string()))?;
+                    .map_err(protocol("writing the SASL response"))?;
             }
             backend::Message::AuthenticationSaslFinal(body) => {
                 let s = scram
                     .as_mut()
-                    .ok_or_else(|| LoginFailure::Io("SASL out of order".into()))?;
+                    .ok_or(SessionError::SaslOutOfOrder)?;
                 s.finish(body.data())
-                    .map_err(|e| LoginFailure::Io(e.to_string()))?;
+                    .map_err(protocol("checking the clone's SASL signature"))?;
                 continue;
             }
             backend::Message::ErrorResponse(_) => return Err(LoginFailure::Refused(raw)),
@@ -190,15 +187,26 @@ async fn send<S: AsyncWrite + Unpin>(
     server
         .write_all(out)
         .await
-        .map_err(|e| LoginFailure::Io(format!("writing to the clone: {e}")))?;
+        .map_err(protocol("writing to the clone"))?;
     out.advance(out.len());
     Ok(())
 }
 
 pub enum LoginFailure {
-    Io(String),
+    Broken(SessionError),
     /// The server's raw ErrorResponse.
     Refused(BytesMut),
+}
+
+impl From<SessionError> for LoginFailure {
+    fn from(e: SessionError) -> Self {
+        LoginFailure::Broken(e)
+    }
+}
+
+/// An I/O or protocol error of the login, said of what it was `doing`.
+fn protocol(doing: &'static str) -> impl FnOnce(std::io::Error) -> LoginFailure {
+    move |source| LoginFailure::Broken(SessionError::Io { doing, source })
 }
 
 #[cfg(test)]
@@ -212,7 +220,7 @@ mod read_message_tests {
         let mut server = std::io::Cursor::new(claim);
         let mut buf = BytesMut::new();
         let e = read_message(&mut server, &mut buf).await.unwrap_err();
-        assert!(e.contains("login message over"), "{e}");
+        assert!(matches!(e, SessionError::LoginTooLarge(_)), "{e}");
         let mut whole = std::io::Cursor::new(vec![b'Z', 0, 0, 0, 5, b'I']);
         let mut buf = BytesMut::new();
         assert_eq!(

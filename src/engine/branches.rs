@@ -47,7 +47,7 @@ impl Engine {
         let parent = self
             .read(|s| s.snapshot(&clone.snapshot_id).cloned())
             .await
-            .ok_or_else(|| EngineError::Internal("the clone's snapshot is gone".into()))?;
+            .ok_or_else(|| EngineError::internal("the clone's snapshot is gone"))?;
         let server = self.clone_server(clone_id, port);
         server
             .connect(port, &clone.db.db_name)
@@ -55,7 +55,7 @@ impl Engine {
             .map_err(EngineError::internal)?
             .batch_execute("CHECKPOINT")
             .await
-            .map_err(|e| EngineError::Internal(crate::error_chain(&e)))?;
+            .map_err(|e| EngineError::internal(e))?;
         let now = Utc::now();
         let id = format!("{}_{}", clone.branch, now.format("%Y%m%d%H%M%S%3f"));
         let building = self.inner.paths.snapshots().join(format!("{id}.building"));
@@ -88,7 +88,7 @@ impl Engine {
         })
         .await
         .map_err(EngineError::internal)?;
-        made.map_err(EngineError::Internal)?;
+        made.map_err(EngineError::internal)?;
         let record = SnapshotRecord {
             id: id.clone(),
             created_at: now,
@@ -447,12 +447,12 @@ impl Engine {
             .await;
         for name in branches {
             if let Err(e) = self.delete_branch(&name).await {
-                tracing::warn!(branch = %name, error = %e, "scheduled deletion postponed");
+                tracing::warn!(branch = %name, error = %crate::error_chain(&e), "scheduled deletion postponed");
             }
         }
         for id in snapshots {
             if let Err(e) = self.delete_snapshot(&id).await {
-                tracing::warn!(snapshot = %id, error = %e, "scheduled deletion postponed");
+                tracing::warn!(snapshot = %id, error = %crate::error_chain(&e), "scheduled deletion postponed");
             }
         }
     }

@@ -284,7 +284,7 @@ impl Engine {
             }
         }
         if let Err(e) = self.save(&state) {
-            tracing::error!(error = %e, "could not save the engine state");
+            tracing::error!(error = %crate::error_chain(&e), "could not save the engine state");
         }
     }
 
@@ -411,7 +411,7 @@ impl Engine {
             super::relay::stop(&self.inner.paths.clone_dir(id), port).await;
             let server = self.clone_server(id, port);
             if let Err(e) = server.stop(StopMode::Immediate).await {
-                tracing::warn!(clone = %id, error = %e, "stopping the clone's server");
+                tracing::warn!(clone = %id, error = %crate::error_chain(&e), "stopping the clone's server");
             }
             let _ = std::fs::remove_dir_all(&server.socket_dir);
             // Whatever its programs started ends with it (a confined clone's user is its
@@ -565,7 +565,7 @@ impl Engine {
                 }
             }
             if let Err(e) = engine.save(&state) {
-                tracing::error!(error = %e, "could not save the engine state");
+                tracing::error!(error = %crate::error_chain(&e), "could not save the engine state");
             }
             drop(state);
             engine

@@ -52,13 +52,14 @@ pub enum EngineError {
     /// Out of clones, ports or disk; no snapshot yet.
     #[error("{0}")]
     Unavailable(String),
+    /// The engine's own failure, its cause kept.
     #[error("{0}")]
-    Internal(String),
+    Internal(#[source] std::sync::Arc<dyn std::error::Error + Send + Sync>),
 }
 
 impl EngineError {
-    pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
-        EngineError::Internal(e.to_string())
+    pub(crate) fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        EngineError::Internal(std::sync::Arc::from(e.into()))
     }
 }
 
@@ -110,7 +111,7 @@ impl Engine {
             paths.root.join("sockets"),
         ] {
             std::fs::create_dir_all(&dir).map_err(|e| {
-                EngineError::Internal(format!(
+                EngineError::internal(format!(
                     "cannot create the pool directory {}: {e}",
                     dir.display()
                 ))
@@ -124,13 +125,13 @@ impl Engine {
         ] {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)).map_err(
-                |e| EngineError::Internal(format!("cannot protect {}: {e}", dir.display())),
+                |e| EngineError::internal(format!("cannot protect {}: {e}", dir.display())),
             )?;
         }
         let pool_lock = lock_pool(&paths)?;
         let backend = Backend::for_pool(&paths.root, cfg.backend).map_err(EngineError::internal)?;
         let run_as = RunAs::detect().map_err(EngineError::internal)?;
-        let mut state = State::load(&paths.state_file()).map_err(EngineError::Internal)?;
+        let mut state = State::load(&paths.state_file()).map_err(EngineError::internal)?;
         if state.instance_id.is_empty() {
             use rand::Rng;
             state.instance_id = format!("{:020x}", rand::thread_rng().gen::<u128>() >> 48);
@@ -185,7 +186,7 @@ impl Engine {
     pub(crate) fn save(&self, state: &State) -> Result<(), EngineError> {
         state
             .save(&self.inner.paths.state_file())
-            .map_err(EngineError::Internal)
+            .map_err(EngineError::internal)
     }
 
     /// The server of a clone (its data lives in the clone's storage). A confined one runs
@@ -226,7 +227,7 @@ impl Engine {
         self.inner.tasks.wait().await;
         let state = self.inner.state.lock().await;
         if let Err(e) = self.save(&state) {
-            tracing::error!(error = %e, "could not save the engine state at shutdown");
+            tracing::error!(error = %crate::error_chain(&e), "could not save the engine state at shutdown");
         }
     }
 
@@ -272,7 +273,7 @@ fn lock_pool(paths: &PoolPaths) -> Result<nix::fcntl::Flock<std::fs::File>, Engi
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(|e| EngineError::Internal(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|e| EngineError::internal(format!("cannot open {}: {e}", path.display())))?;
     match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(mut lock) => {
             let _ = lock.set_len(0);

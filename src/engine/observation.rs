@@ -230,8 +230,8 @@ impl Engine {
             .map_err(|e| EngineError::BadRequest(format!("cannot observe {db_name:?}: {e}")))?;
         db.batch_execute(GUARDS)
             .await
-            .map_err(|e| EngineError::Internal(crate::error_chain(&e)))?;
-        let initial_size = database_size(&db).await.map_err(EngineError::Internal)?;
+            .map_err(|e| EngineError::internal(e))?;
+        let initial_size = database_size(&db).await.map_err(EngineError::internal)?;
         // Statistics start afresh, as DLE's observer resets them; a clone without
         // pg_stat_statements simply has no statement artifact.
         let _ = db.batch_execute("SELECT pg_stat_reset()").await;
@@ -320,7 +320,7 @@ impl Engine {
         let summary = self
             .summarize(&db, &req.clone_id, &session, running.initial_size, warnings)
             .await
-            .map_err(EngineError::Internal)?;
+            .map_err(EngineError::internal)?;
         tracing::info!(
             clone = %req.clone_id,
             session = session.session_id,

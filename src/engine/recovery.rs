@@ -65,7 +65,7 @@ impl Engine {
                     .await;
                 let dir = paths.clone_dir(&entry);
                 if let Err(e) = backend.remove(&dir) {
-                    tracing::error!(error = %e, "removing an orphaned clone directory");
+                    tracing::error!(error = %crate::error_chain(&e), "removing an orphaned clone directory");
                 }
             }
         }
@@ -85,7 +85,7 @@ impl Engine {
                 let dir = paths.snapshots().join(&entry);
                 self.stop_orphan_server(&dir.join("data")).await;
                 if let Err(e) = backend.remove(&dir) {
-                    tracing::error!(error = %e, "removing an unlisted snapshot");
+                    tracing::error!(error = %crate::error_chain(&e), "removing an unlisted snapshot");
                 }
             }
         }

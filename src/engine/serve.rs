@@ -76,7 +76,7 @@ fn spawn_until(
 async fn first_snapshot_then_refresh(engine: Engine) {
     if engine.state().await.snapshots.is_empty() {
         if let Err(e) = engine.refresh().await {
-            tracing::error!(error = %e, "building the first snapshot failed; POST /admin/full-refresh retries");
+            tracing::error!(error = %crate::error_chain(&e), "building the first snapshot failed; POST /admin/full-refresh retries");
         }
     }
     let Some(every) = engine.config().refresh_every else {
@@ -87,7 +87,7 @@ async fn first_snapshot_then_refresh(engine: Engine) {
     loop {
         tick.tick().await;
         if let Err(e) = engine.refresh().await {
-            tracing::error!(error = %e, "scheduled refresh failed");
+            tracing::error!(error = %crate::error_chain(&e), "scheduled refresh failed");
         }
     }
 }

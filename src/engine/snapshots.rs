@@ -162,7 +162,7 @@ impl Engine {
             Ok(b) => b,
             Err(e) => {
                 let _ = backend.remove(&building);
-                tracing::error!(snapshot = %id, error = %e, "snapshot build failed");
+                tracing::error!(snapshot = %id, error = %crate::error_chain(&e), "snapshot build failed");
                 return Err(e);
             }
         };
@@ -209,7 +209,7 @@ impl Engine {
         }
         state.snapshots.retain(|s| !doomed.contains(&s.id));
         if let Err(e) = self.save(&state) {
-            tracing::error!(error = %e, "could not save the engine state");
+            tracing::error!(error = %crate::error_chain(&e), "could not save the engine state");
             return;
         }
         drop(state);

@@ -181,28 +181,52 @@ pub struct State {
     pub branch_retention: BTreeMap<String, Retention>,
 }
 
+/// The engine's state file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "the engine state {} is not valid; move it aside to start afresh (clones it listed \
+         will then be removed as orphans)",
+        path.display()
+    )]
+    Invalid {
+        path: std::path::PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot read the engine state {}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the engine state {}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 impl State {
-    pub fn load(path: &Path) -> Result<State, String> {
+    pub fn load(path: &Path) -> Result<State, StateError> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                format!(
-                    "the engine state {} is not valid ({e}); move it aside to start afresh \
-                     (clones it listed will then be removed as orphans)",
-                    path.display()
-                )
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Invalid {
+                path: path.to_path_buf(),
+                source,
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(e) => Err(format!(
-                "cannot read the engine state {}: {e}",
-                path.display()
-            )),
+            Err(source) => Err(StateError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
         }
     }
 
     /// Writes the state to a temporary file and renames it over the old one. No fsync:
     /// a crashed engine's writes survive in the page cache, and after a power loss no
     /// clone server survives either; recovery removes whatever the state no longer lists.
-    pub fn save(&self, path: &Path) -> Result<(), String> {
+    pub fn save(&self, path: &Path) -> Result<(), StateError> {
         let dir = path.parent().unwrap_or(Path::new("."));
         let write = || -> std::io::Result<()> {
             let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
@@ -210,7 +234,10 @@ impl State {
             tmp.persist(path)?;
             Ok(())
         };
-        write().map_err(|e| format!("cannot write the engine state {}: {e}", path.display()))
+        write().map_err(|source| StateError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// The newest snapshot of the source (what a clone gets by default).

@@ -174,10 +174,19 @@ fn items(note: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// Why the gate let nothing through (the note becomes the fixed "withheld" text).
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("the vocabulary is empty (no template was read)")]
+    EmptyVocabulary,
+    #[error("the leak gate panicked")]
+    Panicked,
+}
+
 /// Checks every item of `note`; withholds those with a word the vocabulary lacks.
-pub fn gate(note: &str, vocab: &Vocabulary, texts: &GateTexts) -> Result<Gated, String> {
+pub fn gate(note: &str, vocab: &Vocabulary, texts: &GateTexts) -> Result<Gated, GateError> {
     if vocab.words.is_empty() {
-        return Err("the vocabulary is empty (no template was read)".into());
+        return Err(GateError::EmptyVocabulary);
     }
     let lines: Vec<&str> = note.lines().collect();
     let mut out: Vec<String> = Vec::with_capacity(lines.len());

@@ -121,3 +121,29 @@ impl From<crate::run::step::StepError> for DatabaseError {
         }
     }
 }
+
+/// Why the full report or one of its views could not be written.
+#[derive(Debug, Error)]
+pub enum ReportError {
+    #[error("the {which} report's template failed; report.json has it all")]
+    Template {
+        which: &'static str,
+        #[source]
+        source: crate::report::render::RenderError,
+    },
+    #[error("cannot encode report.json")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ReportError {
+    /// Writes `text` to `path`, or says which file could not be written.
+    pub fn write(path: std::path::PathBuf, text: &str) -> Result<(), ReportError> {
+        std::fs::write(&path, text).map_err(|source| ReportError::Write { path, source })
+    }
+}

@@ -45,17 +45,23 @@ fn write_reports(
     work: &[DatabaseWork],
     renderer: &Renderer,
     words: &SourceWords,
-) -> Result<(String, PathBuf), String> {
+) -> Result<(String, PathBuf), error::ReportError> {
     // Names and server messages are data: no control character of theirs acts in the
     // report or in the job log it is printed to.
     let full_md = renderer
         .full(report)
         .map(|md| crate::text::visible_lines(&md).into_owned())
-        .map_err(|e| format!("the full report's template failed: {e}; report.json has it all"))?;
+        .map_err(|source| error::ReportError::Template {
+            which: "full",
+            source,
+        })?;
     let full_html = renderer
         .html(report, &plan.docs_url)
         .map(|html| crate::text::visible_lines(&html).into_owned())
-        .map_err(|e| format!("the HTML report's template failed: {e}; report.json has it all"))?;
+        .map_err(|source| error::ReportError::Template {
+            which: "HTML",
+            source,
+        })?;
     let path = write_artifacts(&plan.rehearsal.artifacts_dir, report, &full_md, &full_html)?;
     views::write(
         &plan.rehearsal.artifacts_dir,
@@ -155,15 +161,18 @@ fn write_artifacts(
     report: &RunReport,
     full_md: &str,
     full_html: &str,
-) -> Result<PathBuf, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+) -> Result<PathBuf, error::ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| error::ReportError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let json = serde_json::to_string_pretty(report)?;
     for (file, text) in [
         ("report.json", json.as_str()),
         ("report.md", full_md),
         ("report.html", full_html),
     ] {
-        std::fs::write(dir.join(file), text).map_err(|e| format!("cannot write {file}: {e}"))?;
+        error::ReportError::write(dir.join(file), text)?;
     }
     Ok(dir.join("report.md"))
 }
@@ -207,7 +216,7 @@ async fn refuse(
     let full_report = match write_reports(plan, &report, &[], renderer, &words) {
         Ok((_, path)) => Some(path),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::error_chain(&e));
             None
         }
     };
@@ -340,11 +349,11 @@ pub async fn execute(
         match write_reports(&plan, &report, &work, &renderer, &words) {
             Ok((full_md, path)) => break (gated.text, full_md, Some(path)),
             Err(e) if facts.infrastructure => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", crate::error_chain(&e));
                 break (gated.text, String::new(), None);
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", crate::error_chain(&e));
                 facts.infrastructure = true;
             }
         }

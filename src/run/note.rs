@@ -6,7 +6,8 @@
 
 use super::DatabaseWork;
 use crate::config::Plan;
-use crate::report::gate::{gate, Vocabulary, Withheld, REPORT_WITHHELD};
+use crate::report::gate::{gate, GateError, Vocabulary, Withheld, REPORT_WITHHELD};
+use crate::report::render::RenderError;
 use crate::report::{PublicSummary, Renderer, RunReport, NOTE_MARKER};
 
 /// A note ready to post, and what the gate held back.
@@ -137,6 +138,15 @@ pub fn text_gate(
 pub const WITHHELD_TEXT: &str =
     "(withheld: it carried a word that is not in the MR's migrations; see the full report)";
 
+/// Why a note could not be made: nothing of it reaches the MR.
+#[derive(Debug, thiserror::Error)]
+enum NoteError {
+    #[error("the note could not be rendered")]
+    Render(#[source] RenderError),
+    #[error("the leak gate failed")]
+    Gate(#[source] GateError),
+}
+
 /// Renders `summary` and gates it.
 pub fn gated(
     plan: &Plan,
@@ -147,14 +157,15 @@ pub fn gated(
 ) -> GatedNote {
     let checked = renderer
         .summary(summary)
-        .map_err(|e| e.to_string())
+        .map_err(NoteError::Render)
         .and_then(|text| {
             let vocab = vocabulary(plan, report, work, renderer, summary);
             // A panic inside the gate counts as a failure (fail closed).
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 gate(&text, &vocab, renderer.gate_texts())
             }))
-            .unwrap_or_else(|_| Err("the leak gate panicked".into()))
+            .unwrap_or_else(|_| Err(GateError::Panicked))
+            .map_err(NoteError::Gate)
         });
     match checked {
         Ok(g) => {
@@ -168,6 +179,7 @@ pub fn gated(
             }
         }
         Err(e) => {
+            let e = crate::error_chain(&e);
             tracing::error!(error = %e, "the leak gate failed; posting only the fixed 'withheld' note");
             GatedNote {
                 text: format!("{NOTE_MARKER}\n{REPORT_WITHHELD}"),

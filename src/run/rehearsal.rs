@@ -103,7 +103,7 @@ async fn run_all(
     {
         let (engine, id) = (cx.engine.clone(), request.id.clone());
         teardown.push(format!("clone {id}"), move || async move {
-            engine.destroy(&id).await.map_err(|e| e.to_string())
+            engine.destroy(&id).await
         });
     }
     let cloning = cx.log.section(
@@ -138,7 +138,7 @@ async fn run_all(
         format!("bridge {}", socket_dir.display()),
         move || async move {
             bridge.stop().await;
-            Ok(())
+            Ok::<_, std::convert::Infallible>(())
         },
     );
 
@@ -158,7 +158,7 @@ async fn run_all(
     {
         let sandbox = sandbox.clone();
         teardown.push(format!("box {}", spec.name), move || async move {
-            sandbox.remove().await.map_err(|e| e.to_string())
+            sandbox.remove().await
         });
     }
 

@@ -22,7 +22,7 @@ pub fn write(
     work: &[DatabaseWork],
     renderer: &Renderer,
     words: &SourceWords,
-) -> Result<(), String> {
+) -> Result<(), super::error::ReportError> {
     let summary = PublicSummary::build_uncut(report, words, &plan.docs_url);
     let check = text_gate(plan, report, work, renderer, &summary);
     let migration = |db: &str, name: &str| {
@@ -36,7 +36,7 @@ pub fn write(
         (JUNIT, junit(&summary, &path_of, &check)),
         (CODE_QUALITY, code_quality(&summary, &path_of, &check)),
     ] {
-        std::fs::write(dir.join(file), text).map_err(|e| format!("cannot write {file}: {e}"))?;
+        super::error::ReportError::write(dir.join(file), &text)?;
     }
     Ok(())
 }

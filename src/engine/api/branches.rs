@@ -54,14 +54,14 @@ async fn snapshot_json(app: &App, id: &str) -> Result<dle_api::Snapshot, ApiErro
 /// A new snapshot of the source (DLE: of the pool's current state), built now.
 async fn create_snapshot(State(app): State<App>, body: Bytes) -> ApiResult<dle_api::Snapshot> {
     if !body.iter().all(u8::is_ascii_whitespace) {
-        parse::<dle_api::SnapshotCreateRequest>(&body).map_err(ApiError::bad_request)?;
+        parse::<dle_api::SnapshotCreateRequest>(&body)?;
     }
     let record = app.engine.refresh().await?;
     Ok((StatusCode::OK, Json(snapshot_json(&app, &record.id).await?)))
 }
 
 async fn clone_snapshot(app: &App, body: &[u8]) -> Result<String, ApiError> {
-    let req: dle_api::SnapshotCloneCreateRequest = parse(body).map_err(ApiError::bad_request)?;
+    let req: dle_api::SnapshotCloneCreateRequest = parse(body)?;
     let clone_id =
         blank(&req.clone_id).ok_or_else(|| ApiError::bad_request("cloneID is required".into()))?;
     Ok(app.engine.snapshot_clone(clone_id, &req.message).await?.id)
@@ -113,7 +113,7 @@ async fn patch_snapshot(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<dle_api::Snapshot> {
-    let update: dle_api::RetentionUpdate = parse(&body).map_err(ApiError::bad_request)?;
+    let update: dle_api::RetentionUpdate = parse(&body)?;
     app.engine.update_snapshot(&id, &update).await?;
     Ok((StatusCode::OK, Json(snapshot_json(&app, &id).await?)))
 }
@@ -123,7 +123,7 @@ async fn patch_branch(
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult<dle_api::UpdateBranchResponse> {
-    let update: dle_api::RetentionUpdate = parse(&body).map_err(ApiError::bad_request)?;
+    let update: dle_api::RetentionUpdate = parse(&body)?;
     Ok((
         StatusCode::OK,
         Json(app.engine.update_branch(&name, &update).await?),
@@ -135,7 +135,7 @@ async fn branches(State(app): State<App>) -> ApiResult<Vec<dle_api::BranchView>>
 }
 
 async fn create_branch(State(app): State<App>, body: Bytes) -> ApiResult<dle_api::Branch> {
-    let req: dle_api::BranchCreateRequest = parse(&body).map_err(ApiError::bad_request)?;
+    let req: dle_api::BranchCreateRequest = parse(&body)?;
     let name = blank(&req.branch_name)
         .ok_or_else(|| ApiError::bad_request("branchName is required".into()))?;
     let name = app

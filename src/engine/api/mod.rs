@@ -51,6 +51,12 @@ impl ApiError {
     }
 }
 
+impl From<requests::BadBody> for ApiError {
+    fn from(e: requests::BadBody) -> Self {
+        ApiError::bad_request(e.0)
+    }
+}
+
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         let (status, code, hint) = match &e {
@@ -71,7 +77,7 @@ impl From<EngineError> for ApiError {
                 "the engine's log has the detail",
             ),
         };
-        ApiError::new(status, code, e.to_string(), hint)
+        ApiError::new(status, code, crate::error_chain(&e), hint)
     }
 }
 
@@ -228,7 +234,7 @@ async fn one_clone(
 }
 
 async fn create_clone(State(app): State<App>, body: Bytes) -> ApiResult<dle_api::Clone> {
-    let req = requests::create(&body).map_err(ApiError::bad_request)?;
+    let req = requests::create(&body)?;
     let record = app.engine.create_clone(req).await?;
     one_clone(&app, StatusCode::CREATED, record).await
 }
@@ -253,7 +259,7 @@ async fn reset_clone(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<dle_api::Clone> {
-    let target = requests::reset(&body).map_err(ApiError::bad_request)?;
+    let target = requests::reset(&body)?;
     let record = app.engine.reset_clone(&id, target).await?;
     one_clone(&app, StatusCode::OK, record).await
 }
@@ -268,7 +274,7 @@ async fn patch_clone(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<dle_api::Clone> {
-    let (protected, minutes) = requests::patch(&body).map_err(ApiError::bad_request)?;
+    let (protected, minutes) = requests::patch(&body)?;
     let record = app.engine.set_protected(&id, protected, minutes).await?;
     one_clone(&app, StatusCode::OK, record).await
 }
@@ -280,7 +286,7 @@ async fn refresh(State(app): State<App>) -> ApiResult<dle_api::ResponseStatus> {
     let engine = app.engine.clone();
     tokio::spawn(async move {
         if let Err(e) = engine.refresh().await {
-            tracing::error!(error = %e, "refresh failed");
+            tracing::error!(error = %crate::error_chain(&e), "refresh failed");
         }
     });
     Ok((

@@ -21,7 +21,7 @@ pub fn routes() -> Router<App> {
 }
 
 async fn start(State(app): State<App>, body: Bytes) -> ApiResult<dle_api::ObservationSession> {
-    let req: dle_api::StartObservationRequest = parse(&body).map_err(ApiError::bad_request)?;
+    let req: dle_api::StartObservationRequest = parse(&body)?;
     Ok((
         StatusCode::OK,
         Json(app.engine.start_observation(req).await?),
@@ -29,7 +29,7 @@ async fn start(State(app): State<App>, body: Bytes) -> ApiResult<dle_api::Observ
 }
 
 async fn stop(State(app): State<App>, body: Bytes) -> ApiResult<dle_api::ObservationSession> {
-    let req: dle_api::StopObservationRequest = parse(&body).map_err(ApiError::bad_request)?;
+    let req: dle_api::StopObservationRequest = parse(&body)?;
     Ok((
         StatusCode::OK,
         Json(app.engine.stop_observation(req).await?),

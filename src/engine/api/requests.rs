@@ -7,13 +7,30 @@ use crate::secret::Secret;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 
+/// A request body the API refuses (`400`), saying what was wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadBody(pub String);
+
+impl From<&str> for BadBody {
+    fn from(message: &str) -> Self {
+        BadBody(message.to_string())
+    }
+}
+
+impl From<String> for BadBody {
+    fn from(message: String) -> Self {
+        BadBody(message)
+    }
+}
+
 /// Parses JSON, naming the field at fault: "missing field db.password".
-pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, BadBody> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err("the request body is empty; send a JSON object".into());
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    serde_path_to_error::deserialize(de).map_err(|e| -> BadBody {
         let path = e.path().to_string();
         let inner = e.inner().to_string();
         let inner = inner
@@ -35,12 +52,13 @@ pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
             None if root => format!("malformed JSON: {inner}"),
             None => format!("invalid field {path}: {inner}"),
         }
+        .into()
     })
 }
 
 /// DLE's zero values mean "not given": `"id":""` asks for a generated id,
 /// `"snapshot":{"id":""}` for the newest snapshot, `"db_name":""` for the default database.
-pub fn create(body: &[u8]) -> Result<CreateClone, String> {
+pub fn create(body: &[u8]) -> Result<CreateClone, BadBody> {
     let b: dle_api::CreateCloneRequest = parse(body)?;
     let db = b.db.ok_or("missing field db")?;
     Ok(CreateClone {
@@ -58,7 +76,7 @@ pub fn create(body: &[u8]) -> Result<CreateClone, String> {
 }
 
 /// `snapshotID: ""` is no snapshot: the clone's own, or the newest with `latest`.
-pub fn reset(body: &[u8]) -> Result<ResetTarget, String> {
+pub fn reset(body: &[u8]) -> Result<ResetTarget, BadBody> {
     let b: dle_api::ResetCloneRequest = if body.iter().all(u8::is_ascii_whitespace) {
         Default::default()
     } else {
@@ -73,7 +91,7 @@ pub fn reset(body: &[u8]) -> Result<ResetTarget, String> {
 }
 
 /// `PATCH /clone/{id}`: protection, and for how many minutes (absent: the default lease).
-pub fn patch(body: &[u8]) -> Result<(bool, Option<u64>), String> {
+pub fn patch(body: &[u8]) -> Result<(bool, Option<u64>), BadBody> {
     parse::<dle_api::Protection>(body).map(|b| (b.protected, b.protection_duration_minutes))
 }
 
@@ -109,25 +127,25 @@ pub const SAFE_EXTRA_CONF: &[&str] = &[
 ];
 
 /// Refuses any key not in [`SAFE_EXTRA_CONF`], naming it; values are plain text.
-fn checked_extra_conf(conf: BTreeMap<String, String>) -> Result<Vec<(String, String)>, String> {
+fn checked_extra_conf(conf: BTreeMap<String, String>) -> Result<Vec<(String, String)>, BadBody> {
     conf.into_iter()
         .map(|(k, v)| {
             let key = k.to_ascii_lowercase();
             if !SAFE_EXTRA_CONF.contains(&key.as_str()) {
-                return Err(format!(
+                return Err(BadBody(format!(
                     "extra_conf {k:?} is not a per-clone setting this engine applies; allowed: {}",
                     SAFE_EXTRA_CONF.join(", ")
-                ));
+                )));
             }
             let plain = v.len() <= 64
                 && !v.is_empty()
                 && v.chars()
                     .all(|c| c.is_ascii_alphanumeric() || " ._-+:/".contains(c));
             if !plain {
-                return Err(format!(
+                return Err(BadBody(format!(
                     "extra_conf {k:?}: the value {v:?} is not a plain setting value (at most 64 \
                      letters, digits, spaces and ._-+:/)"
-                ));
+                )));
             }
             Ok((key, v))
         })
@@ -140,17 +158,17 @@ mod tests {
 
     #[test]
     fn missing_fields_are_named_with_their_path() {
-        let e = create(br#"{"id":"x","db":{"username":"u"}}"#).unwrap_err();
+        let e = create(br#"{"id":"x","db":{"username":"u"}}"#).unwrap_err().0;
         assert_eq!(e, "missing field db.password");
-        let e = create(br#"{"id":"x"}"#).unwrap_err();
+        let e = create(br#"{"id":"x"}"#).unwrap_err().0;
         assert_eq!(e, "missing field db");
-        let e = create(br#"{"id":"x","db":null}"#).unwrap_err();
+        let e = create(br#"{"id":"x","db":null}"#).unwrap_err().0;
         assert_eq!(e, "missing field db");
-        let e = create(br#"{"db": {"username": 5, "password": "p"}}"#).unwrap_err();
+        let e = create(br#"{"db": {"username": 5, "password": "p"}}"#).unwrap_err().0;
         assert!(e.starts_with("invalid field db.username"), "{e}");
-        let e = create(b"{not json").unwrap_err();
+        let e = create(b"{not json").unwrap_err().0;
         assert!(e.starts_with("malformed JSON"), "{e}");
-        assert!(create(b"").unwrap_err().contains("empty"));
+        assert!(create(b"").unwrap_err().0.contains("empty"));
     }
 
     #[test]
@@ -206,7 +224,7 @@ mod tests {
             (r#"{"archive_command":"curl x"}"#, "archive_command"),
             (r#"{"work_mem":"1MB'; x"}"#, "work_mem"),
         ] {
-            let e = create(body(conf).as_bytes()).unwrap_err();
+            let e = create(body(conf).as_bytes()).unwrap_err().0;
             assert!(e.contains(named), "{conf}: {e}");
         }
     }
