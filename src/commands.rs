@@ -144,7 +144,7 @@ pub async fn engine_serve(args: ServeArgs, cancel: CancellationToken) -> Outcome
         Some(path) => match EngineConfig::from_file(path) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", crate::error_chain(&e));
                 return Outcome::Usage;
             }
         },
@@ -156,7 +156,7 @@ pub async fn engine_serve(args: ServeArgs, cancel: CancellationToken) -> Outcome
     let token = match serve::load_token(&cfg, args.token) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::error_chain(&e));
             return Outcome::Usage;
         }
     };
@@ -168,7 +168,7 @@ pub async fn engine_serve(args: ServeArgs, cancel: CancellationToken) -> Outcome
     match result {
         Ok(()) => Outcome::Success,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::error_chain(&e));
             Outcome::Infrastructure
         }
     }

@@ -55,7 +55,7 @@ impl Engine {
             .map_err(EngineError::internal)?
             .batch_execute("CHECKPOINT")
             .await
-            .map_err(|e| EngineError::internal(e))?;
+            .map_err(EngineError::internal)?;
         let now = Utc::now();
         let id = format!("{}_{}", clone.branch, now.format("%Y%m%d%H%M%S%3f"));
         let building = self.inner.paths.snapshots().join(format!("{id}.building"));
@@ -66,7 +66,7 @@ impl Engine {
             let backend = Backend::Btrfs;
             backend
                 .clone_from(&from, &building)
-                .map_err(|e| e.to_string())?;
+                .map_err(EngineError::internal)?;
             let data = building.join("data");
             for f in RUNTIME_FILES {
                 let _ = std::fs::remove_file(data.join(f));
@@ -79,8 +79,12 @@ impl Engine {
             }
             let sealed = run_as
                 .own(&building)
-                .map_err(|e| e.to_string())
-                .and_then(|()| backend.seal(&building, &target).map_err(|e| e.to_string()));
+                .map_err(EngineError::internal)
+                .and_then(|()| {
+                    backend
+                        .seal(&building, &target)
+                        .map_err(EngineError::internal)
+                });
             if sealed.is_err() {
                 let _ = backend.remove(&building);
             }
@@ -88,7 +92,7 @@ impl Engine {
         })
         .await
         .map_err(EngineError::internal)?;
-        made.map_err(EngineError::internal)?;
+        made?;
         let record = SnapshotRecord {
             id: id.clone(),
             created_at: now,

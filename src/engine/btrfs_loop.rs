@@ -11,50 +11,83 @@ pub struct LoopBtrfs {
     image: PathBuf,
 }
 
+/// Why btrfs on a loop device cannot be used here, or could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    #[error("btrfs on a loop device needs root")]
+    NotRoot,
+    #[error("the kernel has no btrfs (not in /proc/filesystems)")]
+    NoKernelSupport,
+    #[error("mkfs.btrfs is missing: apt-get install btrfs-progs")]
+    NoMkfs,
+    #[error("no loop devices (/dev/loop-control is missing)")]
+    NoLoopDevices,
+    #[error("cannot {what} {}", path.display())]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} could not run")]
+    Spawn {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} failed: {stderr}")]
+    Failed { what: &'static str, stderr: String },
+}
+
 /// Why btrfs cannot be used here, if it cannot.
-pub fn available() -> Result<(), String> {
+pub fn available() -> Result<(), LoopError> {
     if !nix::unistd::geteuid().is_root() {
-        return Err("btrfs on a loop device needs root".into());
+        return Err(LoopError::NotRoot);
     }
     let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
     if !filesystems.lines().any(|l| l.trim_end().ends_with("btrfs")) {
-        return Err("the kernel has no btrfs (not in /proc/filesystems)".into());
+        return Err(LoopError::NoKernelSupport);
     }
     if crate::child::command("mkfs.btrfs")
         .arg("--version")
         .output()
         .is_err()
     {
-        return Err("mkfs.btrfs is missing: apt-get install btrfs-progs".into());
+        return Err(LoopError::NoMkfs);
     }
     if !Path::new("/dev/loop-control").exists() {
-        return Err("no loop devices (/dev/loop-control is missing)".into());
+        return Err(LoopError::NoLoopDevices);
     }
     Ok(())
 }
 
-fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+fn run(cmd: &mut Command, what: &'static str) -> Result<(), LoopError> {
+    let out = cmd
+        .output()
+        .map_err(|source| LoopError::Spawn { what, source })?;
     if !out.status.success() {
-        return Err(format!(
-            "{what}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(LoopError::Failed {
+            what,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(())
 }
 
 impl LoopBtrfs {
     /// Makes an image of `size_bytes` (sparse) in `dir` and mounts it on `dir/mnt`.
-    pub fn create(dir: &Path, size_bytes: u64) -> Result<LoopBtrfs, String> {
+    pub fn create(dir: &Path, size_bytes: u64) -> Result<LoopBtrfs, LoopError> {
         available()?;
         let image = dir.join("btrfs.img");
         let mount = dir.join("mnt");
-        std::fs::create_dir_all(&mount).map_err(|e| format!("create {}: {e}", mount.display()))?;
-        let file = std::fs::File::create(&image)
-            .map_err(|e| format!("create {}: {e}", image.display()))?;
+        let file_error = |what, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| LoopError::File { what, path, source }
+        };
+        std::fs::create_dir_all(&mount).map_err(file_error("create", &mount))?;
+        let file = std::fs::File::create(&image).map_err(file_error("create", &image))?;
         file.set_len(size_bytes.max(256 << 20))
-            .map_err(|e| format!("size {}: {e}", image.display()))?;
+            .map_err(file_error("size", &image))?;
         run(
             crate::child::command("mkfs.btrfs")
                 .args(["-q", "-f"])

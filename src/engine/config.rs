@@ -99,51 +99,70 @@ impl Default for EngineConfig {
     }
 }
 
+/// The engine's configuration could not be read, or says something it cannot do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the engine configuration {}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the engine configuration {} is not valid", path.display())]
+    Invalid {
+        path: std::path::PathBuf,
+        #[source]
+        source: serde_yaml::Error,
+    },
+    /// One setting is wrong; the text names it and what to give instead.
+    #[error("{0}")]
+    Setting(String),
+}
+
 impl EngineConfig {
-    pub fn from_file(path: &std::path::Path) -> Result<EngineConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            format!(
-                "cannot read the engine configuration {}: {e}",
-                path.display()
-            )
+    pub fn from_file(path: &std::path::Path) -> Result<EngineConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
         })?;
-        let config: EngineConfig = serde_yaml::from_str(&text).map_err(|e| {
-            format!(
-                "the engine configuration {} is not valid: {e}",
-                path.display()
-            )
-        })?;
+        let config: EngineConfig =
+            serde_yaml::from_str(&text).map_err(|source| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                source,
+            })?;
         config.check()?;
         Ok(config)
     }
 
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConfigError> {
         let (lo, hi) = self.port_range;
         if lo == 0 || lo > hi {
-            return Err(format!(
+            return Err(ConfigError::Setting(format!(
                 "port_range [{lo}, {hi}] is empty; give the first and last port, e.g. [6000, 6099]"
-            ));
+            )));
         }
         if self.clone_uid_base < 65_536 || self.clone_uid_base.checked_add(65_535).is_none() {
-            return Err(format!(
+            return Err(ConfigError::Setting(format!(
                 "clone_uid_base {} would give clone servers ids of ordinary accounts or past \
                  the largest id; use a base of 65536 or more, e.g. 1500000",
                 self.clone_uid_base
-            ));
+            )));
         }
         if self.max_clones == 0 {
-            return Err("max_clones must be at least 1".into());
+            return Err(ConfigError::Setting("max_clones must be at least 1".into()));
         }
         if self.keep_snapshots == 0 {
-            return Err("keep_snapshots must be at least 1".into());
+            return Err(ConfigError::Setting(
+                "keep_snapshots must be at least 1".into(),
+            ));
         }
         self.clone_address
             .parse::<std::net::IpAddr>()
             .map_err(|_| {
-                format!(
+                ConfigError::Setting(format!(
                     "clone_address {:?} is not an IP address",
                     self.clone_address
-                )
+                ))
             })?;
         Ok(())
     }

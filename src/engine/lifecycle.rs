@@ -8,14 +8,14 @@ use super::password::check_password;
 use super::state::{CloneRecord, DbRecord, State, Status, StatusCode};
 use super::storage::capacity;
 use super::{Engine, EngineError};
-use crate::pg::role::{grant_login, verifier};
-use crate::pg::server::{PgServer, StopMode, SUPERUSER};
+use crate::pg::role::verifier;
+use crate::pg::server::{StopMode, SUPERUSER};
 use crate::secret::Secret;
 use chrono::Utc;
 use std::time::Instant;
 
 /// How long a clone's leftover processes may take to die once killed.
-const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What outlived a clone's end.
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +104,8 @@ impl Engine {
                 req.username
             )));
         }
-        check_password(req.password.expose()).map_err(EngineError::BadRequest)?;
+        check_password(req.password.expose())
+            .map_err(|e| EngineError::BadRequest(e.to_string()))?;
         if !req.restricted && !self.inner.confined {
             return Err(EngineError::BadRequest(
                 "db.restricted false asks for a superuser, who can run programs on the server; \
@@ -256,7 +257,10 @@ impl Engine {
         let Some(record) = self.inner.state.lock().await.clones.get(id).cloned() else {
             return;
         };
-        let result = self.start_server(&record).await;
+        let result = self
+            .start_server(&record)
+            .await
+            .map_err(|e| crate::error_chain(&e));
         if let Err(reason) = &result {
             // Clean first, so that a client that sees FATAL never finds its storage.
             tracing::error!(clone = %id, %reason, "clone failed to start");
@@ -286,121 +290,6 @@ impl Engine {
         if let Err(e) = self.save(&state) {
             tracing::error!(error = %crate::error_chain(&e), "could not save the engine state");
         }
-    }
-
-    async fn start_server(&self, record: &CloneRecord) -> Result<(), String> {
-        let port = record.port.ok_or("no port was reserved")?;
-        let snapshot = self.inner.paths.snapshot(&record.snapshot_id);
-        let dir = self.inner.paths.clone_dir(&record.id);
-        let backend = self.inner.backend;
-        let (snap, target) = (snapshot.clone(), dir.clone());
-        let t = Instant::now();
-        tokio::task::spawn_blocking(move || backend.clone_from(&snap, &target))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let server = self.clone_server(&record.id, port);
-        if server.confined {
-            // A user id is never handed to a new clone while a process of it exists.
-            let left = super::processes::kill_all(server.run_as.uid, LINGER).await;
-            if !left.is_empty() {
-                return Err(format!(
-                    "processes {left:?} of user {} (an earlier clone on port {port}) could not be stopped; the clone is not started as that user",
-                    server.run_as.uid
-                ));
-            }
-            server
-                .run_as
-                .own(&server.data_dir)
-                .map_err(|e| e.to_string())?;
-        }
-        let storage_ms = t.elapsed().as_millis();
-        server
-            .run_as
-            .private_dir(&server.socket_dir)
-            .map_err(|e| e.to_string())?;
-        let t = Instant::now();
-        let temp_limit = format!("{}kB", self.inner.cfg.clone_temp_file_limit_kb);
-        let mut settings: Vec<(&str, &str)> = vec![("temp_file_limit", &temp_limit)];
-        settings.extend(
-            record
-                .extra_conf
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        );
-        // A confined server listens on the loopback of its own namespace; the engine
-        // relays the clone's port to it.
-        let listen = match server.confined {
-            true => "127.0.0.1",
-            false => self.inner.cfg.clone_address.as_str(),
-        };
-        server
-            .start(port, listen, &settings, self.inner.cfg.clone_start_timeout)
-            .await
-            .map_err(|e| e.to_string())?;
-        self.relay_port(&record.id, &server, port).await?;
-        let start_ms = t.elapsed().as_millis();
-        let t = Instant::now();
-        let db = server
-            .connect(port, &record.db.db_name)
-            .await
-            .map_err(|e| e.to_string())?;
-        let owner = self
-            .inner
-            .state
-            .lock()
-            .await
-            .snapshot(&record.snapshot_id)
-            .map_or(crate::pg::role::OWNER_ROLE.to_string(), |s| s.owner.clone());
-        grant_login(
-            &db,
-            &owner,
-            &record.db.username,
-            &record.db.verifier,
-            &record.db.db_name,
-            record.db.restricted,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        tracing::debug!(
-            clone = %record.id,
-            storage_ms,
-            start_ms,
-            grant_ms = t.elapsed().as_millis(),
-            "clone phases"
-        );
-        Ok(())
-    }
-
-    /// For a confined server, starts the relay of the clone's port (unless one runs).
-    pub(crate) async fn relay_port(
-        &self,
-        id: &str,
-        server: &PgServer,
-        port: u16,
-    ) -> Result<(), String> {
-        let clone_dir = self.inner.paths.clone_dir(id);
-        if !server.confined || super::relay::running(&clone_dir, port).is_some() {
-            return Ok(());
-        }
-        let pid = server
-            .running_pid()
-            .ok_or("the server stopped right after it started")?;
-        let address: std::net::IpAddr = self
-            .inner
-            .cfg
-            .clone_address
-            .parse()
-            .map_err(|e| format!("clone_address: {e}"))?;
-        let program = match &self.inner.cfg.relay_program {
-            Some(p) => p.clone(),
-            None => std::env::current_exe().map_err(|e| format!("cannot find preflight: {e}"))?,
-        };
-        tokio::task::spawn_blocking(move || {
-            super::relay::start(&program, (address, port).into(), pid.as_raw(), &clone_dir)
-        })
-        .await
-        .map_err(|e| e.to_string())?
     }
 
     /// Stops a clone's server and removes its storage and socket directory; answers what

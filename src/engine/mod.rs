@@ -25,6 +25,7 @@ pub mod recovery;
 pub mod relay;
 pub mod serve;
 pub mod snapshots;
+pub mod start;
 pub mod state;
 pub mod storage;
 
@@ -100,7 +101,8 @@ impl Engine {
     /// Opens the pool: takes its lock, loads the state, adopts or removes what an earlier
     /// run left. Does not build a snapshot (see [`Engine::ensure_snapshot`]).
     pub async fn open(cfg: EngineConfig) -> Result<Engine, EngineError> {
-        cfg.check().map_err(EngineError::BadRequest)?;
+        cfg.check()
+            .map_err(|e| EngineError::BadRequest(e.to_string()))?;
         let paths = PoolPaths {
             root: cfg.pool_dir.clone(),
         };

@@ -102,7 +102,7 @@ struct Running {
     db: Arc<tokio_postgres::Client>,
     initial_size: i64,
     stop: CancellationToken,
-    task: tokio::task::JoinHandle<Result<Vec<ObservationInterval>, String>>,
+    task: tokio::task::JoinHandle<Result<Vec<ObservationInterval>, tokio_postgres::Error>>,
 }
 
 struct Finished {
@@ -147,18 +147,14 @@ fn seconds_text(s: f64) -> String {
     format!("{s:.3}s")
 }
 
-async fn text(db: &tokio_postgres::Client, sql: &str) -> Result<String, String> {
-    db.query_one(sql, &[])
-        .await
-        .map(|r| r.get(0))
-        .map_err(|e| crate::error_chain(&e))
+async fn text(db: &tokio_postgres::Client, sql: &str) -> Result<String, tokio_postgres::Error> {
+    db.query_one(sql, &[]).await.map(|r| r.get(0))
 }
 
-async fn database_size(db: &tokio_postgres::Client) -> Result<i64, String> {
+async fn database_size(db: &tokio_postgres::Client) -> Result<i64, tokio_postgres::Error> {
     db.query_one(queries::DATABASE_SIZE, &[])
         .await
         .map(|r| r.get(0))
-        .map_err(|e| crate::error_chain(&e))
 }
 
 /// Looks for dangerous locks every interval until stopped, then once more.
@@ -166,7 +162,7 @@ async fn watch(
     db: Arc<tokio_postgres::Client>,
     config: ObservationConfig,
     stop: CancellationToken,
-) -> Result<Vec<ObservationInterval>, String> {
+) -> Result<Vec<ObservationInterval>, tokio_postgres::Error> {
     let every = Duration::from_secs(config.observation_interval);
     let mut intervals = Vec::new();
     let mut started = Utc::now();
@@ -178,8 +174,7 @@ async fn watch(
         let warning: String = db
             .query_one(DANGEROUS_LOCKS, &[&(config.max_lock_duration as f64)])
             .await
-            .map(|r| r.get(0))
-            .map_err(|e| crate::error_chain(&e))?;
+            .map(|r| r.get(0))?;
         let now = Utc::now();
         intervals.push(ObservationInterval {
             started_at: Some(started),
@@ -277,8 +272,9 @@ impl Engine {
             Ok(Ok(intervals)) => intervals,
             Ok(Err(e)) => {
                 return Err(EngineError::BadRequest(format!(
-                    "the observation of clone {:?} ended early: {e}",
-                    req.clone_id
+                    "the observation of clone {:?} ended early: {}",
+                    req.clone_id,
+                    crate::error_chain(&e)
                 )))
             }
             Err(e) => return Err(EngineError::internal(e)),
@@ -343,12 +339,9 @@ impl Engine {
         session: &ObservationSession,
         initial_size: i64,
         warnings: u64,
-    ) -> Result<SummaryArtifact, String> {
+    ) -> Result<SummaryArtifact, tokio_postgres::Error> {
         let size = database_size(db).await?;
-        let objects = db
-            .query_one(OBJECTS_STAT, &[])
-            .await
-            .map_err(|e| crate::error_chain(&e))?;
+        let objects = db.query_one(OBJECTS_STAT, &[]).await?;
         let column = |i: usize| objects.try_get::<_, i64>(i).unwrap_or(0);
         let longest_ms: f64 = db
             .query_one(

@@ -39,17 +39,26 @@ pub fn entropy_bits(password: &str) -> f64 {
     length as f64 * (alphabet as f64).log2()
 }
 
-/// Ok, or a message that says why the password is refused and what to send instead.
-pub fn check_password(password: &str) -> Result<(), String> {
+/// Why a clone's password is refused, and what to send instead.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("db.password is required")]
+    Missing,
+    #[error(
+        "db.password is too weak: about {bits:.0} bits of entropy, at least {MIN_BITS:.0} are \
+         required; use a longer random password (for example 20 random letters and digits)"
+    )]
+    Weak { bits: f64 },
+}
+
+/// Ok, or why the password is refused.
+pub fn check_password(password: &str) -> Result<(), PasswordError> {
     if password.is_empty() {
-        return Err("db.password is required".into());
+        return Err(PasswordError::Missing);
     }
     let bits = entropy_bits(password);
     if bits < MIN_BITS {
-        return Err(format!(
-            "db.password is too weak: about {bits:.0} bits of entropy, at least {MIN_BITS:.0} are \
-             required; use a longer random password (for example 20 random letters and digits)"
-        ));
+        return Err(PasswordError::Weak { bits });
     }
     Ok(())
 }

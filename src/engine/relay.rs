@@ -46,24 +46,54 @@ pub fn run(args: RelayArgs) -> ExitCode {
             relay(listener, args)
         }
         Err(e) => {
-            eprintln!("preflight engine relay: {e}");
+            eprintln!("preflight engine relay: {}", crate::error_chain(&e));
             ExitCode::from(3)
         }
     }
 }
 
-fn set_up(args: &RelayArgs) -> Result<std::net::TcpListener, String> {
+/// Why a relay could not be set up or started.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("cannot {doing}")]
+    Io {
+        doing: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot {doing}")]
+    Sys {
+        doing: &'static str,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("the relay did not start: {0}")]
+    NotReady(String),
+}
+
+impl RelayError {
+    fn io(doing: impl Into<String>) -> impl FnOnce(std::io::Error) -> RelayError {
+        let doing = doing.into();
+        move |source| RelayError::Io { doing, source }
+    }
+
+    fn sys(doing: &'static str) -> impl FnOnce(nix::Error) -> RelayError {
+        move |source| RelayError::Sys { doing, source }
+    }
+}
+
+fn set_up(args: &RelayArgs) -> Result<std::net::TcpListener, RelayError> {
     use nix::unistd::{setgid, setgroups, setuid, Gid, Uid};
-    let listener = std::net::TcpListener::bind(args.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let listen = || RelayError::io(format!("listen on {}", args.listen));
+    let listener = std::net::TcpListener::bind(args.listen).map_err(listen())?;
+    listener.set_nonblocking(true).map_err(listen())?;
     let ns = std::fs::File::open(format!("/proc/{}/ns/net", args.server_pid))
-        .map_err(|e| format!("cannot open the server's network namespace: {e}"))?;
+        .map_err(RelayError::io("open the server's network namespace"))?;
     nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
-        .map_err(|e| format!("cannot enter the server's network namespace: {e}"))?;
-    setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
-    setgid(Gid::from_raw(NOBODY)).map_err(|e| format!("setgid: {e}"))?;
-    setuid(Uid::from_raw(NOBODY)).map_err(|e| format!("setuid: {e}"))?;
+        .map_err(RelayError::sys("enter the server's network namespace"))?;
+    setgroups(&[]).map_err(RelayError::sys("drop supplementary groups"))?;
+    setgid(Gid::from_raw(NOBODY)).map_err(RelayError::sys("become group nobody"))?;
+    setuid(Uid::from_raw(NOBODY)).map_err(RelayError::sys("become user nobody"))?;
     Ok(listener)
 }
 
@@ -74,7 +104,7 @@ fn relay(listener: std::net::TcpListener, args: RelayArgs) -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("preflight engine relay: {e}");
+            eprintln!("preflight engine relay: {}", crate::error_chain(&e));
             return ExitCode::from(3);
         }
     };
@@ -126,9 +156,9 @@ pub fn start(
     listen: SocketAddr,
     server_pid: i32,
     clone_dir: &Path,
-) -> Result<(), String> {
+) -> Result<(), RelayError> {
     let log = std::fs::File::create(clone_dir.join("relay.log"))
-        .map_err(|e| format!("cannot create the relay's log: {e}"))?;
+        .map_err(RelayError::io("create the relay's log"))?;
     let mut child = crate::child::command(program)
         .args(["engine", "relay", "--listen", &listen.to_string()])
         .args(["--server-pid", &server_pid.to_string()])
@@ -137,8 +167,11 @@ pub fn start(
         .stderr(log)
         .process_group(0)
         .spawn()
-        .map_err(|e| format!("cannot start the relay {}: {e}", program.display()))?;
-    let stdout = child.stdout.take().ok_or("the relay has no stdout")?;
+        .map_err(RelayError::io(format!("start the relay {}", program.display())))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| RelayError::NotReady("it has no standard output".into()))?;
     let pid = child.id();
     let (said_tx, said) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -156,11 +189,11 @@ pub fn start(
                 nix::sys::signal::Signal::SIGKILL,
             );
             let said = std::fs::read_to_string(clone_dir.join("relay.log")).unwrap_or_default();
-            return Err(format!("the relay did not start: {}", said.trim()));
+            return Err(RelayError::NotReady(said.trim().to_string()));
         }
     }
     std::fs::write(pid_file(clone_dir), pid.to_string())
-        .map_err(|e| format!("cannot record the relay's pid: {e}"))
+        .map_err(RelayError::io("record the relay's pid"))
 }
 
 /// The relay's pid, if the pid file names a live relay for `port`.

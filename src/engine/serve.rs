@@ -9,23 +9,48 @@ use super::Engine;
 use crate::secret::Secret;
 use tokio_util::sync::CancellationToken;
 
+/// Why the engine could not start serving, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot read the token file {}", path.display())]
+    TokenFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the engine needs a verification token of at least 16 characters: set \
+         PREFLIGHT_ENGINE_TOKEN or token_file (for example: openssl rand -hex 32)"
+    )]
+    ShortToken,
+    #[error("cannot listen on {addr}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the engine")]
+    Open(#[source] super::EngineError),
+    #[error("the API server failed")]
+    Api(#[source] std::io::Error),
+}
+
 /// The verification token: from `token_file`, else `PREFLIGHT_ENGINE_TOKEN`.
-pub fn load_token(cfg: &EngineConfig, from_env: Option<Secret>) -> Result<Secret, String> {
+pub fn load_token(cfg: &EngineConfig, from_env: Option<Secret>) -> Result<Secret, ServeError> {
     let token = match &cfg.token_file {
         Some(path) => Secret::new(
             std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?
+                .map_err(|source| ServeError::TokenFile {
+                    path: path.clone(),
+                    source,
+                })?
                 .trim()
                 .to_string(),
         ),
         None => from_env.unwrap_or_else(|| Secret::new("")),
     };
     if token.expose().len() < 16 {
-        return Err(
-            "the engine needs a verification token of at least 16 characters: set \
-             PREFLIGHT_ENGINE_TOKEN or token_file (for example: openssl rand -hex 32)"
-                .into(),
-        );
+        return Err(ServeError::ShortToken);
     }
     Ok(token)
 }
@@ -36,12 +61,16 @@ pub async fn serve(
     token: Secret,
     cancel: CancellationToken,
     on_listening: impl FnOnce(std::net::SocketAddr),
-) -> Result<(), String> {
+) -> Result<(), ServeError> {
+    let listen_error = |source| ServeError::Listen {
+        addr: cfg.listen.clone(),
+        source,
+    };
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let engine = Engine::open(cfg).await.map_err(|e| e.to_string())?;
+        .map_err(listen_error)?;
+    let addr = listener.local_addr().map_err(listen_error)?;
+    let engine = Engine::open(cfg).await.map_err(ServeError::Open)?;
 
     let background = CancellationToken::new();
     spawn_until(&background, first_snapshot_then_refresh(engine.clone()));
@@ -53,7 +82,7 @@ pub async fn serve(
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(cancel.cancelled_owned())
         .await
-        .map_err(|e| format!("the API server failed: {e}"));
+        .map_err(ServeError::Api);
     tracing::info!("shutting down: finishing work in flight; clones keep running");
     background.cancel();
     engine.shutdown().await;

@@ -11,17 +11,15 @@ use serde_json::Value;
 
 /// The template's context: the report, each migration with its timeline, the run's
 /// runtime chart and where the finding pages live.
-pub fn context(report: &RunReport, docs_url: &str) -> Result<tera::Context, String> {
-    let mut value = serde_json::to_value(report).map_err(|e| e.to_string())?;
+pub fn context(report: &RunReport, docs_url: &str) -> Result<tera::Context, serde_json::Error> {
+    let mut value = serde_json::to_value(report)?;
     let timelines = report
         .databases
         .iter()
         .map(|d| d.migrations.iter().map(svg::timeline).collect::<Vec<_>>());
-    let databases = value
-        .get_mut("databases")
-        .and_then(Value::as_array_mut)
-        .ok_or("the report has no databases list")?;
-    for (db, charts) in databases.iter_mut().zip(timelines) {
+    // A run report always serializes with its list of databases.
+    let databases = value.get_mut("databases").and_then(Value::as_array_mut);
+    for (db, charts) in databases.into_iter().flatten().zip(timelines) {
         let migrations = db.get_mut("migrations").and_then(Value::as_array_mut);
         for (m, chart) in migrations.into_iter().flatten().zip(charts) {
             m["timeline"] = chart.map_or(Value::Null, Value::String);

@@ -21,24 +21,23 @@ pub const NOTE_BUDGET: usize = 24 * 1024;
 
 #[derive(Debug, Error)]
 pub enum RenderError {
-    #[error("cannot read report template {path}: {source}")]
+    #[error("cannot read report template {path}")]
     Read {
         path: String,
+        #[source]
         source: std::io::Error,
     },
-    #[error("report template error: {0}")]
-    Template(String),
+    /// Tera's own message is "Failed to render ..."; the reason is in its sources.
+    #[error("report template error")]
+    Template(#[from] tera::Error),
+    #[error("the leak gate's texts {GATE} are not valid")]
+    GateTexts(#[source] serde_yaml::Error),
+    #[error("the report cannot be handed to its template")]
+    Context(#[from] serde_json::Error),
 }
 
 fn tera_err(e: tera::Error) -> RenderError {
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    RenderError::Template(msg)
+    RenderError::Template(e)
 }
 
 /// `rule(id="PF-I01")`: the registry's danger and safe pattern for a finding id.
@@ -100,7 +99,7 @@ impl Renderer {
         )?;
         let gate = template_text(dir, GATE, include_str!("../../report-templates/gate.yml"))?;
         let gate_texts = serde_yaml::from_str(&gate)
-            .map_err(|e| RenderError::Template(format!("{GATE}: {e}")))?;
+            .map_err(RenderError::GateTexts)?;
         Ok(Renderer {
             tera,
             summary_source,
@@ -136,7 +135,7 @@ impl Renderer {
 
     /// The full report as a self-contained HTML page ([`super::html`]).
     pub fn html(&self, report: &RunReport, docs_url: &str) -> Result<String, RenderError> {
-        let ctx = super::html::context(report, docs_url).map_err(RenderError::Template)?;
+        let ctx = super::html::context(report, docs_url)?;
         self.tera.render(HTML, &ctx).map_err(tera_err)
     }
 }

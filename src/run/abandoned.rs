@@ -41,7 +41,7 @@ pub async fn finish(plan: &Plan, cancel: &CancellationToken) -> Outcome {
     let renderer = match Renderer::new(plan.templates_dir.as_deref()) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: the report templates: {e}");
+            eprintln!("error: the report templates: {}", crate::error_chain(&e));
             return Outcome::Infrastructure;
         }
     };
