@@ -10,8 +10,7 @@ use std::time::Duration;
 /// Why a cleanup step failed: the undoing resource's own error, its causes kept.
 pub type StepError = Box<dyn std::error::Error + Send + Sync>;
 
-type Step =
-    Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Result<(), StepError>> + Send>> + Send>;
+type Step = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Result<(), StepError>> + Send>> + Send>;
 
 #[derive(Default)]
 pub struct Teardown {
@@ -26,11 +25,10 @@ impl Teardown {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: Into<StepError> + 'static,
     {
-        self.steps
-            .push((
-                what.into(),
-                Box::new(move || Box::pin(async move { step().await.map_err(Into::into) })),
-            ));
+        self.steps.push((
+            what.into(),
+            Box::new(move || Box::pin(async move { step().await.map_err(Into::into) })),
+        ));
     }
 
     /// Runs every step, newest first; returns the ones that failed.

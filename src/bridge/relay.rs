@@ -13,8 +13,8 @@
 //! cost of no extra round trip. Lock-report notices are taken out of the stream.
 
 use super::autocommit;
-use super::session::{starts_unit, SessionState};
 use super::error::SessionError;
+use super::session::{starts_unit, SessionState};
 use super::startup::{login, read_client_start, ClientStart, LoginFailure};
 use super::{BridgeLog, Relaying, Upstream};
 use crate::pgwire::messages::{Backend, Frontend};

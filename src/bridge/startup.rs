@@ -43,10 +43,9 @@ pub async fn read_client_start<S: AsyncRead + AsyncWrite + Unpin>(
         let code = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
         match code {
             SSL_REQUEST | GSSENC_REQUEST => {
-                client
-                    .write_all(b"N")
-                    .await
-                    .map_err(SessionError::io("answering the client's encryption request"))?;
+                client.write_all(b"N").await.map_err(SessionError::io(
+                    "answering the client's encryption request",
+                ))?;
             }
             CANCEL_REQUEST => {
                 let mut packet = len.to_be_bytes().to_vec();
@@ -157,18 +156,14 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
                 scram = Some(s);
             }
             backend::Message::AuthenticationSaslContinue(body) => {
-                let s = scram
-                    .as_mut()
-                    .ok_or(SessionError::SaslOutOfOrder)?;
+                let s = scram.as_mut().ok_or(SessionError::SaslOutOfOrder)?;
                 s.update(body.data())
                     .map_err(protocol("checking the clone's SASL answer"))?;
                 frontend::sasl_response(s.message(), &mut out)
                     .map_err(protocol("writing the SASL response"))?;
             }
             backend::Message::AuthenticationSaslFinal(body) => {
-                let s = scram
-                    .as_mut()
-                    .ok_or(SessionError::SaslOutOfOrder)?;
+                let s = scram.as_mut().ok_or(SessionError::SaslOutOfOrder)?;
                 s.finish(body.data())
                     .map_err(protocol("checking the clone's SASL signature"))?;
                 continue;

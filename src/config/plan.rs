@@ -266,7 +266,7 @@ fn table_owners(
             .map(|d| (d.name.clone(), d.tables.clone()))
             .collect(),
     )
-    .map_err(PlanError::Invalid)
+    .map_err(|e| PlanError::Invalid(e.to_string()))
 }
 
 fn database_plans(
@@ -292,11 +292,12 @@ fn database_plans(
                 d.name
             )));
         }
-        let invalid = |e: String| PlanError::Invalid(format!("database {:?}: {e}", d.name));
-        let role = MigrationRole::from_section(d.role, restricted).map_err(invalid)?;
-        let session = session_settings(d.session).map_err(invalid)?;
+        let invalid =
+            |e: &dyn std::fmt::Display| PlanError::Invalid(format!("database {:?}: {e}", d.name));
+        let role = MigrationRole::from_section(d.role, restricted).map_err(|e| invalid(&e))?;
+        let session = session_settings(d.session).map_err(|e| invalid(&e))?;
         if let Some(c) = &d.command {
-            c.check().map_err(invalid)?;
+            c.check().map_err(|e| invalid(&e))?;
         }
         plans.push(DatabasePlan {
             name: d.name,

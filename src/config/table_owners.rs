@@ -9,19 +9,28 @@ pub struct TableOwners {
     owners: Vec<(String, Vec<String>)>,
 }
 
+/// A table pattern that is not one.
+#[derive(Debug, thiserror::Error)]
+#[error("database {database:?}: table pattern {pattern:?} must be letters, digits, '_', '.', '$' or '*'")]
+pub struct BadPattern {
+    pub database: String,
+    pub pattern: String,
+}
+
 impl TableOwners {
     /// `(database, patterns)` pairs; patterns must be non-empty and made of letters,
     /// digits, `_`, `.`, `$` and `*`.
-    pub fn new(owners: Vec<(String, Vec<String>)>) -> Result<Self, String> {
+    pub fn new(owners: Vec<(String, Vec<String>)>) -> Result<Self, BadPattern> {
         for (db, patterns) in &owners {
             for p in patterns {
                 let ok = !p.is_empty()
                     && p.chars()
                         .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '$' | '*'));
                 if !ok {
-                    return Err(format!(
-                        "database {db:?}: table pattern {p:?} must be letters, digits, '_', '.', '$' or '*'"
-                    ));
+                    return Err(BadPattern {
+                        database: db.clone(),
+                        pattern: p.clone(),
+                    });
                 }
             }
         }
@@ -101,7 +110,9 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_refused_with_the_database_named() {
-        let err = TableOwners::new(vec![("ci".into(), vec!["ci_[a-z]".into()])]).unwrap_err();
+        let err = TableOwners::new(vec![("ci".into(), vec!["ci_[a-z]".into()])])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"ci\"") && err.contains("ci_[a-z]"), "{err}");
         assert!(TableOwners::new(vec![("ci".into(), vec![String::new()])]).is_err());
     }

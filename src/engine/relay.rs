@@ -167,7 +167,10 @@ pub fn start(
         .stderr(log)
         .process_group(0)
         .spawn()
-        .map_err(RelayError::io(format!("start the relay {}", program.display())))?;
+        .map_err(RelayError::io(format!(
+            "start the relay {}",
+            program.display()
+        )))?;
     let stdout = child
         .stdout
         .take()

@@ -125,9 +125,7 @@ impl Engine {
         if !server.confined || super::relay::running(&clone_dir, port).is_some() {
             return Ok(());
         }
-        let pid = server
-            .running_pid()
-            .ok_or(StartError::ServerGone)?;
+        let pid = server.running_pid().ok_or(StartError::ServerGone)?;
         let address: std::net::IpAddr = self
             .inner
             .cfg
@@ -144,5 +142,4 @@ impl Engine {
         .await??;
         Ok(())
     }
-
 }

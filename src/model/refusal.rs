@@ -23,6 +23,13 @@ pub enum Rule {
     Query,
     /// A second migration with a version another one has.
     DuplicateVersion,
+    /// A command-mode migration the tool cannot name (an alembic file without a
+    /// `revision`, a Django migration whose name is not one).
+    Unnamed,
+    /// New alembic revisions that branch, or do not follow one another.
+    History,
+    /// A command-mode project past the files or bytes the job writes for the box.
+    ProjectTooLarge,
 }
 
 /// One refused file of the MR, for its author: which file, which rule.

@@ -60,29 +60,45 @@ pub enum MigrationRole {
     },
 }
 
+/// A database's `role` or `session` section says something PostgreSQL cannot do.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum SettingError {
+    #[error(
+        "role: a superuser has every attribute and membership already; give \
+         `superuser: true` alone, or attributes and member_of without it"
+    )]
+    SuperuserWithMore,
+    #[error("role.member_of: {0:?} is not a role name (1 to 63 characters)")]
+    RoleName(String),
+    #[error(
+        "session: {0:?} is not a setting name; use a PostgreSQL setting (statement_timeout) \
+         or a custom one (myapp.tenant)"
+    )]
+    SessionName(String),
+    #[error("session: the value of {0} holds a NUL character")]
+    SessionNul(String),
+}
+
 impl MigrationRole {
     /// The role `section` describes; `restricted` is the engine section's older switch
     /// (`engine.restricted: false` means a superuser for every database).
-    pub fn from_section(section: RoleSection, restricted: bool) -> Result<MigrationRole, String> {
+    pub fn from_section(
+        section: RoleSection,
+        restricted: bool,
+    ) -> Result<MigrationRole, SettingError> {
         let RoleSection {
             superuser,
             attributes,
             member_of,
         } = section;
         if superuser && !(attributes.is_empty() && member_of.is_empty()) {
-            return Err(
-                "role: a superuser has every attribute and membership already; give \
-                 `superuser: true` alone, or attributes and member_of without it"
-                    .into(),
-            );
+            return Err(SettingError::SuperuserWithMore);
         }
         if let Some(bad) = member_of
             .iter()
             .find(|r| r.is_empty() || r.len() > 63 || r.contains('\0'))
         {
-            return Err(format!(
-                "role.member_of: {bad:?} is not a role name (1 to 63 characters)"
-            ));
+            return Err(SettingError::RoleName(bad.clone()));
         }
         Ok(
             match (
@@ -135,7 +151,9 @@ impl MigrationRole {
 
 /// Checks `databases[].session`: names of settings (core or custom `prefix.name`),
 /// values without NUL.
-pub fn session_settings(map: BTreeMap<String, String>) -> Result<Vec<(String, String)>, String> {
+pub fn session_settings(
+    map: BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, SettingError> {
     let reserved = ["user", "database", "replication", "options"];
     for (name, value) in &map {
         let mut chars = name.chars();
@@ -144,15 +162,10 @@ pub fn session_settings(map: BTreeMap<String, String>) -> Result<Vec<(String, St
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
             && !name.ends_with('.');
         if !valid || reserved.contains(&name.to_ascii_lowercase().as_str()) {
-            return Err(format!(
-                "session: {name:?} is not a setting name; use a PostgreSQL setting \
-                 (statement_timeout) or a custom one (myapp.tenant)"
-            ));
+            return Err(SettingError::SessionName(name.clone()));
         }
         if value.contains('\0') {
-            return Err(format!(
-                "session: the value of {name} holds a NUL character"
-            ));
+            return Err(SettingError::SessionNul(name.clone()));
         }
     }
     Ok(map.into_iter().collect())
@@ -247,7 +260,7 @@ mod tests {
         );
         assert!(!owner.restricted_clone());
         let both = MigrationRole::from_section(section("superuser: true\nmember_of: [x]"), true);
-        assert!(both.unwrap_err().contains("superuser: true` alone"));
+        assert_eq!(both, Err(SettingError::SuperuserWithMore));
         assert!(serde_yaml::from_str::<RoleSection>("attributes: [SUPERUSER]").is_err());
     }
 

@@ -98,8 +98,7 @@ impl Renderer {
             include_str!("../../report-templates/summary.md.tera"),
         )?;
         let gate = template_text(dir, GATE, include_str!("../../report-templates/gate.yml"))?;
-        let gate_texts = serde_yaml::from_str(&gate)
-            .map_err(RenderError::GateTexts)?;
+        let gate_texts = serde_yaml::from_str(&gate).map_err(RenderError::GateTexts)?;
         Ok(Renderer {
             tera,
             summary_source,

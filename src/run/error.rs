@@ -7,6 +7,7 @@ use crate::exit::Outcome;
 use crate::migrations::layout::LayoutError;
 pub use crate::model::refusal::{Refusal, Rule};
 use crate::source::SourceError;
+use crate::tools::command::DiscoveryError;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -58,6 +59,31 @@ impl RunError {
             SourceError::UnknownMode { path, .. } => refused(path, Rule::NotAFile),
             SourceError::TooLarge { path, .. } => refused(path, Rule::TooLarge),
             _ => RunError::Input(text),
+        }
+    }
+
+    pub fn from_discovery(context: &str, e: DiscoveryError) -> RunError {
+        let e = match e {
+            DiscoveryError::Source(e) => return RunError::from_source(context, e),
+            e => e,
+        };
+        let message = format!("{context}{e}");
+        let (path, rule) = match e {
+            DiscoveryError::NoRevision { path } | DiscoveryError::NotDjangoName { path } => {
+                (path, Rule::Unnamed)
+            }
+            DiscoveryError::Branches { dir, .. } | DiscoveryError::NotAChain { dir } => {
+                (dir, Rule::History)
+            }
+            DiscoveryError::NotPlainName { path } => (path, Rule::NotAFile),
+            DiscoveryError::ProjectTooLarge { project } => (project, Rule::ProjectTooLarge),
+            DiscoveryError::NoDirectory { .. } | DiscoveryError::Source(_) => {
+                return RunError::Input(message)
+            }
+        };
+        RunError::Refused {
+            refusal: Refusal { path, rule },
+            message,
         }
     }
 

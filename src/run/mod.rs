@@ -248,8 +248,9 @@ pub async fn execute(
     log: &JobLog,
     cancel: CancellationToken,
 ) -> Result<JobResult, RunError> {
-    let renderer = Renderer::new(plan.templates_dir.as_deref())
-        .map_err(|e| RunError::Input(format!("the report templates: {}", crate::error_chain(&e))))?;
+    let renderer = Renderer::new(plan.templates_dir.as_deref()).map_err(|e| {
+        RunError::Input(format!("the report templates: {}", crate::error_chain(&e)))
+    })?;
     let fetching = log.section("fetch", "Fetch: the MR's migrations, as git objects");
     let tree = tokio::select! {
         tree = work::open_source(&plan) => tree?,

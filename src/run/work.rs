@@ -89,10 +89,10 @@ pub async fn find_work(
         if let Some(command) = &db.command {
             let migrations = command::discover(tree, &db.migrations, command, limit, &applied)
                 .await
-                .map_err(input)?;
+                .map_err(|e| RunError::from_discovery(&context, e))?;
             let project = command::read_project(tree, &command.project)
                 .await
-                .map_err(input)?;
+                .map_err(|e| RunError::from_discovery(&context, e))?;
             work.push(DatabaseWork {
                 db: db.clone(),
                 tool: crate::tools::Tool::Psql,

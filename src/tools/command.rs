@@ -24,6 +24,32 @@ use crate::source::{Entry, EntryKind, SourceError, SourceTree};
 use std::collections::HashSet;
 use std::path::Path;
 
+/// Why the new migrations or the project could not be taken from the MR's code. Most
+/// are the MR's to fix (its author hears which file and why); a missing directory is the
+/// configuration's; a git failure is infrastructure.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("the {what} directory {dir} does not exist in the MR's code")]
+    NoDirectory { what: &'static str, dir: String },
+    #[error("{path} says no alembic revision id")]
+    NoRevision { path: String },
+    #[error("{path} is not a Django migration name")]
+    NotDjangoName { path: String },
+    #[error("the new alembic revisions in {dir} form {count} branches; rehearse a linear history")]
+    Branches { dir: String, count: usize },
+    #[error("the new alembic revisions in {dir} do not form one chain; rehearse a linear history")]
+    NotAChain { dir: String },
+    #[error("{path:?} is not a plain name")]
+    NotPlainName { path: String },
+    #[error(
+        "the project {project} has more than {PROJECT_MAX_FILES} files or {PROJECT_MAX_BYTES} \
+         bytes; point command.project at the tool's own directory"
+    )]
+    ProjectTooLarge { project: String },
+}
+
 /// The most files and bytes of a project the job writes for the box.
 const PROJECT_MAX_FILES: usize = 20_000;
 const PROJECT_MAX_BYTES: u64 = 256 << 20;
@@ -40,25 +66,33 @@ impl CommandTool {
     }
 }
 
+/// A `command` section that cannot be run.
+#[derive(Debug, thiserror::Error)]
+pub enum SectionError {
+    #[error("command.image is empty; name the image with the tool")]
+    NoImage,
+    #[error("command.project {0:?} must be a directory inside the repository")]
+    ProjectOutside(String),
+    #[error("command.app is needed for django: the app whose migrations these are")]
+    NoApp,
+    #[error("command.app {0:?} is not a Django app label (letters, digits, underscores)")]
+    AppLabel(String),
+}
+
 impl CommandSection {
     /// Checks what the plan needs before anything runs.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), SectionError> {
         if self.image.trim().is_empty() {
-            return Err("command.image is empty; name the image with the tool".into());
+            return Err(SectionError::NoImage);
         }
         if self.project.split('/').any(|p| p == "..") || self.project.starts_with('/') {
-            return Err(format!(
-                "command.project {:?} must be a directory inside the repository",
-                self.project
-            ));
+            return Err(SectionError::ProjectOutside(self.project.clone()));
         }
         match (self.tool, &self.app) {
-            (CommandTool::Django, None) => {
-                Err("command.app is needed for django: the app whose migrations these are".into())
+            (CommandTool::Django, None) => Err(SectionError::NoApp),
+            (CommandTool::Django, Some(app)) if !is_identifier(app) => {
+                Err(SectionError::AppLabel(app.clone()))
             }
-            (CommandTool::Django, Some(app)) if !is_identifier(app) => Err(format!(
-                "command.app {app:?} is not a Django app label (letters, digits, underscores)"
-            )),
             _ => Ok(()),
         }
     }
@@ -129,7 +163,10 @@ fn is_revision(s: &str) -> bool {
 }
 
 /// Orders alembic revisions into one chain (each one's `down_revision` is the one before).
-fn alembic_chain(mut found: Vec<(Migration, Option<String>)>) -> Result<Vec<Migration>, String> {
+fn alembic_chain(
+    dir: &str,
+    mut found: Vec<(Migration, Option<String>)>,
+) -> Result<Vec<Migration>, DiscoveryError> {
     let ids: HashSet<String> = found.iter().map(|(m, _)| m.version.clone()).collect();
     let mut chain = Vec::new();
     // The first new revision follows one the MR did not add (or none).
@@ -138,10 +175,10 @@ fn alembic_chain(mut found: Vec<(Migration, Option<String>)>) -> Result<Vec<Migr
         .filter(|i| !found[*i].1.as_ref().is_some_and(|d| ids.contains(d)))
         .collect();
     if starts.len() > 1 {
-        return Err(format!(
-            "the new alembic revisions form {} branches; rehearse a linear history",
-            starts.len()
-        ));
+        return Err(DiscoveryError::Branches {
+            dir: dir.to_string(),
+            count: starts.len(),
+        });
     }
     while !found.is_empty() {
         let next = match &previous {
@@ -149,11 +186,9 @@ fn alembic_chain(mut found: Vec<(Migration, Option<String>)>) -> Result<Vec<Migr
             Some(p) => found.iter().position(|(_, d)| d.as_deref() == Some(p)),
         };
         let Some(i) = next else {
-            return Err(
-                "the new alembic revisions do not form one chain; rehearse a linear \
-                 history"
-                    .into(),
-            );
+            return Err(DiscoveryError::NotAChain {
+                dir: dir.to_string(),
+            });
         };
         let (m, _) = found.remove(i);
         previous = Some(m.version.clone());
@@ -185,13 +220,15 @@ pub async fn discover(
     section: &CommandSection,
     limit: u64,
     applied: &HashSet<String>,
-) -> Result<Vec<Migration>, String> {
+) -> Result<Vec<Migration>, DiscoveryError> {
     let dir = dir.trim_matches('/');
-    let entries = tree
-        .list(tree.head(), dir)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("the migrations directory {dir} does not exist in the MR's code"))?;
+    let entries =
+        tree.list(tree.head(), dir)
+            .await?
+            .ok_or_else(|| DiscoveryError::NoDirectory {
+                what: "migrations",
+                dir: dir.to_string(),
+            })?;
     let mut found = Vec::new();
     for e in &entries {
         if e.kind != EntryKind::File
@@ -202,10 +239,7 @@ pub async fn discover(
             continue;
         }
         let path = format!("{dir}/{}", e.name);
-        let bytes = tree
-            .blob(&e.oid, &path, limit)
-            .await
-            .map_err(|e| e.to_string())?;
+        let bytes = tree.blob(&e.oid, &path, limit).await?;
         let source = String::from_utf8_lossy(&bytes).into_owned();
         let stem = e.name.trim_end_matches(".py").to_string();
         let (version, down) = match section.tool {
@@ -213,7 +247,7 @@ pub async fn discover(
                 let revision = assigned(&source, "revision")
                     .flatten()
                     .filter(|r| is_revision(r))
-                    .ok_or_else(|| format!("{path} says no alembic revision id"))?;
+                    .ok_or_else(|| DiscoveryError::NoRevision { path: path.clone() })?;
                 let down = assigned(&source, "down_revision")
                     .flatten()
                     .filter(|r| is_revision(r));
@@ -222,7 +256,7 @@ pub async fn discover(
             CommandTool::Django => {
                 let plain = stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if stem.is_empty() || !plain {
-                    return Err(format!("{path} is not a Django migration name"));
+                    return Err(DiscoveryError::NotDjangoName { path });
                 }
                 (stem.clone(), None)
             }
@@ -245,7 +279,7 @@ pub async fn discover(
         found.push((m, down));
     }
     match section.tool {
-        CommandTool::Alembic => alembic_chain(found),
+        CommandTool::Alembic => alembic_chain(dir, found),
         CommandTool::Django => {
             let mut ms: Vec<Migration> = found.into_iter().map(|(m, _)| m).collect();
             ms.sort_by(|a, b| a.entry.cmp(&b.entry));
@@ -259,7 +293,10 @@ pub type ProjectFiles = Vec<(std::path::PathBuf, Vec<u8>)>;
 
 /// Reads the project's files at the head, regular files and directories only, refusing
 /// links, submodules and a project past the size bounds.
-pub async fn read_project(tree: &dyn SourceTree, project: &str) -> Result<ProjectFiles, String> {
+pub async fn read_project(
+    tree: &dyn SourceTree,
+    project: &str,
+) -> Result<ProjectFiles, DiscoveryError> {
     let root = project.trim_matches('/').trim_start_matches("./");
     let root = if root == "." { "" } else { root };
     // (the directory's path in the repository, its path under the project)
@@ -267,38 +304,39 @@ pub async fn read_project(tree: &dyn SourceTree, project: &str) -> Result<Projec
     let mut files = ProjectFiles::new();
     let mut bytes = 0u64;
     while let Some((dir, here)) = pending.pop() {
-        let entries: Vec<Entry> = tree
-            .list(tree.head(), &dir)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| {
-                format!("the project directory {dir:?} does not exist in the MR's code")
-            })?;
+        let entries: Vec<Entry> =
+            tree.list(tree.head(), &dir)
+                .await?
+                .ok_or_else(|| DiscoveryError::NoDirectory {
+                    what: "project",
+                    dir: dir.clone(),
+                })?;
         for e in entries {
             let path = match dir.as_str() {
                 "" => e.name.clone(),
                 _ => format!("{dir}/{}", e.name),
             };
             if e.name.contains('/') || e.name == ".." || e.name == "." || e.name.is_empty() {
-                return Err(format!("{path:?} is not a plain name"));
+                return Err(DiscoveryError::NotPlainName { path });
             }
             match e.kind {
                 EntryKind::Tree => pending.push((path, here.join(&e.name))),
                 EntryKind::File => {
+                    let too_large = || DiscoveryError::ProjectTooLarge {
+                        project: root.to_string(),
+                    };
                     if files.len() >= PROJECT_MAX_FILES {
-                        return Err(format!(
-                            "the project has more than {PROJECT_MAX_FILES} files; point \
-                             command.project at the tool's own directory"
-                        ));
+                        return Err(too_large());
                     }
                     let left = PROJECT_MAX_BYTES.saturating_sub(bytes);
-                    let content = tree.blob(&e.oid, &path, left).await.map_err(|e| {
-                        format!("{e} (a project may hold {PROJECT_MAX_BYTES} bytes in all)")
-                    })?;
+                    let content = match tree.blob(&e.oid, &path, left).await {
+                        Err(SourceError::TooLarge { .. }) => return Err(too_large()),
+                        other => other?,
+                    };
                     bytes += content.len() as u64;
                     files.push((here.join(&e.name), content));
                 }
-                kind => return Err(SourceError::NotRegular { path, kind }.to_string()),
+                kind => return Err(SourceError::NotRegular { path, kind }.into()),
             }
         }
     }
@@ -350,18 +388,24 @@ mod tests {
 
     #[test]
     fn revisions_are_ordered_by_their_chain_and_branches_are_refused() {
-        let chain = alembic_chain(vec![
-            (m("c3"), Some("b2".into())),
-            (m("b2"), Some("a1".into())),
-            (m("d4"), Some("c3".into())),
-        ])
+        let chain = alembic_chain(
+            "versions",
+            vec![
+                (m("c3"), Some("b2".into())),
+                (m("b2"), Some("a1".into())),
+                (m("d4"), Some("c3".into())),
+            ],
+        )
         .unwrap();
         let order: Vec<&str> = chain.iter().map(|m| m.version.as_str()).collect();
         assert_eq!(order, ["b2", "c3", "d4"]);
-        let branches = alembic_chain(vec![
-            (m("b2"), Some("a1".into())),
-            (m("x9"), Some("a1".into())),
-        ]);
-        assert!(branches.unwrap_err().contains("2 branches"));
+        let branches = alembic_chain(
+            "versions",
+            vec![(m("b2"), Some("a1".into())), (m("x9"), Some("a1".into()))],
+        );
+        assert!(matches!(
+            branches.unwrap_err(),
+            DiscoveryError::Branches { count: 2, .. }
+        ));
     }
 }

@@ -158,13 +158,17 @@ mod tests {
 
     #[test]
     fn missing_fields_are_named_with_their_path() {
-        let e = create(br#"{"id":"x","db":{"username":"u"}}"#).unwrap_err().0;
+        let e = create(br#"{"id":"x","db":{"username":"u"}}"#)
+            .unwrap_err()
+            .0;
         assert_eq!(e, "missing field db.password");
         let e = create(br#"{"id":"x"}"#).unwrap_err().0;
         assert_eq!(e, "missing field db");
         let e = create(br#"{"id":"x","db":null}"#).unwrap_err().0;
         assert_eq!(e, "missing field db");
-        let e = create(br#"{"db": {"username": 5, "password": "p"}}"#).unwrap_err().0;
+        let e = create(br#"{"db": {"username": 5, "password": "p"}}"#)
+            .unwrap_err()
+            .0;
         assert!(e.starts_with("invalid field db.username"), "{e}");
         let e = create(b"{not json").unwrap_err().0;
         assert!(e.starts_with("malformed JSON"), "{e}");
