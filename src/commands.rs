@@ -71,17 +71,19 @@ fn stopped(e: RunError) -> Outcome {
 
 /// Writes the bundled examples into `repo`/migrations and commits them: the demo reads
 /// its migrations from git, as every run does.
-async fn example_repo(repo: &std::path::Path, example: Example) -> Result<(), String> {
+async fn example_repo(
+    repo: &std::path::Path,
+    example: Example,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     for (path, text) in example.files() {
         let file = repo.join(path);
         if let Some(dir) = file.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(file, text).map_err(|e| e.to_string())?;
+        std::fs::write(file, text)?;
     }
-    crate::source::git::init_and_commit(repo, "preflight demo examples")
-        .await
-        .map_err(|e| e.to_string())
+    crate::source::git::init_and_commit(repo, "preflight demo examples").await?;
+    Ok(())
 }
 
 /// `preflight demo`.
@@ -94,7 +96,10 @@ pub async fn demo(args: DemoArgs, cancel: CancellationToken) -> Outcome {
         }
     };
     if let Err(e) = example_repo(checkout.path(), args.example).await {
-        eprintln!("error: cannot commit the example migrations: {e}");
+        eprintln!(
+            "error: cannot commit the example migrations: {}",
+            crate::error_chain(&*e)
+        );
         return Outcome::Infrastructure;
     }
     eprintln!(

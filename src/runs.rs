@@ -36,23 +36,44 @@ pub fn runs_root() -> PathBuf {
 /// is dead whoever made it.
 pub const MAX_RUN_AGE_S: i64 = 24 * 3600;
 
+/// A runs directory, its id or a run's lock could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {doing} {}", path.display())]
+pub struct RunsError {
+    doing: &'static str,
+    path: PathBuf,
+    #[source]
+    source: std::io::Error,
+}
+
+impl RunsError {
+    fn at(doing: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RunsError {
+        let path = path.to_path_buf();
+        move |source| RunsError {
+            doing,
+            path,
+            source,
+        }
+    }
+}
+
 /// The id of the runs directory `root`: made once (a random token, written whole before
 /// anyone can read it), the same for every run that shares the directory.
-pub fn root_id(root: &Path) -> Result<String, String> {
-    std::fs::create_dir_all(root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+pub fn root_id(root: &Path) -> Result<String, RunsError> {
+    std::fs::create_dir_all(root).map_err(RunsError::at("create", root))?;
     let path = root.join("root-id");
     if let Ok(id) = std::fs::read_to_string(&path) {
         return Ok(id.trim().to_string());
     }
     let token = crate::secret::Secret::generate(24).expose().to_string();
     let tmp = root.join(format!("root-id.{}", std::process::id()));
-    std::fs::write(&tmp, &token).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::write(&tmp, &token).map_err(RunsError::at("write", &tmp))?;
     // A hard link never replaces an existing name: the first writer's id stands.
     let _ = std::fs::hard_link(&tmp, &path);
     let _ = std::fs::remove_file(&tmp);
     std::fs::read_to_string(&path)
         .map(|id| id.trim().to_string())
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        .map_err(RunsError::at("read", &path))
 }
 
 fn lock_path(root: &Path, run_id: &str) -> PathBuf {
@@ -63,18 +84,16 @@ impl RunDir {
     /// Takes the run's lock, then creates its private directory (mode 0700). In that
     /// order: a parallel run's sweep removes a directory whose lock nobody holds, so a
     /// directory made before its lock could vanish under its own run.
-    pub fn create(root: &Path, run_id: &str) -> Result<RunDir, String> {
+    pub fn create(root: &Path, run_id: &str) -> Result<RunDir, RunsError> {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        std::fs::create_dir_all(root)
-            .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+        std::fs::create_dir_all(root).map_err(RunsError::at("create", root))?;
         let root_id = root_id(root)?;
         let lock_path = lock_path(root, run_id);
         let identity = |m: std::fs::Metadata| (m.dev(), m.ino());
         let lock = loop {
-            let file = File::create(&lock_path)
-                .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
+            let file = File::create(&lock_path).map_err(RunsError::at("create", &lock_path))?;
             let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
-                .map_err(|(_, e)| format!("cannot lock {}: {e}", lock_path.display()))?;
+                .map_err(|(_, e)| RunsError::at("lock", &lock_path)(std::io::Error::from(e)))?;
             // A sweep may have removed the file between its creation and the lock: then
             // this lock guards nothing, and the next try makes a new file.
             let on_disk = std::fs::metadata(&lock_path).ok().map(identity);
@@ -83,10 +102,9 @@ impl RunDir {
             }
         };
         let path = root.join(run_id);
-        std::fs::create_dir_all(&path)
-            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        std::fs::create_dir_all(&path).map_err(RunsError::at("create", &path))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| format!("cannot secure {}: {e}", path.display()))?;
+            .map_err(RunsError::at("secure", &path))?;
         Ok(RunDir {
             path,
             root_id,

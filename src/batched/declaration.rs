@@ -26,20 +26,30 @@ fn comment_body(line: &str) -> Option<&str> {
         .map(|b| b.strip_prefix(' ').unwrap_or(b))
 }
 
+/// Why a `preflight:batched` declaration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DeclarationError {
+    #[error("the preflight:batched declaration does not read")]
+    Unreadable(#[source] serde_yaml::Error),
+    #[error("the preflight:batched declaration needs a batch_size above 0")]
+    NoBatchSize,
+    #[error("the preflight:batched statement is refused")]
+    Statement(#[source] crate::source::queries::NotPlanned),
+}
+
 /// The declaration in a migration's source, if it has one.
-pub fn find(source: &str) -> Result<Option<Batched>, String> {
+pub fn find(source: &str) -> Result<Option<Batched>, DeclarationError> {
     let mut lines = source.lines();
     let Some(_) = lines.find(|l| comment_body(l).is_some_and(|b| b.trim() == OPENING)) else {
         return Ok(None);
     };
     let yaml: Vec<&str> = lines.map_while(comment_body).collect();
-    let b: Batched = serde_yaml::from_str(&yaml.join("\n"))
-        .map_err(|e| format!("the preflight:batched declaration does not read: {e}"))?;
+    let b: Batched =
+        serde_yaml::from_str(&yaml.join("\n")).map_err(DeclarationError::Unreadable)?;
     if b.batch_size == 0 {
-        return Err("the preflight:batched declaration needs a batch_size above 0".into());
+        return Err(DeclarationError::NoBatchSize);
     }
-    crate::source::queries::check(&b.bound_statement())
-        .map_err(|why| format!("the preflight:batched statement is refused: {why}"))?;
+    crate::source::queries::check(&b.bound_statement()).map_err(DeclarationError::Statement)?;
     Ok(Some(b))
 }
 
@@ -112,7 +122,10 @@ mod tests {
     #[test]
     fn a_statement_that_is_not_one_data_statement_is_refused() {
         let bad = SQL.replace("UPDATE orders SET", "DROP TABLE orders; UPDATE orders SET");
-        assert!(find(&bad).unwrap_err().contains("refused"), "{bad}");
+        assert!(
+            matches!(find(&bad).unwrap_err(), DeclarationError::Statement(_)),
+            "{bad}"
+        );
         let zero = SQL.replace("batch_size: 10000", "batch_size: 0");
         assert!(find(&zero).is_err());
     }

@@ -33,16 +33,34 @@ fn sql_error(e: &tokio_postgres::Error) -> (String, Option<String>) {
     (crate::error_chain(e), crate::observe::sqlstate_of(e))
 }
 
+/// Why a batched job could not be sampled (the migration's report then has no estimate).
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    #[error("cannot connect to the clone")]
+    Connect(#[source] crate::observe::ObserveError),
+    #[error("{what}: {message}")]
+    Sql { what: &'static str, message: String },
+}
+
+impl SampleError {
+    fn sql(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> SampleError {
+        move |e| SampleError::Sql {
+            what,
+            message: sql_error(&e).0,
+        }
+    }
+}
+
 /// Samples `b` on the clone `up` as production's sessions start (`session`).
 pub async fn sample(
     up: &Upstream,
     session: &[(String, String)],
     b: &Batched,
     limits: &BatchesSection,
-) -> Result<BatchedReport, String> {
+) -> Result<BatchedReport, SampleError> {
     let client = crate::observe::connect_with_session(up, "preflight-batches", session)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(SampleError::Connect)?;
     let (table, key) = (quoted(&b.table), quoted(&b.key));
     let range = client
         .query_one(
@@ -50,7 +68,7 @@ pub async fn sample(
             &[],
         )
         .await
-        .map_err(|e| format!("the batched job's key range: {}", sql_error(&e).0))?;
+        .map_err(SampleError::sql("the batched job's key range"))?;
     let (key_min, key_max, rows): (Option<i64>, Option<i64>, i64) =
         (range.get(0), range.get(1), range.get(2));
     let (key_min, key_max) = (key_min.unwrap_or(0), key_max.unwrap_or(-1));
@@ -60,11 +78,11 @@ pub async fn sample(
             "SELECT {key}::int8 FROM {table} WHERE {key} >= $1::int8 ORDER BY {key} OFFSET $2 LIMIT 1"
         ))
         .await
-        .map_err(|e| sql_error(&e).0)?;
+        .map_err(SampleError::sql("the batch boundaries"))?;
     let statement = client
         .prepare(&b.bound_statement())
         .await
-        .map_err(|e| format!("the batched statement: {}", sql_error(&e).0))?;
+        .map_err(SampleError::sql("the batched statement"))?;
     let whole = batches as usize <= limits.whole_up_to;
     // (start, end) of each batch to run, in the order they run.
     let mut ranges: Vec<(i64, Option<i64>)> = Vec::new();
@@ -151,12 +169,12 @@ async fn end_of(
     start: i64,
     batch_size: u64,
     key_max: i64,
-) -> Result<i64, String> {
+) -> Result<i64, SampleError> {
     let offset = batch_size as i64;
     let row = client
         .query_opt(boundary, &[&start, &offset])
         .await
-        .map_err(|e| sql_error(&e).0)?;
+        .map_err(SampleError::sql("the end of a batch"))?;
     Ok(row.map_or(key_max + 1, |r| r.get(0)))
 }
 

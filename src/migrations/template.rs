@@ -58,8 +58,24 @@ fn render_file(
     Ok((sql.clone().into_bytes(), sql))
 }
 
+/// Why a template's text cannot be rendered.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum RenderError {
+    #[error("a `{{{{` is never closed: {0:?}")]
+    Unclosed(String),
+    #[error(
+        "the template expression {{{{ {0} }}}} is not one the built-in renderer knows (a field \
+         such as .Options.Namespace, or index .Options \"Namespace\")"
+    )]
+    Unsupported(String),
+    #[error("the template uses .{0} and databases[].template.values has no value for it")]
+    Missing(String),
+    #[error("databases[].template.values.{0} is not a single value")]
+    NotAValue(String),
+}
+
 /// Renders one Go template with `values`.
-pub fn render(text: &str, values: &serde_yaml::Mapping) -> Result<String, String> {
+pub fn render(text: &str, values: &serde_yaml::Mapping) -> Result<String, RenderError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find("{{") {
@@ -67,7 +83,7 @@ pub fn render(text: &str, values: &serde_yaml::Mapping) -> Result<String, String
         let after_open = &rest[open + 2..];
         let close = after_open
             .find("}}")
-            .ok_or_else(|| format!("a `{{{{` is never closed: {:?}", snippet(after_open)))?;
+            .ok_or_else(|| RenderError::Unclosed(snippet(after_open)))?;
         let mut inner = &after_open[..close];
         let mut tail = &after_open[close + 2..];
         if let Some(trimmed) = inner.strip_prefix('-') {
@@ -91,17 +107,11 @@ fn snippet(s: &str) -> String {
 }
 
 /// The value of one action: a comment, a field path, or `index` with string keys.
-fn expression(expr: &str, values: &serde_yaml::Mapping) -> Result<String, String> {
+fn expression(expr: &str, values: &serde_yaml::Mapping) -> Result<String, RenderError> {
     if expr.starts_with("/*") && expr.ends_with("*/") {
         return Ok(String::new());
     }
-    let unsupported = || {
-        format!(
-            "the template expression {{{{ {} }}}} is not one the built-in renderer knows \
-             (a field such as .Options.Namespace, or index .Options \"Namespace\")",
-            snippet(expr)
-        )
-    };
+    let unsupported = || RenderError::Unsupported(snippet(expr));
     let path: Vec<String> = if let Some(args) = expr.strip_prefix("index ") {
         let mut parts = args.split_whitespace();
         let base = parts.next().ok_or_else(unsupported)?;
@@ -131,13 +141,8 @@ fn field_path(expr: &str) -> Option<Vec<String>> {
     valid.then_some(parts)
 }
 
-fn lookup(values: &serde_yaml::Mapping, path: &[String]) -> Result<String, String> {
-    let missing = || {
-        format!(
-            "the template uses .{} and databases[].template.values has no value for it",
-            path.join(".")
-        )
-    };
+fn lookup(values: &serde_yaml::Mapping, path: &[String]) -> Result<String, RenderError> {
+    let missing = || RenderError::Missing(path.join("."));
     let mut here = values.get(path[0].as_str()).ok_or_else(missing)?;
     for key in &path[1..] {
         here = here.get(key.as_str()).ok_or_else(missing)?;
@@ -146,10 +151,7 @@ fn lookup(values: &serde_yaml::Mapping, path: &[String]) -> Result<String, Strin
         serde_yaml::Value::String(s) => Ok(s.clone()),
         serde_yaml::Value::Number(n) => Ok(n.to_string()),
         serde_yaml::Value::Bool(b) => Ok(b.to_string()),
-        _ => Err(format!(
-            "databases[].template.values.{} is not a single value",
-            path.join(".")
-        )),
+        _ => Err(RenderError::NotAValue(path.join("."))),
     }
 }
 
@@ -194,7 +196,7 @@ mod tests {
                 "not one the built-in renderer knows",
             ),
         ] {
-            let err = render(text, &values()).unwrap_err();
+            let err = render(text, &values()).unwrap_err().to_string();
             assert!(err.contains(says), "{text}: {err}");
         }
     }

@@ -39,6 +39,10 @@ pub(crate) async fn sample_declared(
             crate::analyze::acknowledge(&mut result.findings, &m.sql);
             result.batched = Some(report);
         }
-        Err(e) => tracing::warn!("the batched job of {} could not be sampled: {e}", m.name()),
+        Err(e) => tracing::warn!(
+            "the batched job of {} could not be sampled: {}",
+            m.name(),
+            crate::error_chain(&e)
+        ),
     }
 }

@@ -128,7 +128,7 @@ async fn rehearse_all(
     }
     let run_dir = match runs::RunDir::create(&runs::runs_root(), &plan.rehearsal.run_id) {
         Ok(d) => d,
-        Err(e) => return infra_report(report, e),
+        Err(e) => return infra_report(report, crate::error_chain(&e)),
     };
     for w in work {
         let mut teardown = Teardown::default();

@@ -116,7 +116,7 @@ pub async fn find_work(
                 refused(
                     &m.path,
                     Rule::Declaration,
-                    format!("{context}{}: {e}", m.path),
+                    format!("{context}{}: {}", m.path, crate::error_chain(&e)),
                 )
             })?;
         }

@@ -104,7 +104,10 @@ pub async fn declared(
     };
     let mut out = Vec::new();
     for block in from_description(description.unwrap_or_default(), database, default_db) {
-        out.extend(parse(&block, DESCRIPTION, out.len() + 1).map_err(refused(DESCRIPTION))?);
+        out.extend(
+            parse(&block, DESCRIPTION, out.len() + 1)
+                .map_err(|e| refused(DESCRIPTION)(crate::error_chain(&e)))?,
+        );
     }
     let mut last_origin = DESCRIPTION;
     if let Some(path) = &section.file {
@@ -119,7 +122,9 @@ pub async fn declared(
             })?;
         let text = String::from_utf8(bytes)
             .map_err(|_| refused(path)(format!("the queries file {path} is not UTF-8")))?;
-        out.extend(parse(&text, path, out.len() + 1).map_err(refused(path))?);
+        out.extend(
+            parse(&text, path, out.len() + 1).map_err(|e| refused(path)(crate::error_chain(&e)))?,
+        );
         last_origin = path;
     }
     if out.len() > MAX_QUERIES {
@@ -131,11 +136,48 @@ pub async fn declared(
     Ok(out)
 }
 
+/// Why declared SQL is not planned.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("the queries in {origin} do not parse")]
+    Split {
+        origin: String,
+        #[source]
+        source: pg_query::Error,
+    },
+    #[error("query {index} in {origin} is refused")]
+    Query {
+        index: usize,
+        origin: String,
+        #[source]
+        why: NotPlanned,
+    },
+}
+
+/// Why one query is not planned.
+#[derive(Debug, thiserror::Error)]
+pub enum NotPlanned {
+    #[error("it is over {MAX_QUERY_BYTES} bytes")]
+    TooLong,
+    #[error("it does not parse")]
+    Unparsed(#[source] pg_query::Error),
+    #[error("it is not one statement")]
+    NotOne,
+    #[error("only SELECT, INSERT, UPDATE and DELETE are planned")]
+    NotPlannable,
+}
+
 /// Splits `sql` into statements (PostgreSQL's own scanner) and checks each; answers the
 /// queries or the reason one is refused.
-pub fn parse(sql: &str, origin: &str, first_index: usize) -> Result<Vec<DeclaredQuery>, String> {
-    let statements = pg_query::split_with_parser(sql)
-        .map_err(|e| format!("the queries in {origin} do not parse: {e}"))?;
+pub fn parse(
+    sql: &str,
+    origin: &str,
+    first_index: usize,
+) -> Result<Vec<DeclaredQuery>, ParseError> {
+    let statements = pg_query::split_with_parser(sql).map_err(|source| ParseError::Split {
+        origin: origin.to_string(),
+        source,
+    })?;
     let mut out = Vec::new();
     for text in statements
         .into_iter()
@@ -143,7 +185,11 @@ pub fn parse(sql: &str, origin: &str, first_index: usize) -> Result<Vec<Declared
         .filter(|s| !s.is_empty())
     {
         let index = first_index + out.len();
-        check(text).map_err(|why| format!("query {index} in {origin} is refused: {why}"))?;
+        check(text).map_err(|why| ParseError::Query {
+            index,
+            origin: origin.to_string(),
+            why,
+        })?;
         out.push(DeclaredQuery {
             index,
             text: text.to_string(),
@@ -155,13 +201,13 @@ pub fn parse(sql: &str, origin: &str, first_index: usize) -> Result<Vec<Declared
 
 /// One SELECT, INSERT, UPDATE or DELETE of bounded size: what can be planned with
 /// `EXPLAIN ANALYZE` and rolled back.
-pub(crate) fn check(text: &str) -> Result<(), String> {
+pub(crate) fn check(text: &str) -> Result<(), NotPlanned> {
     if text.len() > MAX_QUERY_BYTES {
-        return Err(format!("it is over {MAX_QUERY_BYTES} bytes"));
+        return Err(NotPlanned::TooLong);
     }
-    let parsed = pg_query::parse(text, 0).map_err(|e| format!("it does not parse: {e}"))?;
+    let parsed = pg_query::parse(text, 0).map_err(NotPlanned::Unparsed)?;
     if parsed.protobuf.stmts.len() != 1 {
-        return Err("it is not one statement".into());
+        return Err(NotPlanned::NotOne);
     }
     match crate::pg::statement::first_node(&parsed) {
         Some(
@@ -170,7 +216,7 @@ pub(crate) fn check(text: &str) -> Result<(), String> {
             | pg_query::NodeEnum::UpdateStmt(_)
             | pg_query::NodeEnum::DeleteStmt(_),
         ) => Ok(()),
-        _ => Err("only SELECT, INSERT, UPDATE and DELETE are planned".into()),
+        _ => Err(NotPlanned::NotPlannable),
     }
 }
 
@@ -210,7 +256,7 @@ mod tests {
             ("SELECT 1; COMMIT", ""),
             ("SELEC 1", "do not parse"),
         ] {
-            let e = parse(sql, "x.sql", 1).unwrap_err();
+            let e = crate::error_chain(&parse(sql, "x.sql", 1).unwrap_err());
             assert!(e.contains(why), "{sql}: {e}");
         }
         // Two statements in one string reach `check` only one at a time.
