@@ -225,7 +225,7 @@ impl Engine {
             .map_err(|e| EngineError::BadRequest(format!("cannot observe {db_name:?}: {e}")))?;
         db.batch_execute(GUARDS)
             .await
-            .map_err(|e| EngineError::internal(e))?;
+            .map_err(EngineError::internal)?;
         let initial_size = database_size(&db).await.map_err(EngineError::internal)?;
         // Statistics start afresh, as DLE's observer resets them; a clone without
         // pg_stat_statements simply has no statement artifact.

@@ -164,7 +164,7 @@ pub fn gated(
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 gate(&text, &vocab, renderer.gate_texts())
             }))
-            .unwrap_or_else(|_| Err(GateError::Panicked))
+            .unwrap_or(Err(GateError::Panicked))
             .map_err(NoteError::Gate)
         });
     match checked {
