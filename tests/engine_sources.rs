@@ -7,7 +7,7 @@
 mod common;
 
 use common::engine::*;
-use preflight::pg::server::{free_port, PgServer, RunAs, StopMode};
+use preflight::pg::server::{PgServer, StopMode};
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,23 +17,7 @@ INSERT INTO customers SELECT g, 'person' || g || '@real.example' FROM generate_s
 /// A running PostgreSQL server with an `app` database owned by a role `app_owner`, as
 /// production would have it.
 async fn source_server(dir: &Path) -> (PgServer, u16) {
-    let run_as = RunAs::detect().unwrap();
-    std::fs::create_dir_all(dir.join("sock")).unwrap();
-    run_as.own(dir).unwrap();
-    let server = PgServer {
-        bin_dir: "/usr/lib/postgresql/15/bin".into(),
-        data_dir: dir.join("data"),
-        socket_dir: dir.join("sock"),
-        log_file: dir.join("source.log"),
-        run_as,
-        confined: false,
-    };
-    server.initdb().await.unwrap();
-    let port = free_port().unwrap();
-    server
-        .start(port, "", &[], Duration::from_secs(60))
-        .await
-        .unwrap();
+    let (server, port) = started_server("/usr/lib/postgresql/15/bin".into(), dir).await;
     let admin = server.connect(port, "postgres").await.unwrap();
     for sql in [
         "CREATE ROLE app_owner",

@@ -88,7 +88,13 @@ impl Rig {
         engine.prepare(DB).await?;
         Ok(Rig {
             engine,
-            psql: section.pg_bin_dir.join("psql"),
+            psql: {
+                let majors = crate::pg::majors::Majors::new(Path::new(crate::pg::majors::PREPARED));
+                let newest = majors
+                    .newest()
+                    .context("no PostgreSQL on this host: install postgresql-15")?;
+                majors.bin_dir(newest)?.join("psql")
+            },
             scratch,
             traffic: Default::default(),
         })

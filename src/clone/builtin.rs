@@ -36,6 +36,7 @@ impl BuiltinEngine {
         EngineConfig {
             pool_dir: self.section.work_dir.join(format!("pool-{db_name}")),
             pg_bin_dir: self.section.pg_bin_dir.clone(),
+            postgres_major: self.section.postgres_major,
             source: self.section.source.clone(),
             db_name: db_name.to_string(),
             port_range: (20000, 29999),

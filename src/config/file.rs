@@ -159,7 +159,10 @@ impl Default for EngineSection {
 #[serde(deny_unknown_fields, default)]
 pub struct BuiltinSection {
     pub work_dir: PathBuf,
-    pub pg_bin_dir: PathBuf,
+    /// Pins every clone to these binaries (none: each runs its data's major).
+    pub pg_bin_dir: Option<PathBuf>,
+    /// The major for sources without a server of their own; none: the newest here.
+    pub postgres_major: Option<u32>,
     pub source: SourceSection,
     /// The preflight binary that relays confined clones' ports; None: the running one
     /// (set by programs that embed the engine, such as test binaries; not configurable).
@@ -171,7 +174,8 @@ impl Default for BuiltinSection {
     fn default() -> Self {
         BuiltinSection {
             work_dir: std::env::temp_dir().join("preflight-engine"),
-            pg_bin_dir: PathBuf::from("/usr/lib/postgresql/15/bin"),
+            pg_bin_dir: None,
+            postgres_major: None,
             source: SourceSection::default(),
             relay_program: None,
         }

@@ -19,7 +19,15 @@ pub struct EngineConfig {
     pub pool_dir: PathBuf,
     /// `auto` (btrfs when the pool is on btrfs, else copy), `btrfs` or `copy`.
     pub backend: BackendChoice,
-    pub pg_bin_dir: PathBuf,
+    /// Pins every snapshot and clone to these binaries (none: each gets the major of its
+    /// data, from the host's packages or `majors_dir`).
+    pub pg_bin_dir: Option<PathBuf>,
+    /// The major for sources without a server of their own (`demo`, `sql_file`,
+    /// `filler`); none: the newest this host has. A `url`, `physical` or `data_dir`
+    /// source always gets its own major.
+    pub postgres_major: Option<u32>,
+    /// Where `ops/pg-major.sh` prepares the majors the host's packages lack.
+    pub majors_dir: PathBuf,
     /// Where snapshot data comes from.
     pub source: SourceSection,
     /// The database a logical source is loaded into, and the preprocessing hook runs on.
@@ -75,7 +83,9 @@ impl Default for EngineConfig {
             token_file: None,
             pool_dir: PathBuf::from("/var/lib/preflight-engine"),
             backend: BackendChoice::Auto,
-            pg_bin_dir: PathBuf::from("/usr/lib/postgresql/15/bin"),
+            pg_bin_dir: None,
+            postgres_major: None,
+            majors_dir: PathBuf::from(crate::pg::majors::PREPARED),
             source: SourceSection::default(),
             db_name: "app".into(),
             preprocess_dir: None,

@@ -202,14 +202,58 @@ impl Engine {
         } else {
             self.inner.run_as
         };
+        let data_dir = dir.join("data");
+        // A clone runs the major of the data it holds; one whose data is gone (being
+        // removed) is stopped by any.
+        let bin_dir = self
+            .bin_dir_for(&data_dir)
+            .or_else(|_| self.default_bin_dir())
+            .unwrap_or_default();
         PgServer {
-            bin_dir: self.inner.cfg.pg_bin_dir.clone(),
-            data_dir: dir.join("data"),
+            bin_dir,
+            data_dir,
             socket_dir: self.inner.paths.socket_dir(port),
             log_file: dir.join("server.log"),
             run_as,
             confined,
         }
+    }
+
+    /// The binaries of the major `data` was made by (or the pinned `pg_bin_dir`).
+    pub(crate) fn bin_dir_for(
+        &self,
+        data: &std::path::Path,
+    ) -> Result<std::path::PathBuf, EngineError> {
+        if let Some(pinned) = &self.inner.cfg.pg_bin_dir {
+            return Ok(pinned.clone());
+        }
+        let major = crate::pg::majors::of_data_dir(data).ok_or_else(|| {
+            EngineError::internal(format!("{} has no PG_VERSION", data.display()))
+        })?;
+        self.majors().bin_dir(major).map_err(EngineError::internal)
+    }
+
+    /// The binaries for a source without a server: `postgres_major`, else the newest.
+    pub fn default_bin_dir(&self) -> Result<std::path::PathBuf, EngineError> {
+        let cfg = &self.inner.cfg;
+        if let Some(pinned) = &cfg.pg_bin_dir {
+            return Ok(pinned.clone());
+        }
+        let majors = self.majors();
+        let major = cfg
+            .postgres_major
+            .or_else(|| majors.newest())
+            .ok_or_else(|| {
+                EngineError::Unavailable(
+                    "no PostgreSQL on this host: install postgresql-15 or run ops/pg-major.sh 17"
+                        .into(),
+                )
+            })?;
+        majors.bin_dir(major).map_err(EngineError::internal)
+    }
+
+    pub(crate) fn majors(&self) -> crate::pg::majors::Majors {
+        crate::pg::majors::Majors::new(&self.inner.cfg.majors_dir)
     }
 
     pub(crate) fn op_lock(&self, id: &str) -> Arc<Mutex<()>> {

@@ -121,8 +121,20 @@ impl Engine {
         backend
             .create_empty(&building)
             .map_err(EngineError::internal)?;
+        // The source's own major where it has one (production's), else the configured.
+        let newest = self.default_bin_dir()?;
+        let source_major = crate::pg::load::source_major(&cfg.source, &newest)
+            .await
+            .map_err(EngineError::internal)?;
+        let bin_dir = match (&cfg.pg_bin_dir, source_major) {
+            (None, Some(major)) => self
+                .majors()
+                .bin_dir(major)
+                .map_err(EngineError::internal)?,
+            _ => newest,
+        };
         let server = PgServer {
-            bin_dir: cfg.pg_bin_dir.clone(),
+            bin_dir,
             data_dir: building.join("data"),
             socket_dir: self.inner.paths.build_socket_dir(),
             log_file: building.join("build.log"),
@@ -139,11 +151,13 @@ impl Engine {
                 .run_as
                 .private_dir(&server.socket_dir)
                 .map_err(EngineError::internal)?;
+            let majors = self.majors();
             let loaded = load(
                 &server,
                 &cfg.source,
                 &cfg.db_name,
                 cfg.preprocess_dir.as_deref(),
+                cfg.pg_bin_dir.is_none().then_some(&majors),
             )
             .await
             .map_err(EngineError::internal)?;

@@ -83,11 +83,46 @@ host all all ::/0 scram-sha-256
 
 /// Fills `server.data_dir` (which must not exist yet) from `source`, runs the hook's
 /// SQL files on `db_name`, checkpoints and stops cleanly.
+/// The major of the source's own server or data, where it has one: a `url` source's
+/// server is asked (with the newest `psql`, `bin_dir`'s), a `data_dir`'s `PG_VERSION` is
+/// read; a `physical` copy's is read once copied; the others have none.
+pub async fn source_major(source: &SourceSection, bin_dir: &Path) -> Result<Option<u32>, PgError> {
+    match source {
+        SourceSection::Url { url } => {
+            let (url, password) = split_password(url.expose());
+            let mut cmd = source_tool(&bin_dir.join("psql"), password.as_ref());
+            cmd.args(["-w", "-X", "-A", "-t", "-c", "SHOW server_version_num"])
+                .arg(format!("--dbname={url}"));
+            let action = "ask the source server its version";
+            let out = tokio::task::spawn_blocking(move || cmd.output())
+                .await
+                .map_err(|e| PgError::new(action, e))?
+                .map_err(|e| PgError::new(action, e))?;
+            if !out.status.success() {
+                return Err(PgError::new(
+                    action,
+                    String::from_utf8_lossy(&out.stderr).trim(),
+                ));
+            }
+            let num: i64 = String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .map_err(|e| PgError::new(action, e))?;
+            Ok(Some(super::majors::of_version_num(num)))
+        }
+        SourceSection::DataDir { path } => Ok(super::majors::of_data_dir(path)),
+        _ => Ok(None),
+    }
+}
+
+/// Fills `server`'s empty data directory from `source`. With `majors`, a physical copy
+/// runs on the binaries of the major it turns out to be (its `PG_VERSION`).
 pub async fn load(
     server: &PgServer,
     source: &SourceSection,
     db_name: &str,
     preprocess_dir: Option<&Path>,
+    majors: Option<&super::majors::Majors>,
 ) -> Result<Loaded, PgError> {
     let logical = match source {
         SourceSection::Physical { connstr } => {
@@ -105,6 +140,20 @@ pub async fn load(
             server.initdb().await?;
             true
         }
+    };
+    let copied;
+    let server = match majors {
+        Some(majors) if !logical => {
+            let action = "run the copied data on its own PostgreSQL major";
+            let major = super::majors::of_data_dir(&server.data_dir)
+                .ok_or_else(|| PgError::new(action, "the copy has no PG_VERSION"))?;
+            copied = PgServer {
+                bin_dir: majors.bin_dir(major).map_err(|e| PgError::new(action, e))?,
+                ..server.clone()
+            };
+            &copied
+        }
+        _ => server,
     };
     let port = free_port()?;
     // Durability while building is not needed (a failed build is thrown away). A logical
@@ -152,7 +201,7 @@ pub async fn load(
 fn run_tool(mut cmd: Command, action: &str) -> Result<(), PgError> {
     let out = cmd
         .output()
-        .map_err(|e| PgError::new(action, format!("{e}; is PostgreSQL 15 installed?")))?;
+        .map_err(|e| PgError::new(action, format!("{e}; is that PostgreSQL major prepared?")))?;
     if !out.status.success() {
         return Err(PgError::new(
             action,

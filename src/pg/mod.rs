@@ -3,7 +3,8 @@
 //! ([`statement`]), the catalog snapshot the findings compare ([`catalog`]), session
 //! settings a migration changes ([`settings`]), cheap looks at SQL text before the
 //! parser ([`lexical`]); and PostgreSQL servers and data, shared by the clone engine and
-//! its snapshots: running a server on a data directory ([`server`]), filling a fresh one
+//! its snapshots: the majors this host can run ([`majors`]), running a server on a data
+//! directory ([`server`]), filling a fresh one
 //! from a source ([`load`], [`dataset`]), and handing a clone's data to the requester's
 //! role ([`role`]).
 
@@ -13,6 +14,7 @@ pub mod dataset;
 pub mod lexical;
 pub mod load;
 pub mod lock_mode;
+pub mod majors;
 pub mod migration_role;
 pub mod netns;
 pub mod role;

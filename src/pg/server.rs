@@ -141,7 +141,7 @@ impl PgServer {
             .map_err(|e| {
                 PgError::new(
                     "run initdb",
-                    format!("{e}; is PostgreSQL 15 installed (pg_bin_dir)?"),
+                    format!("{e}; is that PostgreSQL major installed (ops/pg-major.sh)?"),
                 )
             })?;
         if !out.status.success() {
@@ -213,7 +213,7 @@ impl PgServer {
         let mut child = cmd.spawn().map_err(|e| {
             PgError::new(
                 "start a PostgreSQL server",
-                format!("{e}; is PostgreSQL 15 installed (pg_bin_dir)?"),
+                format!("{e}; is that PostgreSQL major installed (ops/pg-major.sh)?"),
             )
         })?;
         let (exited_tx, exited_rx) = std::sync::mpsc::channel();

@@ -305,3 +305,30 @@ pub fn btrfs_or_copy(
         }
     }
 }
+
+/// A PostgreSQL server of the binaries in `bin_dir`, freshly made under `dir` and started
+/// on a free port: a source, as production's server would be.
+pub async fn started_server(
+    bin_dir: PathBuf,
+    dir: &Path,
+) -> (preflight::pg::server::PgServer, u16) {
+    use preflight::pg::server::{free_port, PgServer, RunAs};
+    let run_as = RunAs::detect().unwrap();
+    std::fs::create_dir_all(dir.join("sock")).unwrap();
+    run_as.own(dir).unwrap();
+    let server = PgServer {
+        bin_dir,
+        data_dir: dir.join("data"),
+        socket_dir: dir.join("sock"),
+        log_file: dir.join("source.log"),
+        run_as,
+        confined: false,
+    };
+    server.initdb().await.unwrap();
+    let port = free_port().unwrap();
+    server
+        .start(port, "", &[], Duration::from_secs(60))
+        .await
+        .unwrap();
+    (server, port)
+}

@@ -138,8 +138,16 @@ pub fn rehearse_files_configured(
     let config = builtin_config_with(root.path(), seed, database);
     let yaml = std::fs::read_to_string(&config).unwrap() + top_level;
     std::fs::write(&config, yaml).unwrap();
-    let artifacts = root.path().join("artifacts");
-    let out = print_only_run(&repo, &config, &artifacts);
+    rehearse_checkout(&repo, &config, &root.path().join("artifacts"))
+}
+
+/// [`print_only_run`]; answers the exit code, the note printed and `report.json`.
+pub fn rehearse_checkout(
+    repo: &Path,
+    config: &Path,
+    artifacts: &Path,
+) -> (Option<i32>, String, serde_json::Value) {
+    let out = print_only_run(repo, config, artifacts);
     let report = std::fs::read_to_string(artifacts.join("report.json"))
         .unwrap_or_else(|_| panic!("no report: {}", text(&out)));
     let note = String::from_utf8_lossy(&out.stdout).into_owned();

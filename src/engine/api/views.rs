@@ -178,7 +178,12 @@ pub fn status_view(engine: &Engine, state: &State) -> dle_api::Instance {
         provisioner: dle_api::Provisioner {
             docker_image: String::new(),
             container_config: [
-                ("pgBinDir".to_string(), cfg.pg_bin_dir.display().to_string()),
+                (
+                    "pgBinDir".to_string(),
+                    engine
+                        .default_bin_dir()
+                        .map_or_else(|e| format!("({e})"), |dir| dir.display().to_string()),
+                ),
                 ("backend".to_string(), engine.backend().name().to_string()),
             ]
             .into_iter()
