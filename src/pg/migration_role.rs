@@ -180,6 +180,7 @@ DO $shape$
 DECLARE
     who text := current_user;
     r text;
+    f regprocedure;
 BEGIN
     FOR r IN SELECT jsonb_array_elements_text(current_setting('preflight.member_of')::jsonb) LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
@@ -189,9 +190,10 @@ BEGIN
         EXECUTE format('GRANT %I TO %I', r, who);
     END LOOP;
     EXECUTE format('GRANT pg_read_all_stats TO %I', who);
-    IF to_regprocedure('pg_stat_statements_reset(oid, oid, bigint)') IS NOT NULL THEN
-        EXECUTE format('GRANT EXECUTE ON FUNCTION pg_stat_statements_reset(oid, oid, bigint) TO %I', who);
-    END IF;
+    -- Its arguments differ between majors (17 added minmax_only): every one there is.
+    FOR f IN SELECT oid::regprocedure FROM pg_proc WHERE proname = 'pg_stat_statements_reset' LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', f, who);
+    END LOOP;
     EXECUTE format('ALTER ROLE %I NOSUPERUSER %s', who, current_setting('preflight.attributes'));
 END
 $shape$"#;

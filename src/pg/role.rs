@@ -85,6 +85,7 @@ DO $grant$
 DECLARE
     who text := current_setting('preflight.username');
     owner text := current_setting('preflight.owner');
+    f regprocedure;
 BEGIN
     IF who = owner THEN
         NULL;
@@ -98,9 +99,10 @@ BEGIN
     IF current_setting('preflight.restricted')::boolean THEN
         EXECUTE format('ALTER ROLE %I NOSUPERUSER', who);
         EXECUTE format('GRANT pg_read_all_stats TO %I', who);
-        IF to_regprocedure('pg_stat_statements_reset(oid, oid, bigint)') IS NOT NULL THEN
-            EXECUTE format('GRANT EXECUTE ON FUNCTION pg_stat_statements_reset(oid, oid, bigint) TO %I', who);
-        END IF;
+        -- Its arguments differ between majors (17 added minmax_only): every one there is.
+        FOR f IN SELECT oid::regprocedure FROM pg_proc WHERE proname = 'pg_stat_statements_reset' LOOP
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', f, who);
+        END LOOP;
     ELSE
         EXECUTE format('ALTER ROLE %I SUPERUSER', who);
     END IF;
