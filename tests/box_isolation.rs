@@ -188,6 +188,7 @@ async fn box_reaches_the_database_socket_and_nothing_else() {
             name: format!("{id}-box"),
             migrations_dir: migrations.clone(),
             socket_dir: sock.clone(),
+            client: None,
         },
     )
     .await

@@ -133,6 +133,8 @@ async fn a_process_that_outlives_its_clone_is_named_and_fails_the_job() {
     )
     .await;
     let uid = 1_500_000 + port;
+    // Whatever an earlier, failed run of this test left of that user goes first.
+    let _ = preflight::engine::processes::kill_all(uid, Duration::from_secs(5)).await;
     let (gl, artifacts, job) = start_job(root.path(), &engine).await;
 
     // Once the clone's server runs as its user, something keeps starting processes as it.
@@ -144,19 +146,9 @@ async fn a_process_that_outlives_its_clone_is_named_and_fails_the_job() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let mut respawner = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "while :; do setpriv --reuid={uid} --regid={uid} --clear-groups sleep 600 & \
-             sleep 0.01; done"
-        ))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let respawner = Respawner::start(uid);
     let out = job.join().unwrap();
-    let _ = respawner.kill();
-    let _ = respawner.wait();
+    drop(respawner);
 
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -210,4 +202,40 @@ async fn a_process_that_outlives_its_clone_is_named_and_fails_the_job() {
         Vec::<i32>::new(),
         "a process of the clone's user is left"
     );
+}
+
+/// Keeps starting processes of `uid` until dropped (a failing test included), then ends
+/// them all.
+struct Respawner {
+    child: std::process::Child,
+    uid: u32,
+}
+
+impl Respawner {
+    fn start(uid: u32) -> Respawner {
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "while :; do setpriv --reuid={uid} --regid={uid} --clear-groups sleep 60 & \
+                 sleep 0.01; done"
+            ))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Respawner { child, uid }
+    }
+}
+
+impl Drop for Respawner {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for pid in preflight::engine::processes::processes_of(self.uid) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }

@@ -16,8 +16,10 @@ use std::path::Path;
 const SEED: &str = "CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL);
 INSERT INTO accounts SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 500) g;";
 
-/// 17's `JSON_TABLE` (a syntax error before 17), with a way back.
-const UP_17: &str = "CREATE TABLE tags AS
+/// 17's `JSON_TABLE` (a syntax error before 17), with a way back; it says which `psql`
+/// runs it.
+const UP_17: &str = "\\echo psql :VERSION_NUM
+CREATE TABLE tags AS
   SELECT * FROM JSON_TABLE('[{\"t\":\"a\"},{\"t\":\"b\"}]', '$[*]' COLUMNS (t text PATH '$.t')) AS j;
 CREATE INDEX tags_t_idx ON tags (t);\n";
 const DOWN_17: &str = "DROP TABLE tags;\n";
@@ -39,8 +41,9 @@ fn majors_or_skip(needed: &[u32]) -> Option<Majors> {
     None
 }
 
-/// Rehearses `files` as a superuser on a `sql_file` snapshot of `major`.
-fn rehearse_on(major: u32, files: &[(&str, &str)]) -> (Option<i32>, String, Value) {
+/// Rehearses `files` as a superuser on a `sql_file` snapshot of `major`; answers the
+/// exit code, the note, report.json and the first migration's box output.
+fn rehearse_on(major: u32, files: &[(&str, &str)]) -> (Option<i32>, String, Value, String) {
     let root = tempfile::tempdir().unwrap();
     let repo = repo_with_migrations(root.path(), &[], files);
     let config = builtin_config_with(root.path(), SEED, "role: {superuser: true}");
@@ -49,7 +52,12 @@ fn rehearse_on(major: u32, files: &[(&str, &str)]) -> (Option<i32>, String, Valu
         &format!("  postgres_major: {major}\n  source:"),
     );
     std::fs::write(&config, yaml).unwrap();
-    rehearse_checkout(&repo, &config, &root.path().join("artifacts"))
+    let (code, note, report) = rehearse_checkout(&repo, &config, &root.path().join("artifacts"));
+    let log = report["databases"][0]["migrations"][0]["log_file"]
+        .as_str()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .unwrap_or_default();
+    (code, note, report, log)
 }
 
 #[test]
@@ -61,13 +69,15 @@ fn a_migration_only_the_newer_major_accepts_succeeds_there_and_fails_on_15() {
         ("2024-01-01-000000_tags/up.sql", UP_17),
         ("2024-01-01-000000_tags/down.sql", DOWN_17),
     ];
-    let (code, note, report) = rehearse_on(17, &files);
+    let (code, note, report, output) = rehearse_on(17, &files);
     assert_eq!(code, Some(0), "{note}\n{report}");
     let db = &report["databases"][0];
     let version = db["server_version"].as_str().unwrap();
     assert!(version.starts_with("17."), "{version}");
     let m = &db["migrations"][0];
     assert_eq!(m["outcome"], "succeeded", "{m}");
+    // The box ran it with a psql of the clone's major, not the image's 15.
+    assert!(output.contains("psql 17"), "{output}");
     // The way back works on 17: down, the same schema as before, up again.
     let back = &m["way_back"];
     assert_eq!(back["down"]["outcome"], "succeeded", "{back}");
@@ -87,7 +97,8 @@ fn a_migration_only_the_newer_major_accepts_succeeds_there_and_fails_on_15() {
         "the note says which: {note}"
     );
 
-    let (code, note, report) = rehearse_on(15, &files);
+    let (code, note, report, output) = rehearse_on(15, &files);
+    assert!(output.contains("psql 15"), "the image's own: {output}");
     assert_eq!(code, Some(1), "{note}\n{report}");
     let db = &report["databases"][0];
     assert!(db["server_version"].as_str().unwrap().starts_with("15."));

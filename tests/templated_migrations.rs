@@ -24,7 +24,7 @@ fn go_templates_render_with_trusted_values_before_they_run() {
     let (code, note, report) = rehearse_files(
         SEED,
         &[("1_mfa.up.sql", UP), ("1_mfa.down.sql", DOWN)],
-        &format!("{TEMPLATE}, production_version: 16"),
+        &format!("{TEMPLATE}, production_version: 14, allow_other_major: true"),
     );
     assert_eq!(code, Some(0), "{note}");
     let m = &report["databases"][0]["migrations"][0];
@@ -38,19 +38,54 @@ fn go_templates_render_with_trusted_values_before_they_run() {
     );
     assert_eq!(m["way_back"]["down"]["outcome"], "succeeded", "{m}");
     assert_eq!(m["way_back"]["differences"], serde_json::json!([]));
+    // The clone runs the newest major here (no postgres_major is configured).
     let version = report["databases"][0]["server_version"].as_str().unwrap();
-    assert!(version.starts_with("15."), "{version}");
-    assert!(note.contains("(PostgreSQL 15, clone ready in"), "{note}");
+    let newest = newest_major();
+    assert!(version.starts_with(&format!("{newest}.")), "{version}");
     assert!(
-        note.contains(":warning: Production runs PostgreSQL 16, but the clone runs PostgreSQL 15"),
+        note.contains(&format!("(PostgreSQL {newest}, clone ready in")),
         "{note}"
+    );
+    assert!(
+        note.contains(&format!(
+            ":warning: Production runs PostgreSQL 14, but the clone runs PostgreSQL {newest}"
+        )),
+        "{note}"
+    );
+}
+
+fn newest_major() -> u32 {
+    preflight::pg::majors::Majors::new(std::path::Path::new(preflight::pg::majors::PREPARED))
+        .newest()
+        .unwrap()
+}
+
+/// Without `allow_other_major`, a clone of another major than production's is not
+/// rehearsed on: nothing runs, and the job log says both majors and what to do.
+#[test]
+fn a_clone_of_another_major_than_productions_is_not_rehearsed_on() {
+    let (code, note, report) =
+        rehearse_files(SEED, &[("1_mfa.up.sql", UP)], "production_version: 14");
+    assert_eq!(code, Some(3), "{note}");
+    let error = report["databases"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("production runs PostgreSQL 14, but the clone runs")
+            && error.contains("allow_other_major: true"),
+        "{error}"
+    );
+    assert_eq!(
+        report["databases"][0]["migrations"][0]["outcome"], "skipped",
+        "{report}"
     );
 }
 
 #[test]
 fn without_rendering_the_braces_reach_postgres_and_fail() {
-    let (code, note, report) =
-        rehearse_files(SEED, &[("1_mfa.up.sql", UP)], "production_version: 15");
+    let (code, note, report) = rehearse_files(
+        SEED,
+        &[("1_mfa.up.sql", UP)],
+        &format!("production_version: {}", newest_major()),
+    );
     assert_eq!(code, Some(1), "{note}");
     let m = &report["databases"][0]["migrations"][0];
     assert_eq!(m["sqlstate"], "42601", "{m}");

@@ -45,6 +45,10 @@ pub struct BenchClonesArgs {
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+
+    /// The PostgreSQL major of the clones (default: the newest on this host).
+    #[arg(long, value_name = "MAJOR")]
+    pub postgres_major: Option<u32>,
 }
 
 const CONCURRENT: usize = 8;
@@ -349,6 +353,7 @@ pub async fn run(args: BenchClonesArgs, cancel: CancellationToken) -> Result<()>
                     None => SourceSection::Filler { size_mb },
                 },
                 port_range: (31000, 31999),
+                postgres_major: args.postgres_major,
                 max_clones: 64,
                 free_space_floor_bytes: 0,
                 adopt_clones: false,

@@ -72,6 +72,15 @@ impl Rig {
     /// `relay_program` is the preflight binary for confined clones' relays (None: the
     /// running one; a test binary names the real one).
     pub async fn new(seed_sql: &str, relay_program: Option<&Path>) -> Result<Rig> {
+        Rig::on_major(seed_sql, relay_program, None).await
+    }
+
+    /// [`Rig::new`] on PostgreSQL `major` (None: the newest here).
+    pub async fn on_major(
+        seed_sql: &str,
+        relay_program: Option<&Path>,
+        major: Option<u32>,
+    ) -> Result<Rig> {
         let scratch = tempfile::Builder::new()
             .prefix("preflight-rig-")
             .tempdir_in("/var/tmp")
@@ -82,6 +91,7 @@ impl Rig {
             work_dir: scratch.path().join("engine"),
             source: SourceSection::SqlFile { path: seed },
             relay_program: relay_program.map(Path::to_path_buf),
+            postgres_major: major,
             ..BuiltinSection::default()
         };
         let engine = BuiltinEngine::new(&section)?;

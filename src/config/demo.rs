@@ -60,6 +60,7 @@ impl Plan {
                 way_back: true,
                 template: None,
                 production_version: None,
+                allow_other_major: false,
                 command: args.command,
                 queries: Default::default(),
             }],

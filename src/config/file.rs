@@ -234,9 +234,12 @@ pub struct DatabaseSection {
     /// The migrations are templates, rendered with these values before anything runs.
     #[serde(default)]
     pub template: Option<super::sections::TemplateSection>,
-    /// Production's PostgreSQL major version; the note warns when the clone's differs.
+    /// Production's PostgreSQL major version: a clone of another major is not rehearsed
+    /// on, unless `allow_other_major` (then the note warns at the top).
     #[serde(default)]
     pub production_version: Option<u32>,
+    #[serde(default)]
+    pub allow_other_major: bool,
     /// The team's migration tool, run by command in the box instead of SQL files.
     #[serde(default)]
     pub command: Option<super::sections::CommandSection>,
@@ -272,6 +275,7 @@ impl Default for DatabaseSection {
             way_back: true,
             template: None,
             production_version: None,
+            allow_other_major: false,
             command: None,
             queries: Default::default(),
         }

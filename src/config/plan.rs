@@ -74,6 +74,8 @@ pub struct DatabasePlan {
     pub template: Option<super::sections::TemplateSection>,
     /// Production's PostgreSQL major version, when configured.
     pub production_version: Option<u32>,
+    /// Go on when the clone's major differs from `production_version`.
+    pub allow_other_major: bool,
     /// The migration tool run by command, when configured.
     pub command: Option<super::sections::CommandSection>,
     /// Where declared queries come from besides the MR description, and how they run.
@@ -311,6 +313,7 @@ fn database_plans(
             way_back: d.way_back,
             template: d.template,
             production_version: d.production_version,
+            allow_other_major: d.allow_other_major,
             command: d.command,
             queries: d.queries,
         });

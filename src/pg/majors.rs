@@ -63,6 +63,14 @@ impl Majors {
         (root.join("ready").is_file() && bin.join("postgres").is_file()).then_some(bin)
     }
 
+    /// The root file system `ops/pg-major.sh` prepared for `major`, if it did: its
+    /// programs find their loader and libraries under it, so it can be mounted at the same
+    /// path into a container and its `psql` run there.
+    pub fn prepared_root(&self, major: u32) -> Option<PathBuf> {
+        let root = self.prepared.join(major.to_string());
+        root.join("ready").is_file().then(|| root.join("root"))
+    }
+
     /// The bin directory of `major`, or why not.
     pub fn bin_dir(&self, major: u32) -> Result<PathBuf, MissingMajor> {
         self.find(major).ok_or_else(|| MissingMajor {

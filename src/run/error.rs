@@ -122,6 +122,13 @@ pub enum DatabaseError {
     Box(crate::sandbox::BoxError),
     #[error(transparent)]
     Step(crate::run::step::StepError),
+    #[error(
+        "production runs PostgreSQL {production}, but the clone runs {clone}: a rehearsal on \
+         another major is not one; give the engine a snapshot of {production} (a source of \
+         production, or builtin.postgres_major: {production} after ops/pg-major.sh \
+         {production}), or set databases[].allow_other_major: true to go on with a warning"
+    )]
+    OtherMajor { production: u32, clone: String },
     #[error("cannot create {path}: {source}")]
     Artifacts {
         path: String,

@@ -128,6 +128,15 @@ async fn run_all(
     let observer = Observer::connect(&upstream, cx.plan.lock_sample_interval).await?;
     observer.shape_role(&work.db.role).await?;
     report.server_version = Some(observer.server_version.clone());
+    if let Some(production) = work.db.production_version {
+        let same = crate::pg::majors::parse_major(&observer.server_version) == Some(production);
+        if !same && !work.db.allow_other_major {
+            return Err(DatabaseError::OtherMajor {
+                production,
+                clone: observer.server_version.clone(),
+            });
+        }
+    }
     let bridge = Bridge::start(
         &socket_dir,
         upstream.with_session(&work.db.session),
@@ -152,6 +161,7 @@ async fn run_all(
         name: format!("{}-{}", cx.plan.run_id, work.db.name),
         migrations_dir: box_dir,
         socket_dir: socket_dir.clone(),
+        client: newer_client(&observer.server_version),
     };
     let sandbox = Sandbox::create(cx.docker, &spec).await?;
     let sandbox = Arc::new(sandbox);
@@ -270,4 +280,14 @@ fn say_outcome(log: &JobLog, m: &MigrationReport) {
             m.findings.len()
         ),
     );
+}
+
+/// The client of the clone's major for the box, when `ops/pg-major.sh` prepared it on
+/// this host (the box image's own `psql` is the host suite's, 15 on Debian 12).
+fn newer_client(server_version: &str) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    use crate::pg::majors::{parse_major, Majors, PREPARED};
+    let major = parse_major(server_version)?;
+    let root = Majors::new(std::path::Path::new(PREPARED)).prepared_root(major)?;
+    let bin = root.join(format!("usr/lib/postgresql/{major}/bin"));
+    Some((root, bin))
 }

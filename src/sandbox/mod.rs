@@ -82,7 +82,14 @@ pub struct BoxSpec {
     pub name: String,
     pub migrations_dir: PathBuf,
     pub socket_dir: PathBuf,
+    /// A PostgreSQL client newer than the image's, for a clone of a newer major: a root
+    /// `ops/pg-major.sh` prepared, mounted read-only at its own path, and the bin
+    /// directory inside it that goes first on the box's `PATH`.
+    pub client: Option<(PathBuf, PathBuf)>,
 }
+
+/// The box's `PATH` when a client is mounted: its bin directory, then the image's.
+const IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// How a command in the box ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,12 +114,18 @@ impl Sandbox {
                 image: spec.image.clone(),
             })?;
         let bind = |src: &PathBuf, dst: &str, mode: &str| format!("{}:{dst}:{mode}", src.display());
+        let mut binds = vec![
+            bind(&spec.migrations_dir, MIGRATIONS_MOUNT, "ro"),
+            bind(&spec.socket_dir, SOCKET_MOUNT, "ro"),
+        ];
+        let mut env = Vec::new();
+        if let Some((root, bin)) = &spec.client {
+            binds.push(bind(root, &root.display().to_string(), "ro"));
+            env.push(format!("PATH={}:{IMAGE_PATH}", bin.display()));
+        }
         let host = HostConfig {
             network_mode: Some("none".into()),
-            binds: Some(vec![
-                bind(&spec.migrations_dir, MIGRATIONS_MOUNT, "ro"),
-                bind(&spec.socket_dir, SOCKET_MOUNT, "ro"),
-            ]),
+            binds: Some(binds),
             readonly_rootfs: Some(true),
             tmpfs: Some(HashMap::from([(
                 "/tmp".to_string(),
@@ -132,7 +145,7 @@ impl Sandbox {
             user: Some(BOX_USER.into()),
             working_dir: Some(MIGRATIONS_MOUNT.into()),
             network_disabled: Some(true),
-            env: Some(vec![]),
+            env: Some(env),
             labels: Some(HashMap::from([
                 (LABEL_MANAGED.to_string(), "true".to_string()),
                 (LABEL_RUN.to_string(), spec.run_id.clone()),
