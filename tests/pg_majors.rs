@@ -195,3 +195,83 @@ async fn a_source_with_its_own_server_is_cloned_on_its_major() {
     drop(engine);
     server.stop(StopMode::Fast).await.unwrap();
 }
+
+/// 18's named NOT NULL constraints (`CONSTRAINT x NOT NULL col`, a syntax error before
+/// 18; Lemmy's downs use them) run on a clone of 18, as production on 18 runs them.
+#[test]
+fn a_down_that_only_18_accepts_passes_on_18() {
+    if majors_or_skip(&[18]).is_none() {
+        return;
+    }
+    let files = [
+        (
+            "2025-01-01-000000_person/up.sql",
+            "ALTER TABLE accounts ALTER COLUMN email DROP NOT NULL;\n",
+        ),
+        (
+            "2025-01-01-000000_person/down.sql",
+            "ALTER TABLE accounts ADD CONSTRAINT accounts_email_not_null NOT NULL email;\n",
+        ),
+    ];
+    let (code, note, report, _) = rehearse_on(18, &files);
+    assert_eq!(code, Some(0), "{note}\n{report}");
+    let db = &report["databases"][0];
+    assert!(db["server_version"].as_str().unwrap().starts_with("18."));
+    let back = &db["migrations"][0]["way_back"];
+    assert_eq!(back["down"]["outcome"], "succeeded", "{back}");
+    assert_eq!(back["up_again"]["outcome"], "succeeded", "{back}");
+}
+
+/// Every major this host has (13, 15, 17, 18 where prepared) rehearses a migration with
+/// its statements, locks, finding and way back: the catalog queries that differ between
+/// majors (pg_stat_statements' columns, its reset's signature) hold on each.
+#[test]
+fn every_major_here_rehearses_with_its_trace_findings_and_way_back() {
+    let majors = Majors::new(Path::new(PREPARED)).available();
+    eprintln!("majors on this machine: {majors:?}");
+    assert!(
+        majors.len() >= 2,
+        "ops/dev-setup.sh gives 15 and 17: {majors:?}"
+    );
+    let files = [
+        (
+            "2024-02-01-000000_email_idx/up.sql",
+            "CREATE INDEX accounts_email_idx ON accounts (email);\n",
+        ),
+        (
+            "2024-02-01-000000_email_idx/down.sql",
+            "DROP INDEX accounts_email_idx;\n",
+        ),
+    ];
+    for major in majors {
+        let (code, note, report, _) = rehearse_on(major, &files);
+        assert_eq!(code, Some(0), "{major}: {note}\n{report}");
+        let db = &report["databases"][0];
+        let version = db["server_version"].as_str().unwrap();
+        assert!(version.starts_with(&format!("{major}.")), "{version}");
+        let m = &db["migrations"][0];
+        let statements = m["statements"].as_array().unwrap();
+        assert!(
+            statements
+                .iter()
+                .any(|s| s["query"].as_str().unwrap().starts_with("CREATE INDEX")),
+            "{major}: pg_stat_statements read: {m}"
+        );
+        assert!(
+            m["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["id"] == "PF-I01"),
+            "{major}: {m}"
+        );
+        let back = &m["way_back"];
+        assert_eq!(back["down"]["outcome"], "succeeded", "{major}: {back}");
+        assert_eq!(
+            back["differences"],
+            serde_json::json!([]),
+            "{major}: {back}"
+        );
+        assert_eq!(back["up_again"]["outcome"], "succeeded", "{major}: {back}");
+    }
+}

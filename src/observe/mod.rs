@@ -294,7 +294,11 @@ impl Observer {
         self.sessions_ended().await;
         let rows = self
             .client
-            .query(queries::STATEMENTS, &[])
+            .query(
+                queries::statements_for(crate::pg::majors::parse_major(&self.server_version))
+                    .as_ref(),
+                &[],
+            )
             .await
             .map_err(err("read pg_stat_statements"))?;
         let statements = rows

@@ -35,6 +35,15 @@ pub const STATEMENTS: &str =
      WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND toplevel \
      ORDER BY total_exec_time DESC";
 
+/// [`STATEMENTS`] for a server of `major`: before 14 pg_stat_statements has no
+/// `toplevel` column (and with its default `track = top` keeps only top-level ones).
+pub fn statements_for(major: Option<u32>) -> std::borrow::Cow<'static, str> {
+    match major {
+        Some(m) if m < 14 => STATEMENTS.replace(" AND toplevel", "").into(),
+        _ => STATEMENTS.into(),
+    }
+}
+
 pub const LOCKS: &str = "SELECT l.pid, l.relation::int8, l.mode, \
             coalesce(c.relname::text, l.relation::regclass::text), coalesce(c.relkind::text, '') \
      FROM pg_locks l \
