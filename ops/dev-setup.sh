@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what preflight's demo and tests need on a fresh Debian 12 machine (idempotent):
 # the C toolchain pieces pg_query needs, PostgreSQL 15 (server, client, pg_stat_statements),
-# git, debootstrap, patchelf and btrfs-progs, Chromium (the HTML report's test opens it headless)
+# git, debootstrap, patchelf and btrfs-progs, python3-fusepy (a test makes a process
+# SIGKILL cannot end with it), Chromium (the HTML report's test opens it headless)
 # and xmllint (the JUnit report is checked against its XSD); then builds the box image
 # and the tools image with alembic and Django for command mode (cached, see box-image/).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-packages=(libclang-dev clang postgresql-15 postgresql-client-15 git debootstrap patchelf btrfs-progs nftables procps iproute2 ca-certificates chromium fonts-dejavu-core libxml2-utils)
+packages=(libclang-dev clang postgresql-15 postgresql-client-15 git debootstrap patchelf btrfs-progs python3-fusepy nftables procps iproute2 ca-certificates chromium fonts-dejavu-core libxml2-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,7 @@ mod common;
 use common::engine::*;
 use common::gitlab_double::GitlabDouble;
 use common::*;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Starts `preflight run` on `engine` for an MR with one two-second migration; answers the
@@ -112,9 +113,9 @@ async fn a_clone_that_could_not_be_destroyed_is_named_and_fails_the_job() {
     // The engine's Drop kills what it left: the test leaves nothing behind.
 }
 
-/// A process of the clone's user that the engine cannot end (here something outside the
-/// clone keeps starting new ones faster than they are killed) would own the next clone on
-/// that port. The engine keeps the clone FATAL, holding its port, with the survivors named;
+/// A process of the clone's user that the engine cannot end (here one SIGKILL cannot
+/// reach: it waits in the kernel on a read that is never answered) would own the next
+/// clone on that port. The engine keeps the clone FATAL, holding its port, with the survivors named;
 /// the job's cleanup reports it and exits 3; a later delete, once they are gone, removes it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_process_that_outlives_its_clone_is_named_and_fails_the_job() {
@@ -133,11 +134,14 @@ async fn a_process_that_outlives_its_clone_is_named_and_fails_the_job() {
     )
     .await;
     let uid = 1_500_000 + port;
+    if !Unkillable::available() {
+        return;
+    }
     // Whatever an earlier, failed run of this test left of that user goes first.
     let _ = preflight::engine::processes::kill_all(uid, Duration::from_secs(5)).await;
     let (gl, artifacts, job) = start_job(root.path(), &engine).await;
 
-    // Once the clone's server runs as its user, something keeps starting processes as it.
+    // Once the clone's server runs as its user, a process of that user gets stuck.
     let started = Instant::now();
     while preflight::engine::processes::processes_of(uid).is_empty() {
         assert!(
@@ -146,9 +150,8 @@ async fn a_process_that_outlives_its_clone_is_named_and_fails_the_job() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let respawner = Respawner::start(uid);
+    let unkillable = Unkillable::start(uid);
     let out = job.join().unwrap();
-    drop(respawner);
 
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -192,7 +195,8 @@ async fn a_process_that_outlives_its_clone_is_named_and_fails_the_job() {
             .contains("survived its end"),
         "{clone}"
     );
-    // Once nothing keeps them alive, a later delete ends them and removes the clone.
+    // Once nothing keeps it alive, a later delete ends it and removes the clone.
+    drop(unkillable);
     let id = clone["id"].as_str().unwrap().to_string();
     let (status, body) = engine.call("DELETE", &format!("/clone/{id}"), None).await;
     assert_eq!(status, 200, "{body}");
@@ -204,38 +208,93 @@ async fn a_process_that_outlives_its_clone_is_named_and_fails_the_job() {
     );
 }
 
-/// Keeps starting processes of `uid` until dropped (a failing test included), then ends
-/// them all.
-struct Respawner {
-    child: std::process::Child,
-    uid: u32,
+/// A process of `uid` that SIGKILL cannot end: it reads a file of a FUSE file system
+/// (`tests/fixtures/hung_fuse.py`) whose daemon received the read and never answers, so the
+/// reader waits in the kernel uninterruptibly. Dropped (a failing test included), the
+/// daemon ends, the read fails, the reader dies and is collected, the mount goes.
+struct Unkillable {
+    daemon: std::process::Child,
+    reader: Option<std::process::Child>,
+    mount: std::path::PathBuf,
+    _dir: tempfile::TempDir,
 }
 
-impl Respawner {
-    fn start(uid: u32) -> Respawner {
-        let child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "while :; do setpriv --reuid={uid} --regid={uid} --clear-groups sleep 60 & \
-                 sleep 0.01; done"
-            ))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+impl Unkillable {
+    /// None (and why, printed) where this machine cannot make one.
+    fn available() -> bool {
+        let ok = Path::new("/dev/fuse").exists()
+            && std::process::Command::new("/usr/bin/python3")
+                .args(["-c", "import fusepy"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+        if !ok {
+            eprintln!(
+                "SKIPPED: no /dev/fuse or no python3-fusepy (ops/dev-setup.sh installs it), so \
+                 no process that survives SIGKILL can be made here"
+            );
+        }
+        ok
+    }
+
+    fn start(uid: u32) -> Unkillable {
+        use std::io::BufRead;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mount = dir.path().join("mnt");
+        std::fs::create_dir(&mount).unwrap();
+        for d in [dir.path(), &mount] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hung_fuse.py");
+        let mut daemon = std::process::Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(&mount)
+            .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        Respawner { child, uid }
+        let mut said = std::io::BufReader::new(daemon.stdout.take().unwrap()).lines();
+        assert_eq!(said.next().unwrap().unwrap(), "mounting");
+        let started = Instant::now();
+        while !mount.join("hang").exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the FUSE mount never came"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let reader = std::process::Command::new("setpriv")
+            .args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={uid}"),
+                "--clear-groups",
+                "cat",
+            ])
+            .arg(mount.join("hang"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // The daemon has the read: from now on the reader cannot be killed.
+        assert_eq!(said.next().unwrap().unwrap(), "read");
+        Unkillable {
+            daemon,
+            reader: Some(reader),
+            mount,
+            _dir: dir,
+        }
     }
 }
 
-impl Drop for Respawner {
+impl Drop for Unkillable {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for pid in preflight::engine::processes::processes_of(self.uid) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        if let Some(mut reader) = self.reader.take() {
+            let _ = reader.kill();
+            let _ = reader.wait();
         }
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.mount)
+            .status();
     }
 }
