@@ -203,30 +203,26 @@ fn revisions_that_branch_or_have_no_id_are_refused_and_the_author_told() {
     let database = format!(
         "migrations: migrations/versions, command: {{tool: alembic, image: '{IMAGE}', project: .}}"
     );
-    let mut branched = example("alembic");
-    branched.push((
-        "migrations/versions/c3d4e5f6a7b8_other_branch.py".into(),
-        "revision = \"c3d4e5f6a7b8\"\ndown_revision = \"a1b2c3d4e5f6\"\n".into(),
-    ));
-    let (code, note, report) = rehearse(SEED, &[], &branched, &database);
-    assert_eq!(code, Some(6), "{note}\n{report}");
-    assert!(
-        note.contains("`migrations/versions` holds new revisions that do not follow one another"),
-        "{note}"
-    );
-    assert_eq!(report["refused"][0]["rule"], "history", "{report}");
-    assert_eq!(report["ending"], "refused", "{report}");
-
-    let mut unnamed = example("alembic");
-    unnamed.push((
-        "migrations/versions/zz_no_id.py".into(),
-        "down_revision = \"b2c3d4e5f6a7\"\n".into(),
-    ));
-    let (code, note, report) = rehearse(SEED, &[], &unnamed, &database);
-    assert_eq!(code, Some(6), "{note}\n{report}");
-    assert!(
-        note.contains("`migrations/versions/zz_no_id.py` is not a migration its tool can name"),
-        "{note}"
-    );
-    assert_eq!(report["refused"][0]["rule"], "unnamed", "{report}");
+    for (file, text, said, rule) in [
+        (
+            "migrations/versions/c3d4e5f6a7b8_other_branch.py",
+            "revision = \"c3d4e5f6a7b8\"\ndown_revision = \"a1b2c3d4e5f6\"\n",
+            "`migrations/versions` holds new revisions that do not follow one another",
+            "history",
+        ),
+        (
+            "migrations/versions/zz_no_id.py",
+            "down_revision = \"b2c3d4e5f6a7\"\n",
+            "`migrations/versions/zz_no_id.py` is not a migration its tool can name",
+            "unnamed",
+        ),
+    ] {
+        let mut files = example("alembic");
+        files.push((file.into(), text.into()));
+        let (code, note, report) = rehearse(SEED, &[], &files, &database);
+        assert_eq!(code, Some(6), "{note}\n{report}");
+        assert!(note.contains(said), "{note}");
+        assert_eq!(report["refused"][0]["rule"], rule, "{report}");
+        assert_eq!(report["ending"], "refused", "{report}");
+    }
 }
