@@ -107,20 +107,33 @@ fn a_finding_past_the_cap_points_at_its_own_statement_among_identical_ones() {
     );
     assert_eq!(code, Some(0), "{note}");
     let m = &report["databases"][0]["migrations"][0];
-    let at = |id: &str| {
-        let f = m["findings"]
+    // Where each finding of `id` points (statement number, line). On a loaded machine a
+    // plain insert can also pass statement_ms and get a PF-D03 of its own.
+    let at = |id: &str| -> Vec<(serde_json::Value, serde_json::Value)> {
+        m["findings"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|f| f["id"] == id)
-            .unwrap_or_else(|| panic!("no {id}: {}", m["findings"]));
-        (
-            f["statement"]["number"].clone(),
-            f["statement"]["line"].clone(),
-        )
+            .filter(|f| f["id"] == id)
+            .map(|f| {
+                (
+                    f["statement"]["number"].clone(),
+                    f["statement"]["line"].clone(),
+                )
+            })
+            .collect()
     };
-    assert_eq!(at("PF-I01"), (2_502.into(), 2_502.into()));
-    assert_eq!(at("PF-D03"), (2_501.into(), 2_501.into()));
+    assert_eq!(
+        at("PF-I01"),
+        [(2_502.into(), 2_502.into())],
+        "{}",
+        m["findings"]
+    );
+    assert!(
+        at("PF-D03").contains(&(2_501.into(), 2_501.into())),
+        "{}",
+        m["findings"]
+    );
     // Positions in a long file are the MR's own, not data: the gate lets them through.
     assert!(note.contains("statement 2502 (CREATE INDEX)"), "{note}");
     assert!(note.contains("0001_inserts_then_index.sql:2502"), "{note}");
