@@ -203,14 +203,9 @@ impl Engine {
             self.inner.run_as
         };
         let data_dir = dir.join("data");
-        // A clone runs the major of the data it holds; one whose data is gone (being
-        // removed) is stopped by any.
-        let bin_dir = self
-            .bin_dir_for(&data_dir)
-            .or_else(|_| self.default_bin_dir())
-            .unwrap_or_default();
+        // A clone runs the major of the data it holds.
         PgServer {
-            bin_dir,
+            bin_dir: self.bin_dir_for(&data_dir),
             data_dir,
             socket_dir: self.inner.paths.socket_dir(port),
             log_file: dir.join("server.log"),
@@ -219,18 +214,17 @@ impl Engine {
         }
     }
 
-    /// The binaries of the major `data` was made by (or the pinned `pg_bin_dir`).
-    pub(crate) fn bin_dir_for(
-        &self,
-        data: &std::path::Path,
-    ) -> Result<std::path::PathBuf, EngineError> {
-        if let Some(pinned) = &self.inner.cfg.pg_bin_dir {
-            return Ok(pinned.clone());
-        }
-        let major = crate::pg::majors::of_data_dir(data).ok_or_else(|| {
-            EngineError::internal(format!("{} has no PG_VERSION", data.display()))
-        })?;
-        self.majors().bin_dir(major).map_err(EngineError::internal)
+    /// The binaries of the major `data` was made by (or the pinned `pg_bin_dir`); for data
+    /// that is gone (a server being stopped while its clone is removed), the default ones.
+    pub(crate) fn bin_dir_for(&self, data: &std::path::Path) -> std::path::PathBuf {
+        let own = match &self.inner.cfg.pg_bin_dir {
+            Some(pinned) => Some(pinned.clone()),
+            None => {
+                crate::pg::majors::of_data_dir(data).and_then(|major| self.majors().find(major))
+            }
+        };
+        own.or_else(|| self.default_bin_dir().ok())
+            .unwrap_or_default()
     }
 
     /// The binaries for a source without a server: `postgres_major`, else the newest.

@@ -95,10 +95,7 @@ impl Engine {
     /// Stops a server found running on a data directory nobody owns any more.
     async fn stop_orphan_server(&self, data_dir: &std::path::Path) {
         let server = crate::pg::server::PgServer {
-            bin_dir: self
-                .bin_dir_for(data_dir)
-                .or_else(|_| self.default_bin_dir())
-                .unwrap_or_default(),
+            bin_dir: self.bin_dir_for(data_dir),
             data_dir: data_dir.to_path_buf(),
             socket_dir: data_dir.to_path_buf(),
             log_file: data_dir.join("orphan.log"),

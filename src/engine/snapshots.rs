@@ -122,8 +122,8 @@ impl Engine {
             .create_empty(&building)
             .map_err(EngineError::internal)?;
         // The source's own major where it has one (production's), else the configured.
-        let newest = self.default_bin_dir()?;
-        let source_major = crate::pg::load::source_major(&cfg.source, &newest)
+        let default = self.default_bin_dir()?;
+        let source_major = crate::pg::load::source_major(&cfg.source, &default)
             .await
             .map_err(EngineError::internal)?;
         let bin_dir = match (&cfg.pg_bin_dir, source_major) {
@@ -131,7 +131,7 @@ impl Engine {
                 .majors()
                 .bin_dir(major)
                 .map_err(EngineError::internal)?,
-            _ => newest,
+            _ => default,
         };
         let server = PgServer {
             bin_dir,

@@ -36,10 +36,6 @@ pub enum RenderError {
     Context(#[from] serde_json::Error),
 }
 
-fn tera_err(e: tera::Error) -> RenderError {
-    RenderError::Template(e)
-}
-
 /// `rule(id="PF-I01")`: the registry's danger and safe pattern for a finding id.
 fn rule_function(
     args: &std::collections::HashMap<String, tera::Value>,
@@ -90,7 +86,7 @@ impl Renderer {
             (HTML, include_str!("../../report-templates/full.html.tera")),
         ] {
             let text = template_text(dir, name, builtin)?;
-            tera.add_raw_template(name, &text).map_err(tera_err)?;
+            tera.add_raw_template(name, &text)?;
         }
         let summary_source = template_text(
             dir,
@@ -119,8 +115,8 @@ impl Renderer {
     pub fn summary(&self, summary: &PublicSummary) -> Result<String, RenderError> {
         let mut summary = summary.clone();
         loop {
-            let ctx = tera::Context::from_serialize(&summary).map_err(tera_err)?;
-            let text = self.tera.render(SUMMARY, &ctx).map_err(tera_err)?;
+            let ctx = tera::Context::from_serialize(&summary)?;
+            let text = self.tera.render(SUMMARY, &ctx)?;
             if text.len() <= NOTE_BUDGET || !summary.shed() {
                 return Ok(text);
             }
@@ -128,13 +124,13 @@ impl Renderer {
     }
 
     pub fn full(&self, report: &RunReport) -> Result<String, RenderError> {
-        let ctx = tera::Context::from_serialize(report).map_err(tera_err)?;
-        self.tera.render(FULL, &ctx).map_err(tera_err)
+        let ctx = tera::Context::from_serialize(report)?;
+        self.tera.render(FULL, &ctx).map_err(RenderError::Template)
     }
 
     /// The full report as a self-contained HTML page ([`super::html`]).
     pub fn html(&self, report: &RunReport, docs_url: &str) -> Result<String, RenderError> {
         let ctx = super::html::context(report, docs_url)?;
-        self.tera.render(HTML, &ctx).map_err(tera_err)
+        self.tera.render(HTML, &ctx).map_err(RenderError::Template)
     }
 }
